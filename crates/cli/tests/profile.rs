@@ -1,0 +1,97 @@
+//! `netaug profile` end to end.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn netaug() -> Command {
+    Command::cargo_bin("netaug").unwrap()
+}
+
+#[test]
+fn json_output_is_one_object_with_raw_counts() {
+    let out = netaug()
+        .args([
+            "profile",
+            "--model",
+            "tinymbv2",
+            "--resolution",
+            "144",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["model"], "tinymbv2");
+    assert_eq!(v["resolution"], 144);
+    assert_eq!(v["classes"], 1000);
+    let params = v["params"].as_u64().unwrap();
+    let macs = v["macs"].as_u64().unwrap();
+    assert_eq!((params as f64 / 1e4).round() / 100.0, 0.75);
+    assert_eq!((macs as f64 / 1e5).round() / 10.0, 23.5);
+    assert_eq!(v.as_object().unwrap().len(), 5);
+}
+
+#[test]
+fn classes_change_the_classifier() {
+    let run = |classes: &str| -> u64 {
+        let out = netaug()
+            .args([
+                "profile",
+                "--model",
+                "mcunet",
+                "--resolution",
+                "32",
+                "--json",
+            ])
+            .args(["--classes", classes])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["params"].as_u64().unwrap()
+    };
+    // The classifier is 160 -> classes with bias.
+    assert_eq!(run("1000") - run("10"), 990 * 161);
+}
+
+#[test]
+fn text_output_names_the_model() {
+    netaug()
+        .args(["profile", "--model", "mbv2-0.35", "--resolution", "160"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("mbv2-0.35").and(predicate::str::contains("30.9M")));
+}
+
+#[test]
+fn unknown_model_exits_2_and_lists_the_zoo() {
+    netaug()
+        .args(["profile", "--model", "vgg16"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("vgg16")
+                .and(predicate::str::contains("tinymbv2"))
+                .and(predicate::str::contains("resnet50")),
+        );
+}
+
+#[test]
+fn bad_values_exit_2() {
+    netaug()
+        .args(["profile", "--model", "mbv2-x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("mbv2-x"));
+    netaug()
+        .args(["profile", "--model", "mcunet", "--resolution", "2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--resolution"));
+    netaug()
+        .args(["profile", "--model", "mcunet", "--classes", "0"])
+        .assert()
+        .code(2);
+    // clap's own usage errors also exit 2.
+    netaug().args(["profile"]).assert().code(2);
+}

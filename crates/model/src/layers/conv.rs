@@ -1,0 +1,220 @@
+//! Dynamic 2-D convolution (dense or depthwise) and the conv + BN + activation layer.
+
+use burn::module::{Module, Param};
+use burn::tensor::{Int, Tensor};
+
+use super::act::{self, Act};
+use super::bn::DynBatchNorm2d;
+use super::{Mode, ParamRef, WeightList};
+use crate::init::Initializer;
+use crate::ops;
+
+/// A convolution whose weight is `[out_max, in_max, k, k]` (depthwise: `[c_max, 1, k, k]`)
+/// and whose forward uses `weight[:out, :in]` for the input's channel count `in`.
+#[derive(Module, Debug)]
+pub struct DynConv2d {
+    /// The widest kernel.
+    pub weight: Param<Tensor<4>>,
+    /// Optional bias `[out_max]`.
+    pub bias: Option<Param<Tensor<1>>>,
+    /// Spatial stride.
+    pub stride: usize,
+    /// One filter per channel (groups = channels); the output width is the input width.
+    pub depthwise: bool,
+}
+
+impl DynConv2d {
+    /// A new layer; `in_max` is ignored for a depthwise conv (its width is `out_max`).
+    pub fn new(
+        init: &mut Initializer,
+        in_max: usize,
+        out_max: usize,
+        kernel: usize,
+        stride: usize,
+        depthwise: bool,
+        bias: bool,
+    ) -> Self {
+        let in_per_group = if depthwise { 1 } else { in_max };
+        Self {
+            weight: init.conv([out_max, in_per_group, kernel, kernel]),
+            bias: bias.then(|| init.constant(out_max, 0.0)),
+            stride,
+            depthwise,
+        }
+    }
+
+    /// Kernel size.
+    pub fn kernel(&self) -> usize {
+        self.weight.val().dims()[2]
+    }
+
+    /// Widest output width.
+    pub fn max_out(&self) -> usize {
+        self.weight.val().dims()[0]
+    }
+
+    /// Runs on `x` (`[N, in, H, W]`) with `out` output channels (ignored when depthwise).
+    pub fn forward(&self, x: Tensor<4>, out: usize) -> Tensor<4> {
+        let cin = x.dims()[1];
+        let (out, cin_w, groups) = self.widths(cin, out);
+        let weight = self.weight.val().slice([0..out, 0..cin_w]);
+        let bias = self.bias.as_ref().map(|b| b.val().slice([0..out]));
+        ops::conv2d(x, weight, bias, self.stride, groups)
+    }
+
+    /// (out channels, kernel input channels, groups) for an input of `cin` channels.
+    fn widths(&self, cin: usize, out: usize) -> (usize, usize, usize) {
+        if self.depthwise {
+            (cin, 1, cin)
+        } else {
+            (out, cin, 1)
+        }
+    }
+
+    /// Output spatial size for an input of `h` pixels.
+    pub fn out_size(&self, h: usize) -> usize {
+        let k = self.kernel();
+        (h + 2 * (k / 2) - k) / self.stride + 1
+    }
+
+    /// Multiply-adds for one image of `h x w` pixels, and the output size.
+    pub fn macs(&self, cin: usize, out: usize, h: usize, w: usize) -> (u64, usize, usize) {
+        let (out, cin_w, _) = self.widths(cin, out);
+        let k = self.kernel();
+        let (ho, wo) = (self.out_size(h), self.out_size(w));
+        ((ho * wo * out * cin_w * k * k) as u64, ho, wo)
+    }
+
+    pub(crate) fn list<'a>(&'a self, list: &mut WeightList<'a>, cin: usize, out: usize) {
+        let (out, cin_w, _) = self.widths(cin, out);
+        let k = self.kernel();
+        list.push("weight", ParamRef::R4(&self.weight), vec![out, cin_w, k, k]);
+        if let Some(b) = &self.bias {
+            list.push("bias", ParamRef::R1(b), vec![out]);
+        }
+    }
+
+    /// The plain layer at the given widths (fresh parameters holding copies of the slice).
+    pub fn export(&self, cin: usize, out: usize) -> Self {
+        let (out, cin_w, _) = self.widths(cin, out);
+        Self {
+            weight: fresh(self.weight.val().slice([0..out, 0..cin_w])),
+            bias: self.bias.as_ref().map(|b| fresh(b.val().slice([0..out]))),
+            stride: self.stride,
+            depthwise: self.depthwise,
+        }
+    }
+
+    /// Reorders output channels (and the bias) by `idx`.
+    pub(crate) fn permute_out(&mut self, idx: &Tensor<1, Int>) {
+        self.weight = permute(&self.weight, 0, idx);
+        if let Some(b) = &self.bias {
+            self.bias = Some(permute(b, 0, idx));
+        }
+    }
+
+    /// Reorders input channels by `idx` (dense convs only).
+    pub(crate) fn permute_in(&mut self, idx: &Tensor<1, Int>) {
+        debug_assert!(!self.depthwise);
+        self.weight = permute(&self.weight, 1, idx);
+    }
+
+    /// L1 norm of the weight per input channel: the importance used for channel sorting.
+    pub(crate) fn in_importance(&self) -> Tensor<1> {
+        let w = self.weight.val().detach().abs();
+        let [o, i, k, _] = w.dims();
+        w.swap_dims(0, 1)
+            .reshape([i, o * k * k])
+            .sum_dim(1)
+            .reshape([i])
+    }
+}
+
+/// A new trainable parameter holding a detached copy of `t`.
+pub(crate) fn fresh<const D: usize>(t: Tensor<D>) -> Param<Tensor<D>> {
+    Param::from_tensor(t.detach())
+}
+
+/// `p` with its entries reordered along `dim`, keeping its id (optimizer state follows it).
+pub(crate) fn permute<const D: usize>(
+    p: &Param<Tensor<D>>,
+    dim: usize,
+    idx: &Tensor<1, Int>,
+) -> Param<Tensor<D>> {
+    let idx = idx.clone();
+    p.clone().map(|t| t.detach().select(dim, idx))
+}
+
+/// conv -> optional BN -> optional activation (the official `ConvLayer`).
+#[derive(Module, Debug)]
+pub struct ConvLayer {
+    /// The convolution.
+    pub conv: DynConv2d,
+    /// Batch norm after the conv (absent for MobileNetV3's last conv).
+    pub bn: Option<DynBatchNorm2d>,
+    /// Activation after BN.
+    #[module(skip)]
+    pub act: Option<Act>,
+}
+
+impl ConvLayer {
+    /// A new layer; convs with BN have no bias.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        init: &mut Initializer,
+        in_max: usize,
+        out_max: usize,
+        kernel: usize,
+        stride: usize,
+        depthwise: bool,
+        bn: bool,
+        act: Option<Act>,
+    ) -> Self {
+        Self {
+            conv: DynConv2d::new(init, in_max, out_max, kernel, stride, depthwise, !bn),
+            bn: bn.then(|| DynBatchNorm2d::new(init, out_max)),
+            act,
+        }
+    }
+
+    /// Runs with `out` output channels.
+    pub fn forward(&self, x: Tensor<4>, out: usize, mode: Mode) -> Tensor<4> {
+        let x = self.conv.forward(x, out);
+        let x = match &self.bn {
+            Some(bn) => bn.forward(x, mode),
+            None => x,
+        };
+        act::apply(self.act, x)
+    }
+
+    /// Output channels for an input of `cin` channels and requested width `out`.
+    pub fn out_width(&self, cin: usize, out: usize) -> usize {
+        if self.conv.depthwise { cin } else { out }
+    }
+
+    pub(crate) fn list<'a>(&'a self, list: &mut WeightList<'a>, cin: usize, out: usize) {
+        let width = self.out_width(cin, out);
+        list.scope("conv", |l| self.conv.list(l, cin, out));
+        if let Some(bn) = &self.bn {
+            list.scope("bn", |l| bn.list(l, width));
+        }
+    }
+
+    /// The plain layer at the given widths.
+    pub fn export(&self, cin: usize, out: usize) -> Self {
+        let width = self.out_width(cin, out);
+        Self {
+            conv: self.conv.export(cin, out),
+            bn: self.bn.as_ref().map(|bn| bn.export(width)),
+            act: self.act,
+        }
+    }
+
+    /// Reorders output channels (conv and BN).
+    pub(crate) fn permute_out(&mut self, idx: &Tensor<1, Int>) {
+        self.conv.permute_out(idx);
+        if let Some(bn) = &mut self.bn {
+            bn.permute(idx);
+        }
+    }
+}

@@ -1,0 +1,712 @@
+//! The network: a zoo net built plain or as a NetAug supernet, its active sub-network,
+//! sampling, channel sorting, export and weights I/O.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use rand::{Rng, RngCore};
+use serde::{Deserialize, Serialize};
+
+use crate::blocks::{Block, BlockWidth, Bottleneck, DsConv, MbConv};
+use crate::divisible::{aug_width, make_divisible};
+use crate::error::ModelError;
+use crate::init::{InitKind, Initializer};
+use crate::layers::{ActiveWeight, ConvLayer, DynLinear, DynSe, Mode, WeightList};
+use crate::ops;
+use crate::profile::Profile;
+use crate::zoo::{BlockKind, BlockSpec, HeadConvSpec, NetSpec};
+
+/// NetAug's two factor lists. `[1.0]` and `[1.0]` give the plain network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AugFactors {
+    /// Multipliers of each inverted block's expand ratio.
+    pub aug_expand_list: Vec<f64>,
+    /// Multipliers of the widths of the stem, of blocks without identity shortcut and of
+    /// the head convs.
+    pub aug_width_mult_list: Vec<f64>,
+}
+
+impl AugFactors {
+    /// No augmentation: the plain network.
+    pub fn none() -> Self {
+        Self {
+            aug_expand_list: vec![1.0],
+            aug_width_mult_list: vec![1.0],
+        }
+    }
+
+    /// Checked factor lists: non-empty, finite, >= 1.0, the first one 1.0.
+    pub fn new(expand: Vec<f64>, width: Vec<f64>) -> Result<Self, ModelError> {
+        check_factors("aug_expand_list", &expand)?;
+        check_factors("aug_width_mult_list", &width)?;
+        Ok(Self {
+            aug_expand_list: expand,
+            aug_width_mult_list: width,
+        })
+    }
+
+    /// Whether any factor widens the network.
+    pub fn is_augmented(&self) -> bool {
+        self.aug_expand_list.len() > 1 || self.aug_width_mult_list.len() > 1
+    }
+
+    fn max_width(&self) -> f64 {
+        self.aug_width_mult_list.iter().copied().fold(1.0, f64::max)
+    }
+}
+
+fn check_factors(list: &'static str, values: &[f64]) -> Result<(), ModelError> {
+    let reason = if values.is_empty() {
+        Some("empty")
+    } else if values.iter().any(|v| !v.is_finite() || *v < 1.0) {
+        Some("every factor must be a finite number >= 1.0")
+    } else if values[0] != 1.0 {
+        Some("the first factor must be 1.0 (the target net)")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(ModelError::BadFactors {
+            list,
+            reason,
+            values: values.to_vec(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Which sub-network [`Net::set_active`] selects.
+pub enum Active<'a> {
+    /// The target (tiny) network: every width at its base value.
+    Min,
+    /// The widest network.
+    Max,
+    /// Every block independently: a random width factor and a random expand factor.
+    Random(&'a mut dyn RngCore),
+    /// Base widths, random expand factors (width augmentation stopped).
+    MinW(&'a mut dyn RngCore),
+    /// Random widths, base expand factors.
+    MinE(&'a mut dyn RngCore),
+}
+
+/// The widths of one sub-network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveArch {
+    /// Stem output channels.
+    pub stem: usize,
+    /// Output channels of the depthwise-separable block.
+    pub first: Option<usize>,
+    /// Per block.
+    pub blocks: Vec<BlockWidth>,
+    /// Output channels of the pre-pooling 1x1 conv.
+    pub head_conv: Option<usize>,
+    /// Output channels of the post-pooling 1x1 conv.
+    pub post_pool_conv: Option<usize>,
+}
+
+/// Candidate widths of every augmentable site.
+#[derive(Clone, Debug)]
+struct Choices {
+    stem: Vec<usize>,
+    first: Vec<usize>,
+    /// Per block: output candidates and expand-ratio candidates (relative to the input).
+    blocks: Vec<(Vec<usize>, Vec<f64>)>,
+    head_conv: Vec<usize>,
+    post_pool_conv: Vec<usize>,
+}
+
+/// A zoo network with dynamic widths. Built with [`AugFactors::none`] it is the plain
+/// network; otherwise the NetAug supernet whose narrowest sub-network is the target.
+#[derive(Module, Debug)]
+pub struct Net {
+    /// Stem conv layer.
+    pub stem: ConvLayer,
+    /// Depthwise-separable block.
+    pub first: Option<DsConv>,
+    /// The blocks.
+    pub blocks: Vec<Block>,
+    /// Pre-pooling 1x1 conv.
+    pub head_conv: Option<ConvLayer>,
+    /// Post-pooling 1x1 conv.
+    pub post_pool_conv: Option<ConvLayer>,
+    /// Classifier.
+    pub classifier: DynLinear,
+    #[module(skip)]
+    spec: NetSpec,
+    #[module(skip)]
+    factors: AugFactors,
+    #[module(skip)]
+    choices: Choices,
+    #[module(skip)]
+    active: ActiveArch,
+}
+
+impl Net {
+    /// Builds `spec` as a supernet for `factors`, weights from `init` and `seed`; the
+    /// active sub-network is the target (`min`).
+    pub fn new(
+        spec: &NetSpec,
+        factors: &AugFactors,
+        init: InitKind,
+        seed: u64,
+        device: &Device,
+    ) -> Self {
+        let mut init = Initializer::new(init, seed, device);
+        let init = &mut init;
+        let wl = &factors.aug_width_mult_list;
+        let el = &factors.aug_expand_list;
+        let max_w = factors.max_width();
+        let max_e = el.iter().copied().fold(1.0, f64::max);
+        // Widest width of a layer whose base width is `c` (official: divisor 1).
+        let mx = |c: usize| make_divisible(c as f64 * max_w, 1);
+
+        let s = &spec.stem;
+        let stem = ConvLayer::new(
+            init,
+            spec.in_channels,
+            mx(s.out),
+            s.kernel,
+            s.stride,
+            false,
+            true,
+            Some(s.act),
+        );
+        let first = spec.first.as_ref().map(|f| DsConv {
+            depth: ConvLayer::new(init, 0, mx(s.out), f.kernel, 1, true, true, Some(f.act)),
+            point: ConvLayer::new(init, mx(s.out), mx(f.out), 1, 1, false, true, None),
+            identity: f.identity,
+        });
+        let mut block_choices = Vec::with_capacity(spec.blocks.len());
+        let blocks = spec
+            .blocks
+            .iter()
+            .map(|b| {
+                let ratio = b.mid as f64 / b.in_ch as f64 + 1e-10;
+                let in_max = mx(b.in_ch);
+                let out_max = mx(b.out);
+                let mid_max = make_divisible(in_max as f64 * ratio * max_e, 1);
+                block_choices.push((aug_width(b.out, wl), el.iter().map(|e| ratio * e).collect()));
+                build_block(init, b, in_max, mid_max, out_max)
+            })
+            .collect();
+        let last = spec
+            .blocks
+            .last()
+            .map(|b| b.out)
+            .or(spec.first.as_ref().map(|f| f.out))
+            .unwrap_or(s.out);
+        let head_conv = spec
+            .head_conv
+            .as_ref()
+            .map(|h| ConvLayer::new(init, mx(last), mx(h.out), 1, 1, false, true, Some(h.act)));
+        let pooled = spec.head_conv.as_ref().map_or(last, |h| h.out);
+        let post_pool_conv = spec
+            .post_pool_conv
+            .as_ref()
+            .map(|p| ConvLayer::new(init, mx(pooled), mx(p.out), 1, 1, false, false, Some(p.act)));
+        let classifier = DynLinear::new(init, mx(spec.feature_width()), spec.classes);
+        let widths =
+            |h: &Option<HeadConvSpec>| h.as_ref().map_or(Vec::new(), |h| aug_width(h.out, wl));
+        let choices = Choices {
+            stem: aug_width(s.out, wl),
+            first: spec
+                .first
+                .as_ref()
+                .map_or(Vec::new(), |f| aug_width(f.out, wl)),
+            blocks: block_choices,
+            head_conv: widths(&spec.head_conv),
+            post_pool_conv: widths(&spec.post_pool_conv),
+        };
+        let mut net = Self {
+            stem,
+            first,
+            blocks,
+            head_conv,
+            post_pool_conv,
+            classifier,
+            spec: spec.clone(),
+            factors: factors.clone(),
+            choices,
+            active: ActiveArch {
+                stem: 0,
+                first: None,
+                blocks: Vec::new(),
+                head_conv: None,
+                post_pool_conv: None,
+            },
+        };
+        net.set_active(Active::Min);
+        net
+    }
+
+    /// The description the network was built from (for an export: the target's widths).
+    pub fn spec(&self) -> &NetSpec {
+        &self.spec
+    }
+
+    /// The NetAug factor lists.
+    pub fn factors(&self) -> &AugFactors {
+        &self.factors
+    }
+
+    /// The widths in use.
+    pub fn active(&self) -> &ActiveArch {
+        &self.active
+    }
+
+    /// Selects a sub-network (the official `set_active(mode)`), and returns its widths.
+    pub fn set_active(&mut self, mode: Active<'_>) -> &ActiveArch {
+        self.active = self.sample(mode);
+        &self.active
+    }
+
+    /// Selects the sub-network with the given widths.
+    pub fn set_active_arch(&mut self, arch: ActiveArch) {
+        self.active = arch;
+    }
+
+    /// Draws the widths of a sub-network without selecting it.
+    pub fn sample(&self, mode: Active<'_>) -> ActiveArch {
+        let mut pick = Picker::new(mode);
+        let stem = pick.width(&self.choices.stem);
+        let first = self.first.as_ref().map(|f| {
+            if f.identity {
+                stem
+            } else {
+                pick.width(&self.choices.first)
+            }
+        });
+        let mut in_ch = first.unwrap_or(stem);
+        let mut widths = Vec::with_capacity(self.blocks.len());
+        for (block, (outs, ratios)) in self.blocks.iter().zip(&self.choices.blocks) {
+            let out = if block.identity() {
+                in_ch
+            } else {
+                pick.width(outs)
+            };
+            let mid = make_divisible(pick.ratio(ratios) * in_ch as f64, 1);
+            widths.push(BlockWidth { mid, out });
+            in_ch = out;
+        }
+        let head_conv = self
+            .head_conv
+            .as_ref()
+            .map(|_| pick.width(&self.choices.head_conv));
+        let post_pool_conv = self
+            .post_pool_conv
+            .as_ref()
+            .map(|_| pick.width(&self.choices.post_pool_conv));
+        ActiveArch {
+            stem,
+            first,
+            blocks: widths,
+            head_conv,
+            post_pool_conv,
+        }
+    }
+
+    /// Logits `[N, classes]` of the active sub-network for images `[N, C, H, W]`.
+    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<2> {
+        let a = &self.active;
+        let mut x = self.stem.forward(x, a.stem, mode);
+        if self.spec.stem.max_pool {
+            x = ops::max_pool_3x3_s2(x);
+        }
+        if let (Some(first), Some(out)) = (&self.first, a.first) {
+            x = first.forward(x, out, mode);
+        }
+        for (block, w) in self.blocks.iter().zip(&a.blocks) {
+            x = block.forward(x, *w, mode);
+        }
+        if let (Some(conv), Some(out)) = (&self.head_conv, a.head_conv) {
+            x = conv.forward(x, out, mode);
+        }
+        x = ops::global_avg_pool(x);
+        if let (Some(conv), Some(out)) = (&self.post_pool_conv, a.post_pool_conv) {
+            x = conv.forward(x, out, mode);
+        }
+        let [n, c, _, _] = x.dims();
+        self.classifier.forward(x.reshape([n, c]))
+    }
+
+    /// Every trainable weight with the leading-slice shape the active sub-network uses.
+    pub fn active_weights(&self) -> Vec<ActiveWeight<'_>> {
+        let a = &self.active;
+        let mut list = WeightList::new();
+        let l = &mut list;
+        l.scope("stem", |l| self.stem.list(l, self.spec.in_channels, a.stem));
+        let mut in_ch = a.stem;
+        if let (Some(first), Some(out)) = (&self.first, a.first) {
+            l.scope("first", |l| first.list(l, in_ch, out));
+            in_ch = out;
+        }
+        for (i, (block, w)) in self.blocks.iter().zip(&a.blocks).enumerate() {
+            l.scope(format!("blocks.{i}"), |l| block.list(l, in_ch, *w));
+            in_ch = w.out;
+        }
+        if let (Some(conv), Some(out)) = (&self.head_conv, a.head_conv) {
+            l.scope("head_conv", |l| conv.list(l, in_ch, out));
+            in_ch = out;
+        }
+        if let (Some(conv), Some(out)) = (&self.post_pool_conv, a.post_pool_conv) {
+            l.scope("post_pool_conv", |l| conv.list(l, in_ch, out));
+            in_ch = out;
+        }
+        l.scope("classifier", |l| self.classifier.list(l, in_ch));
+        list.out
+    }
+
+    /// Params and MACs of the active sub-network for one `resolution x resolution` image.
+    pub fn profile(&self, resolution: usize) -> Profile {
+        let params = self
+            .active_weights()
+            .iter()
+            .map(|w| w.active.iter().product::<usize>() as u64)
+            .sum();
+        let a = &self.active;
+        let (mut macs, mut h, mut w) =
+            self.stem
+                .conv
+                .macs(self.spec.in_channels, a.stem, resolution, resolution);
+        if self.spec.stem.max_pool {
+            (h, w) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1);
+        }
+        let mut in_ch = a.stem;
+        if let (Some(first), Some(out)) = (&self.first, a.first) {
+            let (m, h2, w2) = first.macs(in_ch, out, h, w);
+            (macs, h, w, in_ch) = (macs + m, h2, w2, out);
+        }
+        for (block, bw) in self.blocks.iter().zip(&a.blocks) {
+            let (m, h2, w2) = block.macs(in_ch, *bw, h, w);
+            (macs, h, w, in_ch) = (macs + m, h2, w2, bw.out);
+        }
+        if let (Some(conv), Some(out)) = (&self.head_conv, a.head_conv) {
+            macs += conv.conv.macs(in_ch, out, h, w).0;
+            in_ch = out;
+        }
+        if let (Some(conv), Some(out)) = (&self.post_pool_conv, a.post_pool_conv) {
+            macs += conv.conv.macs(in_ch, out, 1, 1).0;
+            in_ch = out;
+        }
+        macs += (in_ch * self.classifier.out_features()) as u64;
+        Profile { params, macs }
+    }
+
+    /// Re-estimates the BN running statistics of the active sub-network (the official
+    /// `reset_bn`): every BN layer normalizes with batch statistics while `batches` pass
+    /// through, then its running mean/var (active channels) become the averages of the
+    /// batch means/variances, weighted by batch size. Returns the number of images seen.
+    pub fn calibrate_bn(&self, batches: impl IntoIterator<Item = Tensor<4>>) -> usize {
+        let bns: Vec<_> = self
+            .conv_layers()
+            .into_iter()
+            .filter_map(|c| c.bn.as_ref())
+            .collect();
+        for bn in &bns {
+            bn.begin_calibration();
+        }
+        let mut images = 0;
+        for x in batches {
+            images += x.dims()[0];
+            let _ = self.forward(x.detach(), Mode::Calibrate);
+        }
+        for bn in &bns {
+            bn.finish_calibration();
+        }
+        images
+    }
+
+    /// Every conv layer, in forward order.
+    pub fn conv_layers(&self) -> Vec<&ConvLayer> {
+        let mut v = vec![&self.stem];
+        if let Some(f) = &self.first {
+            v.extend([&f.depth, &f.point]);
+        }
+        for b in &self.blocks {
+            v.extend(b.conv_layers());
+        }
+        v.extend(&self.head_conv);
+        v.extend(&self.post_pool_conv);
+        v
+    }
+
+    /// Reorders the hidden channels of every block by importance (the official
+    /// `sort_channels`): the function of the full network is unchanged and the target
+    /// net keeps the most important channels.
+    pub fn sort_channels(&mut self) {
+        for block in &mut self.blocks {
+            block.sort_channels();
+        }
+    }
+
+    /// The active sub-network as a plain network with its own weights, whose outputs equal
+    /// this network's at the same widths.
+    pub fn export(&self) -> Net {
+        let a = &self.active;
+        let spec = self.active_spec();
+        let mut in_ch = a.stem;
+        let first = match (&self.first, a.first) {
+            (Some(f), Some(out)) => {
+                let f = f.export(in_ch, out);
+                in_ch = out;
+                Some(f)
+            }
+            _ => None,
+        };
+        let blocks = self
+            .blocks
+            .iter()
+            .zip(&a.blocks)
+            .map(|(b, w)| {
+                let b = b.export(in_ch, *w);
+                in_ch = w.out;
+                b
+            })
+            .collect();
+        let head_conv = match (&self.head_conv, a.head_conv) {
+            (Some(c), Some(out)) => {
+                let c = c.export(in_ch, out);
+                in_ch = out;
+                Some(c)
+            }
+            _ => None,
+        };
+        let post_pool_conv = match (&self.post_pool_conv, a.post_pool_conv) {
+            (Some(c), Some(out)) => {
+                let c = c.export(in_ch, out);
+                in_ch = out;
+                Some(c)
+            }
+            _ => None,
+        };
+        let factors = AugFactors::none();
+        let choices = plain_choices(&spec);
+        Net {
+            stem: self.stem.export(self.spec.in_channels, a.stem),
+            first,
+            blocks,
+            head_conv,
+            post_pool_conv,
+            classifier: self.classifier.export(in_ch),
+            spec,
+            factors,
+            choices,
+            active: a.clone(),
+        }
+    }
+
+    /// The description of the active sub-network.
+    fn active_spec(&self) -> NetSpec {
+        let a = &self.active;
+        let mut spec = self.spec.clone();
+        spec.stem.out = a.stem;
+        if let (Some(f), Some(out)) = (&mut spec.first, a.first) {
+            f.out = out;
+        }
+        let mut in_ch = a.first.unwrap_or(a.stem);
+        for ((b, w), block) in spec.blocks.iter_mut().zip(&a.blocks).zip(&self.blocks) {
+            b.in_ch = in_ch;
+            b.mid = w.mid;
+            b.out = w.out;
+            if let (
+                Some(se),
+                Block::MbConv(MbConv {
+                    se: Some(dyn_se), ..
+                }),
+            ) = (&mut b.se, block)
+            {
+                se.hidden = dyn_se.hidden(w.mid);
+            }
+            in_ch = w.out;
+        }
+        if let (Some(h), Some(out)) = (&mut spec.head_conv, a.head_conv) {
+            h.out = out;
+        }
+        if let (Some(p), Some(out)) = (&mut spec.post_pool_conv, a.post_pool_conv) {
+            p.out = out;
+        }
+        spec
+    }
+
+    /// Writes `dir/model.json` (description and factors) and `dir/weights.bpk` (burnpack).
+    pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
+        std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let meta = SavedModel {
+            spec: self.spec.clone(),
+            factors: self.factors.clone(),
+        };
+        let json_path = dir.join(MODEL_JSON);
+        let json = serde_json::to_string_pretty(&meta).expect("model descriptions serialize");
+        std::fs::write(&json_path, json).map_err(|source| ModelError::Io {
+            path: json_path,
+            source,
+        })?;
+        let weights = dir.join(WEIGHTS_FILE);
+        self.clone()
+            .save_file(&weights)
+            .map_err(|e| ModelError::Weights {
+                path: weights,
+                message: e.to_string(),
+            })
+    }
+
+    /// Reads a network written by [`Net::save`]; the active sub-network is the target.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
+        let json_path = dir.join(MODEL_JSON);
+        let text = std::fs::read_to_string(&json_path).map_err(|source| ModelError::Io {
+            path: json_path.clone(),
+            source,
+        })?;
+        let meta: SavedModel = serde_json::from_str(&text).map_err(|source| ModelError::Spec {
+            path: json_path,
+            source,
+        })?;
+        AugFactors::new(
+            meta.factors.aug_expand_list.clone(),
+            meta.factors.aug_width_mult_list.clone(),
+        )?;
+        let net = Net::new(&meta.spec, &meta.factors, InitKind::HeFout, 0, device);
+        let weights = dir.join(WEIGHTS_FILE);
+        if !weights.is_file() {
+            return Err(ModelError::Io {
+                path: weights,
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
+        }
+        net.try_load_file(&weights)
+            .map_err(|e| ModelError::Weights {
+                path: weights,
+                message: e.to_string(),
+            })
+    }
+}
+
+/// File names of a saved network.
+pub const MODEL_JSON: &str = "model.json";
+/// Weights file name of a saved network.
+pub const WEIGHTS_FILE: &str = "weights.bpk";
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedModel {
+    spec: NetSpec,
+    factors: AugFactors,
+}
+
+/// Picks one candidate per site for an [`Active`] mode.
+struct Picker<'a> {
+    rng: Option<&'a mut dyn RngCore>,
+    random_width: bool,
+    random_expand: bool,
+    widest: bool,
+}
+
+impl<'a> Picker<'a> {
+    fn new(mode: Active<'a>) -> Self {
+        let (rng, random_width, random_expand, widest) = match mode {
+            Active::Min => (None, false, false, false),
+            Active::Max => (None, false, false, true),
+            Active::Random(r) => (Some(r), true, true, false),
+            Active::MinW(r) => (Some(r), false, true, false),
+            Active::MinE(r) => (Some(r), true, false, false),
+        };
+        Self {
+            rng,
+            random_width,
+            random_expand,
+            widest,
+        }
+    }
+
+    fn choose<T: Copy + PartialOrd>(&mut self, list: &[T], random: bool) -> T {
+        let best = |keep_new: fn(&T, &T) -> bool| {
+            list.iter()
+                .copied()
+                .reduce(|a, b| if keep_new(&b, &a) { b } else { a })
+                .expect("candidate lists are never empty")
+        };
+        match (&mut self.rng, random, self.widest) {
+            (_, _, true) => best(|new, old| new > old),
+            (Some(r), true, _) => list[r.random_range(0..list.len())],
+            _ => best(|new, old| new < old),
+        }
+    }
+
+    fn width(&mut self, list: &[usize]) -> usize {
+        self.choose(list, self.random_width)
+    }
+
+    fn ratio(&mut self, list: &[f64]) -> f64 {
+        self.choose(list, self.random_expand)
+    }
+}
+
+/// Candidate widths of a plain network: just its own.
+fn plain_choices(spec: &NetSpec) -> Choices {
+    let one = |c: usize| vec![c];
+    Choices {
+        stem: one(spec.stem.out),
+        first: spec.first.as_ref().map_or(Vec::new(), |f| one(f.out)),
+        blocks: spec
+            .blocks
+            .iter()
+            .map(|b| (one(b.out), vec![b.mid as f64 / b.in_ch as f64 + 1e-10]))
+            .collect(),
+        head_conv: spec.head_conv.as_ref().map_or(Vec::new(), |h| one(h.out)),
+        post_pool_conv: spec
+            .post_pool_conv
+            .as_ref()
+            .map_or(Vec::new(), |h| one(h.out)),
+    }
+}
+
+fn build_block(
+    init: &mut Initializer,
+    b: &BlockSpec,
+    in_max: usize,
+    mid_max: usize,
+    out_max: usize,
+) -> Block {
+    match b.kind {
+        BlockKind::MbConv => Block::MbConv(MbConv {
+            inverted: ConvLayer::new(init, in_max, mid_max, 1, 1, false, true, Some(b.act)),
+            depth: ConvLayer::new(
+                init,
+                0,
+                mid_max,
+                b.kernel,
+                b.stride,
+                true,
+                true,
+                Some(b.act),
+            ),
+            se: b.se.as_ref().map(|se| {
+                let reduction = b.mid as f64 / se.hidden as f64 + 1e-10;
+                DynSe::new(init, mid_max, reduction, se.act)
+            }),
+            point: ConvLayer::new(init, mid_max, out_max, 1, 1, false, true, None),
+            identity: b.identity,
+        }),
+        BlockKind::Bottleneck => Block::Bottleneck(Bottleneck {
+            conv1: ConvLayer::new(init, in_max, mid_max, 1, 1, false, true, Some(b.act)),
+            conv2: ConvLayer::new(
+                init,
+                mid_max,
+                mid_max,
+                b.kernel,
+                b.stride,
+                false,
+                true,
+                Some(b.act),
+            ),
+            conv3: ConvLayer::new(init, mid_max, out_max, 1, 1, false, true, None),
+            downsample: (!b.identity)
+                .then(|| ConvLayer::new(init, in_max, out_max, 1, b.stride, false, true, None)),
+        }),
+    }
+}

@@ -1,0 +1,71 @@
+//! The one place where the dynamic layers call tensor kernels.
+//!
+//! Every convolution (dense and depthwise), batch norm and linear map of the model goes
+//! through these functions, so a faster implementation (e.g. native LibTorch kernels with
+//! their own backward) replaces them here and nowhere else.
+
+use burn::tensor::Tensor;
+use burn::tensor::module as m;
+use burn::tensor::ops::ConvOptions;
+
+/// 2-D convolution with "same" padding (`kernel / 2`), as every conv of the zoo uses.
+pub(crate) fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    stride: usize,
+    groups: usize,
+) -> Tensor<4> {
+    let kernel = weight.dims()[2];
+    let pad = kernel / 2;
+    m::conv2d(
+        x,
+        weight,
+        bias,
+        ConvOptions::new([stride, stride], [pad, pad], [1, 1], groups),
+    )
+}
+
+/// Batch norm with the batch's own statistics; returns the output, the batch mean and the
+/// biased batch variance.
+pub(crate) fn batch_norm_train(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f64,
+) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    let out = m::batch_norm_train(x, gamma, beta, eps);
+    (out.output, out.mean, out.variance)
+}
+
+/// Batch norm with given statistics (inference).
+pub(crate) fn batch_norm_eval(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    mean: Tensor<1>,
+    var: Tensor<1>,
+    eps: f64,
+) -> Tensor<4> {
+    m::batch_norm(x, gamma, beta, mean, var, eps)
+}
+
+/// `x @ weight^T + bias`, with the weight in PyTorch's `[out, in]` layout.
+pub(crate) fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+    m::linear(x, weight.transpose(), bias)
+}
+
+/// Global average pooling to `[N, C, 1, 1]`.
+pub(crate) fn global_avg_pool(x: Tensor<4>) -> Tensor<4> {
+    m::adaptive_avg_pool2d(x, [1, 1])
+}
+
+/// 3x3, stride 2, padding 1 max pooling (the ResNet stem).
+pub(crate) fn max_pool_3x3_s2(x: Tensor<4>) -> Tensor<4> {
+    m::max_pool2d(
+        x,
+        burn::tensor::ops::MaxPoolOptions::new([3, 3])
+            .with_stride([2, 2])
+            .with_padding([1, 1]),
+    )
+}
