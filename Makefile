@@ -3,16 +3,22 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # Where the release binary lands.
 NETAUG := target/release/netaug
+# Fashion-MNIST, the embedded default dataset, from Debian's package.
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help setup build test fmt lint profile-table sweep clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-setup: ## Check the toolchain this project needs (Rust with rustfmt and clippy).
+setup: ## Install what the project needs: rustfmt, clippy, Debian's dataset-fashion-mnist.
 	@command -v $(CARGO) >/dev/null || { echo "error: cargo not found; install Rust with rustup first" >&2; exit 1; }
 	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
+	@test -f $(FMNIST) || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; } || \
+		echo "warning: could not install dataset-fashion-mnist; the tests that need it will say SKIPPED" >&2
 
 build: setup ## Build the netaug binary (release, default pure-Rust backend).
 	$(CARGO) build --release --locked -p netaug-cli

@@ -1,5 +1,7 @@
 //! `netaug`: a thin command line over the netaug crates. Argument parsing and wiring only.
 
+mod bench;
+mod data;
 mod profile;
 
 use std::process::ExitCode;
@@ -22,6 +24,12 @@ enum Command {
                             netaug profile --model tinymbv2 --resolution 144 --json"
     )]
     Profile(profile::Args),
+    /// Inspect datasets.
+    #[command(subcommand)]
+    Data(data::Command),
+    /// Measure throughput.
+    #[command(subcommand)]
+    Bench(bench::Command),
 }
 
 /// Errors of the user's making (bad names, values, files): exit code 2.
@@ -47,6 +55,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Profile(args) => profile::run(args),
+        Command::Data(cmd) => data::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

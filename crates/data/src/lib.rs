@@ -1,6 +1,20 @@
-//! netaug-data: datasets (ImageNet-style folders, the fine-grained sets, Fashion-MNIST IDX,
-//! Pascal VOC, COCO) in their published layouts, the official transforms, and a parallel,
-//! seeded loader that keeps the trainer fed.
+//! netaug-data: classification datasets in their published layouts (ImageNet-style
+//! folders, Food-101, Flowers-102, Stanford Cars, CUB-200-2011, Oxford-IIIT Pet,
+//! Fashion-MNIST), Pascal VOC and COCO detection annotations, the official transforms,
+//! and a seeded, sharded, parallel loader.
 //!
-//! Nothing here yet: the data issue builds it. The crate exists so the workspace has the
-//! shape of DESIGN.md and dependencies can point the right way from the start.
+//! Nothing is downloaded: every dataset is read from where the user extracted it.
+
+pub mod dataset;
+pub mod detection;
+pub mod error;
+pub mod fixtures;
+pub mod image;
+pub mod loader;
+pub mod mat;
+pub mod transform;
+
+pub use dataset::{Dataset, ImageRef, OpenOptions, Sample, Split, open};
+pub use error::DataError;
+pub use loader::{Batch, Loader, LoaderConfig, Normalize, Transform};
+pub use transform::{EvalTransform, Policy, TrainTransform};

@@ -45,6 +45,9 @@ pub enum ModelError {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// A network description or a set of widths is inconsistent.
+    #[error("invalid architecture: {0}")]
+    BadArchitecture(String),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

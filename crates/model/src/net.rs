@@ -12,10 +12,10 @@ use crate::blocks::{Block, BlockWidth, Bottleneck, DsConv, MbConv};
 use crate::divisible::{aug_width, make_divisible};
 use crate::error::ModelError;
 use crate::init::{InitKind, Initializer};
-use crate::layers::{ActiveWeight, ConvLayer, DynLinear, DynSe, Mode, WeightList};
+use crate::layers::{ActiveWeight, ConvCfg, ConvLayer, DynLinear, DynSe, Mode, WeightList};
 use crate::ops;
 use crate::profile::Profile;
-use crate::zoo::{BlockKind, BlockSpec, HeadConvSpec, NetSpec};
+use crate::zoo::{BlockKind, BlockSpec, NetSpec};
 
 /// NetAug's two factor lists. `[1.0]` and `[1.0]` give the plain network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -117,6 +117,35 @@ struct Choices {
     post_pool_conv: Vec<usize>,
 }
 
+impl Choices {
+    /// The official `aug_width(base, list, 1)` of every site, and each block's expand
+    /// ratio times the expand factors.
+    fn new(spec: &NetSpec, factors: &AugFactors) -> Self {
+        let wl = &factors.aug_width_mult_list;
+        let widths = |c: Option<usize>| c.map_or(Vec::new(), |c| aug_width(c, wl));
+        Self {
+            stem: aug_width(spec.stem.out, wl),
+            first: widths(spec.first.as_ref().map(|f| f.out)),
+            blocks: spec
+                .blocks
+                .iter()
+                .map(|b| {
+                    let ratios = factors.aug_expand_list.iter().map(|e| expand_ratio(b) * e);
+                    (aug_width(b.out, wl), ratios.collect())
+                })
+                .collect(),
+            head_conv: widths(spec.head_conv.as_ref().map(|h| h.out)),
+            post_pool_conv: widths(spec.post_pool_conv.as_ref().map(|h| h.out)),
+        }
+    }
+}
+
+/// A block's base expand ratio, hidden / input channels (official: `+ 1e-10` so that
+/// `make_divisible(ratio * in, 1)` gives back the base hidden width).
+pub fn expand_ratio(b: &BlockSpec) -> f64 {
+    b.mid as f64 / b.in_ch as f64 + 1e-10
+}
+
 /// A zoo network with dynamic widths. Built with [`AugFactors::none`] it is the plain
 /// network; otherwise the NetAug supernet whose narrowest sub-network is the target.
 #[derive(Module, Debug)]
@@ -155,40 +184,28 @@ impl Net {
     ) -> Self {
         let mut init = Initializer::new(init, seed, device);
         let init = &mut init;
-        let wl = &factors.aug_width_mult_list;
-        let el = &factors.aug_expand_list;
         let max_w = factors.max_width();
-        let max_e = el.iter().copied().fold(1.0, f64::max);
+        let max_e = factors.aug_expand_list.iter().copied().fold(1.0, f64::max);
         // Widest width of a layer whose base width is `c` (official: divisor 1).
         let mx = |c: usize| make_divisible(c as f64 * max_w, 1);
 
         let s = &spec.stem;
         let stem = ConvLayer::new(
             init,
-            spec.in_channels,
-            mx(s.out),
-            s.kernel,
-            s.stride,
-            false,
-            true,
-            Some(s.act),
+            ConvCfg::dense(spec.in_channels, mx(s.out), s.kernel, s.stride).act(s.act),
         );
         let first = spec.first.as_ref().map(|f| DsConv {
-            depth: ConvLayer::new(init, 0, mx(s.out), f.kernel, 1, true, true, Some(f.act)),
-            point: ConvLayer::new(init, mx(s.out), mx(f.out), 1, 1, false, true, None),
+            depth: ConvLayer::new(init, ConvCfg::depthwise(mx(s.out), f.kernel, 1).act(f.act)),
+            point: ConvLayer::new(init, ConvCfg::pointwise(mx(s.out), mx(f.out))),
             identity: f.identity,
         });
-        let mut block_choices = Vec::with_capacity(spec.blocks.len());
         let blocks = spec
             .blocks
             .iter()
             .map(|b| {
-                let ratio = b.mid as f64 / b.in_ch as f64 + 1e-10;
                 let in_max = mx(b.in_ch);
-                let out_max = mx(b.out);
-                let mid_max = make_divisible(in_max as f64 * ratio * max_e, 1);
-                block_choices.push((aug_width(b.out, wl), el.iter().map(|e| ratio * e).collect()));
-                build_block(init, b, in_max, mid_max, out_max)
+                let mid_max = make_divisible(in_max as f64 * expand_ratio(b) * max_e, 1);
+                build_block(init, b, in_max, mid_max, mx(b.out))
             })
             .collect();
         let last = spec
@@ -200,25 +217,13 @@ impl Net {
         let head_conv = spec
             .head_conv
             .as_ref()
-            .map(|h| ConvLayer::new(init, mx(last), mx(h.out), 1, 1, false, true, Some(h.act)));
+            .map(|h| ConvLayer::new(init, ConvCfg::pointwise(mx(last), mx(h.out)).act(h.act)));
         let pooled = spec.head_conv.as_ref().map_or(last, |h| h.out);
-        let post_pool_conv = spec
-            .post_pool_conv
-            .as_ref()
-            .map(|p| ConvLayer::new(init, mx(pooled), mx(p.out), 1, 1, false, false, Some(p.act)));
+        let post_pool_conv = spec.post_pool_conv.as_ref().map(|p| {
+            let cfg = ConvCfg::pointwise(mx(pooled), mx(p.out)).without_bn();
+            ConvLayer::new(init, cfg.act(p.act))
+        });
         let classifier = DynLinear::new(init, mx(spec.feature_width()), spec.classes);
-        let widths =
-            |h: &Option<HeadConvSpec>| h.as_ref().map_or(Vec::new(), |h| aug_width(h.out, wl));
-        let choices = Choices {
-            stem: aug_width(s.out, wl),
-            first: spec
-                .first
-                .as_ref()
-                .map_or(Vec::new(), |f| aug_width(f.out, wl)),
-            blocks: block_choices,
-            head_conv: widths(&spec.head_conv),
-            post_pool_conv: widths(&spec.post_pool_conv),
-        };
         let mut net = Self {
             stem,
             first,
@@ -228,7 +233,7 @@ impl Net {
             classifier,
             spec: spec.clone(),
             factors: factors.clone(),
-            choices,
+            choices: Choices::new(spec, factors),
             active: ActiveArch {
                 stem: 0,
                 first: None,
@@ -262,9 +267,38 @@ impl Net {
         &self.active
     }
 
-    /// Selects the sub-network with the given widths.
-    pub fn set_active_arch(&mut self, arch: ActiveArch) {
+    /// Selects the sub-network with the given widths (e.g. one recorded earlier with
+    /// [`Net::sample`]); refuses widths this network cannot run.
+    pub fn set_active_arch(&mut self, arch: ActiveArch) -> Result<(), ModelError> {
+        let max = self.sample(Active::Max);
+        let fits = |w: usize, m: usize| w >= 1 && w <= m;
+        let opt_fits = |w: Option<usize>, m: Option<usize>| match (w, m) {
+            (Some(w), Some(m)) => fits(w, m),
+            (None, None) => true,
+            _ => false,
+        };
+        let mut ok = fits(arch.stem, max.stem)
+            && opt_fits(arch.first, max.first)
+            && opt_fits(arch.head_conv, max.head_conv)
+            && opt_fits(arch.post_pool_conv, max.post_pool_conv)
+            && arch.blocks.len() == max.blocks.len();
+        let mut in_ch = arch.first.unwrap_or(arch.stem);
+        if self.first.as_ref().is_some_and(|f| f.identity) {
+            ok &= arch.first == Some(arch.stem);
+        }
+        for ((w, m), block) in arch.blocks.iter().zip(&max.blocks).zip(&self.blocks) {
+            ok &= fits(w.mid, m.mid) && fits(w.out, m.out);
+            ok &= !block.identity() || w.out == in_ch;
+            in_ch = w.out;
+        }
+        if !ok {
+            return Err(ModelError::BadArchitecture(format!(
+                "widths {arch:?} do not fit {} (widest: {max:?})",
+                self.spec.name
+            )));
+        }
         self.active = arch;
+        Ok(())
     }
 
     /// Draws the widths of a sub-network without selecting it.
@@ -482,7 +516,7 @@ impl Net {
             _ => None,
         };
         let factors = AugFactors::none();
-        let choices = plain_choices(&spec);
+        let choices = Choices::new(&spec, &factors);
         Net {
             stem: self.stem.export(self.spec.in_channels, a.stem),
             first,
@@ -563,13 +597,19 @@ impl Net {
             source,
         })?;
         let meta: SavedModel = serde_json::from_str(&text).map_err(|source| ModelError::Spec {
-            path: json_path,
+            path: json_path.clone(),
             source,
         })?;
+        let bad = |e: ModelError| ModelError::Weights {
+            path: json_path.clone(),
+            message: e.to_string(),
+        };
         AugFactors::new(
             meta.factors.aug_expand_list.clone(),
             meta.factors.aug_width_mult_list.clone(),
-        )?;
+        )
+        .map_err(bad)?;
+        meta.spec.validate().map_err(bad)?;
         let net = Net::new(&meta.spec, &meta.factors, InitKind::HeFout, 0, device);
         let weights = dir.join(WEIGHTS_FILE);
         if !weights.is_file() {
@@ -646,25 +686,6 @@ impl<'a> Picker<'a> {
     }
 }
 
-/// Candidate widths of a plain network: just its own.
-fn plain_choices(spec: &NetSpec) -> Choices {
-    let one = |c: usize| vec![c];
-    Choices {
-        stem: one(spec.stem.out),
-        first: spec.first.as_ref().map_or(Vec::new(), |f| one(f.out)),
-        blocks: spec
-            .blocks
-            .iter()
-            .map(|b| (one(b.out), vec![b.mid as f64 / b.in_ch as f64 + 1e-10]))
-            .collect(),
-        head_conv: spec.head_conv.as_ref().map_or(Vec::new(), |h| one(h.out)),
-        post_pool_conv: spec
-            .post_pool_conv
-            .as_ref()
-            .map_or(Vec::new(), |h| one(h.out)),
-    }
-}
-
 fn build_block(
     init: &mut Initializer,
     b: &BlockSpec,
@@ -674,39 +695,27 @@ fn build_block(
 ) -> Block {
     match b.kind {
         BlockKind::MbConv => Block::MbConv(MbConv {
-            inverted: ConvLayer::new(init, in_max, mid_max, 1, 1, false, true, Some(b.act)),
+            inverted: ConvLayer::new(init, ConvCfg::pointwise(in_max, mid_max).act(b.act)),
             depth: ConvLayer::new(
                 init,
-                0,
-                mid_max,
-                b.kernel,
-                b.stride,
-                true,
-                true,
-                Some(b.act),
+                ConvCfg::depthwise(mid_max, b.kernel, b.stride).act(b.act),
             ),
             se: b.se.as_ref().map(|se| {
                 let reduction = b.mid as f64 / se.hidden as f64 + 1e-10;
                 DynSe::new(init, mid_max, reduction, se.act)
             }),
-            point: ConvLayer::new(init, mid_max, out_max, 1, 1, false, true, None),
+            point: ConvLayer::new(init, ConvCfg::pointwise(mid_max, out_max)),
             identity: b.identity,
         }),
         BlockKind::Bottleneck => Block::Bottleneck(Bottleneck {
-            conv1: ConvLayer::new(init, in_max, mid_max, 1, 1, false, true, Some(b.act)),
+            conv1: ConvLayer::new(init, ConvCfg::pointwise(in_max, mid_max).act(b.act)),
             conv2: ConvLayer::new(
                 init,
-                mid_max,
-                mid_max,
-                b.kernel,
-                b.stride,
-                false,
-                true,
-                Some(b.act),
+                ConvCfg::dense(mid_max, mid_max, b.kernel, b.stride).act(b.act),
             ),
-            conv3: ConvLayer::new(init, mid_max, out_max, 1, 1, false, true, None),
+            conv3: ConvLayer::new(init, ConvCfg::pointwise(mid_max, out_max)),
             downsample: (!b.identity)
-                .then(|| ConvLayer::new(init, in_max, out_max, 1, b.stride, false, true, None)),
+                .then(|| ConvLayer::new(init, ConvCfg::dense(in_max, out_max, 1, b.stride))),
         }),
     }
 }

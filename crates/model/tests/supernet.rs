@@ -486,3 +486,86 @@ fn bn_calibration_sets_running_statistics_to_the_batch_averages() {
         "running mean still at its initial zeros"
     );
 }
+
+#[test]
+fn zoo_specs_are_valid_and_broken_descriptions_are_refused() {
+    for &name in ZOO {
+        zoo::spec(name, 1000, 3).unwrap().validate().unwrap();
+    }
+    let mut spec = zoo::spec("mcunet", 10, 3).unwrap();
+    spec.blocks[3].in_ch += 1;
+    assert!(spec.validate().unwrap_err().to_string().contains("block 3"));
+    let mut spec = zoo::spec("mcunet", 10, 3).unwrap();
+    spec.blocks[0].identity = true; // strided: cannot add the input
+    assert!(spec.validate().is_err());
+
+    // A hand-edited model.json is an error naming the file, not a panic.
+    let device = Device::flex();
+    let dir = std::env::temp_dir().join(format!("netaug-model-bad-{}", std::process::id()));
+    let net = Net::new(
+        &zoo::spec("tinymbv2", 10, 3).unwrap(),
+        &AugFactors::none(),
+        InitKind::HeFout,
+        0,
+        &device,
+    );
+    net.save(&dir).unwrap();
+    let json_path = dir.join("model.json");
+    let text = std::fs::read_to_string(&json_path).unwrap();
+    std::fs::write(
+        &json_path,
+        text.replacen("\"kernel\": 3", "\"kernel\": 4", 1),
+    )
+    .unwrap();
+    let err = Net::load(&dir, &device).unwrap_err().to_string();
+    assert!(
+        err.contains("model.json") && err.contains("kernel"),
+        "{err}"
+    );
+    std::fs::write(&json_path, "{\"spec\": 1}").unwrap();
+    assert!(
+        Net::load(&dir, &device)
+            .unwrap_err()
+            .to_string()
+            .contains("model.json")
+    );
+    // Weights of another network do not load silently.
+    let other = Net::new(
+        &zoo::spec("mcunet", 10, 3).unwrap(),
+        &AugFactors::none(),
+        InitKind::HeFout,
+        0,
+        &device,
+    );
+    other.save(&dir).unwrap();
+    std::fs::write(&json_path, text).unwrap();
+    assert!(
+        Net::load(&dir, &device)
+            .unwrap_err()
+            .to_string()
+            .contains("weights.bpk")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn recorded_widths_can_be_selected_again_and_impossible_ones_are_refused() {
+    let device = Device::flex();
+    let mut net = supernet("mbv3-0.35", 10, &device);
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let arch = net.sample(Active::Random(&mut rng));
+    net.set_active_arch(arch.clone()).unwrap();
+    assert_eq!(net.active(), &arch);
+    let mut too_wide = arch.clone();
+    too_wide.blocks[2].mid += 10_000;
+    assert!(net.set_active_arch(too_wide).is_err());
+    let mut broken_shortcut = arch.clone();
+    let i = net.spec().blocks.iter().position(|b| b.identity).unwrap();
+    broken_shortcut.blocks[i].out = broken_shortcut.blocks[i - 1].out + 1;
+    assert!(net.set_active_arch(broken_shortcut).is_err());
+    assert_eq!(
+        net.active(),
+        &arch,
+        "a refused arch leaves the active one in place"
+    );
+}

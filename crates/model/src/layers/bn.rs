@@ -158,3 +158,43 @@ impl DynBatchNorm2d {
         self.running_var = RunningState::new(var);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    fn vec1(t: Tensor<1>) -> Vec<f32> {
+        t.into_data().try_into_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn train_mode_updates_only_the_active_running_statistics_as_pytorch() {
+        let device = Device::flex();
+        let mut init = Initializer::new(Default::default(), 0, &device);
+        let bn = DynBatchNorm2d::new(&mut init, 4);
+        // Two active channels, batch 2, 1x2 pixels: channel 0 holds 1,2,3,4; channel 1 all 5.
+        let x = Tensor::<4>::from_data(
+            TensorData::new(
+                vec![1.0f32, 2.0, 5.0, 5.0, 3.0, 4.0, 5.0, 5.0],
+                [2, 2, 1, 2],
+            ),
+            &device,
+        );
+        let y = bn.forward(x, Mode::Train);
+        // Channel 0: mean 2.5, biased var 1.25, unbiased 5/3.
+        let mean = vec1(bn.running_mean.value_sync());
+        let var = vec1(bn.running_var.value_sync());
+        let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
+        assert!(close(mean[0], 0.25) && close(mean[1], 0.5), "{mean:?}");
+        assert!(
+            close(var[0], 0.9 + 0.1 * 5.0 / 3.0) && close(var[1], 0.9),
+            "{var:?}"
+        );
+        assert_eq!(&mean[2..], &[0.0, 0.0]);
+        assert_eq!(&var[2..], &[1.0, 1.0]);
+        // Output normalized with the biased batch variance.
+        let y = y.into_data().try_into_vec::<f32>().unwrap();
+        assert!(close(y[0], -1.5 / (1.25f32 + 1e-5).sqrt()), "{y:?}");
+    }
+}

@@ -23,23 +23,75 @@ pub struct DynConv2d {
     pub depthwise: bool,
 }
 
-impl DynConv2d {
-    /// A new layer; `in_max` is ignored for a depthwise conv (its width is `out_max`).
-    pub fn new(
-        init: &mut Initializer,
-        in_max: usize,
-        out_max: usize,
-        kernel: usize,
-        stride: usize,
-        depthwise: bool,
-        bias: bool,
-    ) -> Self {
-        let in_per_group = if depthwise { 1 } else { in_max };
+/// Shape and extras of a conv layer at its widest.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvCfg {
+    /// Widest input width (ignored when depthwise).
+    pub in_max: usize,
+    /// Widest output width.
+    pub out_max: usize,
+    /// Kernel size (odd).
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// One filter per channel.
+    pub depthwise: bool,
+    /// Batch norm after the conv; without it the conv has a bias.
+    pub bn: bool,
+    /// Activation at the end.
+    pub act: Option<Act>,
+}
+
+impl ConvCfg {
+    /// A dense kxk conv with BN and no activation.
+    pub fn dense(in_max: usize, out_max: usize, kernel: usize, stride: usize) -> Self {
         Self {
-            weight: init.conv([out_max, in_per_group, kernel, kernel]),
-            bias: bias.then(|| init.constant(out_max, 0.0)),
+            in_max,
+            out_max,
+            kernel,
             stride,
-            depthwise,
+            depthwise: false,
+            bn: true,
+            act: None,
+        }
+    }
+
+    /// A 1x1 conv with BN and no activation.
+    pub fn pointwise(in_max: usize, out_max: usize) -> Self {
+        Self::dense(in_max, out_max, 1, 1)
+    }
+
+    /// A depthwise kxk conv over up to `channels` channels, with BN.
+    pub fn depthwise(channels: usize, kernel: usize, stride: usize) -> Self {
+        Self {
+            depthwise: true,
+            ..Self::dense(channels, channels, kernel, stride)
+        }
+    }
+
+    /// The same with an activation at the end.
+    pub fn act(self, act: Act) -> Self {
+        Self {
+            act: Some(act),
+            ..self
+        }
+    }
+
+    /// The same without BN (the conv gets a bias).
+    pub fn without_bn(self) -> Self {
+        Self { bn: false, ..self }
+    }
+}
+
+impl DynConv2d {
+    /// A new conv (weights only: BN and activation belong to [`ConvLayer`]).
+    pub fn new(init: &mut Initializer, cfg: &ConvCfg) -> Self {
+        let in_per_group = if cfg.depthwise { 1 } else { cfg.in_max };
+        Self {
+            weight: init.conv([cfg.out_max, in_per_group, cfg.kernel, cfg.kernel]),
+            bias: (!cfg.bn).then(|| init.constant(cfg.out_max, 0.0)),
+            stride: cfg.stride,
+            depthwise: cfg.depthwise,
         }
     }
 
@@ -158,22 +210,12 @@ pub struct ConvLayer {
 }
 
 impl ConvLayer {
-    /// A new layer; convs with BN have no bias.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        init: &mut Initializer,
-        in_max: usize,
-        out_max: usize,
-        kernel: usize,
-        stride: usize,
-        depthwise: bool,
-        bn: bool,
-        act: Option<Act>,
-    ) -> Self {
+    /// A new layer.
+    pub fn new(init: &mut Initializer, cfg: ConvCfg) -> Self {
         Self {
-            conv: DynConv2d::new(init, in_max, out_max, kernel, stride, depthwise, !bn),
-            bn: bn.then(|| DynBatchNorm2d::new(init, out_max)),
-            act,
+            conv: DynConv2d::new(init, &cfg),
+            bn: cfg.bn.then(|| DynBatchNorm2d::new(init, cfg.out_max)),
+            act: cfg.act,
         }
     }
 

@@ -10,7 +10,7 @@ pub mod se;
 
 pub use act::Act;
 pub use bn::DynBatchNorm2d;
-pub use conv::{ConvLayer, DynConv2d};
+pub use conv::{ConvCfg, ConvLayer, DynConv2d};
 pub use linear::DynLinear;
 pub use se::DynSe;
 

@@ -5,7 +5,7 @@ use burn::tensor::{Int, Tensor};
 
 use super::WeightList;
 use super::act::{self, Act};
-use super::conv::DynConv2d;
+use super::conv::{ConvCfg, DynConv2d};
 use crate::divisible::{make_divisible, round_half_even};
 use crate::init::Initializer;
 use crate::ops;
@@ -35,8 +35,8 @@ impl DynSe {
         let official = (round_half_even(c_max as f64 / reduction) as f64).max(SE_MIN_DIM) as usize;
         let hidden_max = official.max(hidden_width(c_max, reduction));
         Self {
-            reduce: DynConv2d::new(init, c_max, hidden_max, 1, 1, false, true),
-            expand: DynConv2d::new(init, hidden_max, c_max, 1, 1, false, true),
+            reduce: DynConv2d::new(init, &ConvCfg::pointwise(c_max, hidden_max).without_bn()),
+            expand: DynConv2d::new(init, &ConvCfg::pointwise(hidden_max, c_max).without_bn()),
             reduction,
             act,
         }

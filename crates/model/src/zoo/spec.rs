@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ModelError;
 use crate::layers::Act;
 
 /// A network of the zoo's shape: stem, optional depthwise-separable block, a chain of
@@ -113,6 +114,57 @@ pub struct HeadConvSpec {
 }
 
 impl NetSpec {
+    /// Checks that the description can be built: positive widths, odd kernels, positive
+    /// strides, each block reading what the previous one writes, identity shortcuts only
+    /// where the shape is unchanged.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |what: String| {
+            Err(ModelError::BadArchitecture(format!(
+                "{}: {what}",
+                self.name
+            )))
+        };
+        let conv_ok = |k: usize, s: usize| k % 2 == 1 && (1..=4).contains(&s);
+        if self.in_channels == 0 || self.classes == 0 || self.stem.out == 0 {
+            return bad("zero input channels, classes or stem width".into());
+        }
+        if !conv_ok(self.stem.kernel, self.stem.stride) {
+            return bad("stem kernel must be odd and stride 1 to 4".into());
+        }
+        let mut width = self.stem.out;
+        if let Some(f) = &self.first {
+            if f.out == 0 || !conv_ok(f.kernel, 1) || (f.identity && f.out != width) {
+                return bad("bad depthwise-separable block".into());
+            }
+            width = f.out;
+        }
+        for (i, b) in self.blocks.iter().enumerate() {
+            if b.in_ch != width {
+                return bad(format!(
+                    "block {i} reads {} channels, gets {width}",
+                    b.in_ch
+                ));
+            }
+            if b.mid == 0 || b.out == 0 || !conv_ok(b.kernel, b.stride) {
+                return bad(format!("block {i}: zero width, even kernel or bad stride"));
+            }
+            if b.identity && (b.stride != 1 || b.in_ch != b.out) {
+                return bad(format!("block {i}: identity shortcut on a shape change"));
+            }
+            if b.se.as_ref().is_some_and(|se| se.hidden == 0) {
+                return bad(format!("block {i}: zero SE width"));
+            }
+            width = b.out;
+        }
+        if [&self.head_conv, &self.post_pool_conv]
+            .iter()
+            .any(|h| h.as_ref().is_some_and(|h| h.out == 0))
+        {
+            return bad("zero head width".into());
+        }
+        Ok(())
+    }
+
     /// Channels entering the classifier.
     pub fn feature_width(&self) -> usize {
         if let Some(c) = &self.post_pool_conv {

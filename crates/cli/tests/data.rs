@@ -1,0 +1,171 @@
+//! `netaug data info` and `netaug bench loader` on real-format fixtures.
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use netaug_data::fixtures;
+use predicates::prelude::*;
+
+fn netaug() -> Command {
+    Command::cargo_bin("netaug").unwrap()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("netaug-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+fn info_json(dataset: &str, root: &std::path::Path) -> serde_json::Value {
+    let out = netaug()
+        .args(["data", "info", "--dataset", dataset, "--json", "--root"])
+        .arg(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn info_json_is_the_contract_for_every_layout() {
+    let root = temp("info");
+    fixtures::food101(&root.join("f"), &["a", "b"], 2, 1).unwrap();
+    fixtures::flowers102(&root.join("fl"), &[1, 2, 3, 1], &[1], &[2], &[3, 4]).unwrap();
+    fixtures::cars(&root.join("c"), &["x", "y"], &[1, 2, 2], &[1]).unwrap();
+    fixtures::cub200(
+        &root.join("cu"),
+        &["001.A", "002.B"],
+        &[(1, true), (2, false)],
+    )
+    .unwrap();
+    fixtures::pets(
+        &root.join("p"),
+        &[("Bengal", 1)],
+        &[("Bengal", 1), ("pug", 2)],
+    )
+    .unwrap();
+    fixtures::folder(&root.join("fo"), &["x", "y", "z"], 1, 1).unwrap();
+    fixtures::fashion_mnist(&root.join("fm"), 20, 10, true).unwrap();
+    let cases = [
+        (
+            "food101",
+            "f",
+            r#"{"dataset":"food101","classes":2,"splits":{"train":4,"test":2}}"#,
+        ),
+        (
+            "flowers102",
+            "fl",
+            r#"{"dataset":"flowers102","classes":102,"splits":{"train":1,"val":1,"test":2}}"#,
+        ),
+        (
+            "cars",
+            "c",
+            r#"{"dataset":"cars","classes":2,"splits":{"train":3,"test":1}}"#,
+        ),
+        (
+            "cub200",
+            "cu",
+            r#"{"dataset":"cub200","classes":2,"splits":{"train":1,"test":1}}"#,
+        ),
+        (
+            "pets",
+            "p",
+            r#"{"dataset":"pets","classes":2,"splits":{"trainval":1,"test":2}}"#,
+        ),
+        (
+            "folder",
+            "fo",
+            r#"{"dataset":"folder","classes":3,"splits":{"train":3,"val":3}}"#,
+        ),
+        (
+            "fashion-mnist",
+            "fm",
+            r#"{"dataset":"fashion-mnist","classes":10,"splits":{"train":20,"test":10}}"#,
+        ),
+    ];
+    for (name, dir, want) in cases {
+        let got = info_json(name, &root.join(dir));
+        assert_eq!(got.to_string(), want, "{name}");
+    }
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn info_text_names_training_and_evaluation_splits() {
+    let root = temp("text");
+    fixtures::pets(&root, &[("Bengal", 1)], &[("pug", 2)]).unwrap();
+    netaug()
+        .args(["data", "info", "--dataset", "pets", "--root"])
+        .arg(&root)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("trainval").and(predicate::str::contains("(training)")));
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn bad_roots_and_names_exit_2_with_one_line() {
+    let root = temp("bad");
+    let out = netaug()
+        .args(["data", "info", "--dataset", "cub200", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("CUB_200_2011/images.txt") && err.contains("image_class_labels.txt"),
+        "{err}"
+    );
+    netaug()
+        .args(["data", "info", "--dataset", "imagenet", "--root", "/tmp"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("food101"));
+    netaug()
+        .args(["data", "info", "--dataset", "cars"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--root"));
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn bench_loader_reports_both_rates() {
+    let root = temp("bench");
+    fixtures::folder(&root, &["a", "b"], 6, 1).unwrap();
+    let out = netaug()
+        .args([
+            "bench",
+            "loader",
+            "--dataset",
+            "folder",
+            "--size",
+            "16",
+            "--images",
+            "12",
+            "--batch",
+            "4",
+            "--json",
+            "--root",
+        ])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["images"], 12);
+    assert!(v["single_core_images_per_second"].as_f64().unwrap() > 0.0);
+    assert!(v["all_cores_images_per_second"].as_f64().unwrap() > 0.0);
+    std::fs::remove_dir_all(root).unwrap();
+}

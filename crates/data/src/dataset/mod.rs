@@ -1,0 +1,222 @@
+//! Classification datasets in their published layouts, by name.
+//!
+//! Every dataset opens to a class list and named splits of (image, label) samples; the
+//! images are read later, by the loader. `root` may be the folder the archives were
+//! extracted into or the dataset's own inner folder.
+
+mod cars;
+mod cub200;
+mod fashion_mnist;
+mod flowers102;
+mod folder;
+mod food101;
+mod pets;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::DataError;
+
+pub use fashion_mnist::{DEFAULT_ROOT as FASHION_MNIST_ROOT, GrayImages};
+
+/// Dataset names.
+pub const KNOWN: &[&str] = &[
+    "folder",
+    "food101",
+    "flowers102",
+    "cars",
+    "cub200",
+    "pets",
+    "fashion-mnist",
+];
+
+/// Where a sample's pixels are.
+#[derive(Clone, Debug)]
+pub enum ImageRef {
+    /// An image file (JPEG or PNG).
+    File(PathBuf),
+    /// Image `index` of an in-memory set of equal-size grayscale images (Fashion-MNIST).
+    Gray {
+        /// The images.
+        images: Arc<GrayImages>,
+        /// Which one.
+        index: usize,
+    },
+}
+
+impl ImageRef {
+    /// A name for messages: the file path, or `<set>#<index>`.
+    pub fn describe(&self) -> String {
+        match self {
+            ImageRef::File(p) => p.display().to_string(),
+            ImageRef::Gray { images, index } => format!("{}#{index}", images.source.display()),
+        }
+    }
+}
+
+/// One labelled image.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// The pixels.
+    pub image: ImageRef,
+    /// Class index into [`Dataset::classes`].
+    pub label: u32,
+}
+
+/// A named split.
+#[derive(Clone, Debug)]
+pub struct Split {
+    /// Published name (`train`, `val`, `test`, `trainval`).
+    pub name: String,
+    /// Samples in the published order.
+    pub samples: Vec<Sample>,
+}
+
+/// A dataset: its classes and splits.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// Dataset name.
+    pub name: String,
+    /// The folder holding the layout (after resolving an outer root).
+    pub root: PathBuf,
+    /// Class names; labels index this list.
+    pub classes: Vec<String>,
+    /// Splits, in the dataset's published order.
+    pub splits: Vec<Split>,
+    /// Image channels the loader produces (3, or 1 for Fashion-MNIST).
+    pub channels: usize,
+    /// Split used for training.
+    pub train_split: String,
+    /// Split used for evaluation: `val` where it exists, else `test`.
+    pub eval_split: String,
+}
+
+/// Options of [`open`].
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// Flowers102: train on train + val (the published val split is small).
+    pub flowers_train_val: bool,
+}
+
+/// Opens dataset `name` at `root`.
+pub fn open(name: &str, root: &Path, opts: &OpenOptions) -> Result<Dataset, DataError> {
+    match name {
+        "folder" => folder::open(root),
+        "food101" => food101::open(root),
+        "flowers102" => flowers102::open(root, opts.flowers_train_val),
+        "cars" => cars::open(root),
+        "cub200" => cub200::open(root),
+        "pets" => pets::open(root),
+        "fashion-mnist" => fashion_mnist::open(root),
+        _ => Err(DataError::UnknownDataset(name.to_string())),
+    }
+}
+
+impl Dataset {
+    /// The split called `name`.
+    pub fn split(&self, name: &str) -> Result<&Split, DataError> {
+        self.splits
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| DataError::UnknownSplit {
+                dataset: self.name.clone(),
+                split: name.to_string(),
+                known: self.split_names().join(", "),
+            })
+    }
+
+    /// The training split.
+    pub fn train(&self) -> &Split {
+        self.split(&self.train_split)
+            .expect("datasets name an existing train split")
+    }
+
+    /// The evaluation split.
+    pub fn eval(&self) -> &Split {
+        self.split(&self.eval_split)
+            .expect("datasets name an existing eval split")
+    }
+
+    /// Names of the splits.
+    pub fn split_names(&self) -> Vec<String> {
+        self.splits.iter().map(|s| s.name.clone()).collect()
+    }
+
+    fn new(name: &str, root: PathBuf, classes: Vec<String>, splits: Vec<Split>) -> Self {
+        let has = |n: &str| splits.iter().any(|s| s.name == n);
+        let train_split = if has("trainval") { "trainval" } else { "train" }.to_string();
+        let eval_split = if has("val") { "val" } else { "test" }.to_string();
+        Self {
+            name: name.to_string(),
+            root,
+            classes,
+            splits,
+            channels: 3,
+            train_split,
+            eval_split,
+        }
+    }
+}
+
+/// The first of `candidates` (relative to `root`) that holds `marker`; the layout error
+/// names the first candidate.
+fn resolve_root(
+    dataset: &'static str,
+    root: &Path,
+    inner: &[&str],
+    marker: &str,
+    layout: &'static str,
+) -> Result<PathBuf, DataError> {
+    let candidates = std::iter::once(root.to_path_buf()).chain(inner.iter().map(|i| root.join(i)));
+    for c in candidates {
+        if c.join(marker).exists() {
+            return Ok(c);
+        }
+    }
+    if !root.is_dir() {
+        return Err(DataError::Layout {
+            dataset,
+            path: root.to_path_buf(),
+            layout,
+        });
+    }
+    let path = match inner.first() {
+        Some(i) => root.join(i).join(marker),
+        None => root.join(marker),
+    };
+    Err(DataError::Layout {
+        dataset,
+        path,
+        layout,
+    })
+}
+
+/// Reads a text file, naming it on error.
+fn read_text(path: &Path) -> Result<String, DataError> {
+    std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))
+}
+
+/// Non-empty, non-comment lines with their 1-based line numbers.
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// Checks that a sample's image file exists (cheap, catches wrong roots early).
+fn require_file(
+    dataset: &'static str,
+    path: PathBuf,
+    layout: &'static str,
+) -> Result<PathBuf, DataError> {
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(DataError::Layout {
+            dataset,
+            path,
+            layout,
+        })
+    }
+}

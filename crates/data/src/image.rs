@@ -1,0 +1,109 @@
+//! Image decoding: JPEG (with DCT-domain downscaling when the target is small) and PNG;
+//! grayscale, RGBA and CMYK all become RGB, as PIL's `convert("RGB")`.
+
+use crate::dataset::ImageRef;
+use crate::error::DataError;
+
+/// An 8-bit image, row-major, channels interleaved (1 or 3 channels).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// 1 (gray) or 3 (RGB).
+    pub channels: usize,
+    /// `height * width * channels` bytes.
+    pub data: Vec<u8>,
+}
+
+impl Image {
+    /// A new image; `data` must hold `height * width * channels` bytes.
+    pub fn new(width: usize, height: usize, channels: usize, data: Vec<u8>) -> Self {
+        debug_assert_eq!(data.len(), width * height * channels);
+        Self {
+            width,
+            height,
+            channels,
+            data,
+        }
+    }
+
+    /// Pixel value at (x, y), channel c.
+    pub fn at(&self, x: usize, y: usize, c: usize) -> u8 {
+        self.data[(y * self.width + x) * self.channels + c]
+    }
+}
+
+/// Reads the pixels of `image`. With `min_side`, a JPEG is decoded at the smallest DCT
+/// scale (1/8 .. 1) whose shorter side is still at least `min_side` pixels.
+pub fn load(image: &ImageRef, min_side: Option<usize>) -> Result<Image, DataError> {
+    match image {
+        ImageRef::Gray { images, index } => Ok(Image::new(
+            images.width,
+            images.height,
+            1,
+            images.image(*index).to_vec(),
+        )),
+        ImageRef::File(path) => {
+            let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+            decode(&bytes, min_side).map_err(|reason| DataError::bad(path, reason))
+        }
+    }
+}
+
+/// Decodes JPEG or PNG bytes to RGB.
+pub fn decode(bytes: &[u8], min_side: Option<usize>) -> Result<Image, String> {
+    if bytes.starts_with(&[0xff, 0xd8]) {
+        decode_jpeg(bytes, min_side)
+    } else if bytes.starts_with(b"\x89PNG") {
+        let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
+            .map_err(|e| format!("corrupt PNG: {e}"))?
+            .to_rgb8();
+        let (w, h) = img.dimensions();
+        Ok(Image::new(w as usize, h as usize, 3, img.into_raw()))
+    } else {
+        Err("not a JPEG or PNG image".into())
+    }
+}
+
+fn decode_jpeg(bytes: &[u8], min_side: Option<usize>) -> Result<Image, String> {
+    let corrupt = |e: jpeg_decoder::Error| format!("corrupt JPEG: {e}");
+    let mut dec = jpeg_decoder::Decoder::new(bytes);
+    dec.read_info().map_err(corrupt)?;
+    let info = dec.info().ok_or("corrupt JPEG: no frame header")?;
+    if let Some(min_side) = min_side {
+        let (w, h) = (info.width as usize, info.height as usize);
+        let short = w.min(h).max(1);
+        if min_side < short {
+            // The decoder picks the smallest scale at least this large.
+            let req = |d: usize| (d * min_side).div_ceil(short).clamp(1, u16::MAX as usize) as u16;
+            dec.scale(req(w), req(h)).map_err(corrupt)?;
+        }
+    }
+    let pixels = dec.decode().map_err(corrupt)?;
+    let info = dec.info().ok_or("corrupt JPEG: no frame header")?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    let n = w * h;
+    use jpeg_decoder::PixelFormat as P;
+    let rgb: Vec<u8> = match info.pixel_format {
+        P::RGB24 => pixels,
+        P::L8 => pixels.iter().flat_map(|&v| [v, v, v]).collect(),
+        P::L16 => pixels
+            .chunks_exact(2)
+            .flat_map(|c| [c[0], c[0], c[0]])
+            .collect(),
+        // jpeg-decoder undoes Adobe's inversion: these are ink amounts.
+        P::CMYK32 => pixels
+            .chunks_exact(4)
+            .flat_map(|p| {
+                let k = 255 - p[3] as u32;
+                [0, 1, 2].map(|i| ((255 - p[i] as u32) * k / 255) as u8)
+            })
+            .collect(),
+    };
+    if rgb.len() != n * 3 {
+        return Err("corrupt JPEG: truncated pixel data".into());
+    }
+    Ok(Image::new(w, h, 3, rgb))
+}

@@ -1,0 +1,414 @@
+//! A seeded, sharded, parallel loader: the order of an epoch depends only on (seed, epoch,
+//! rank, world size) and each image's augmentation only on (seed, epoch, image), so a
+//! batch is the same whatever the thread count or timing. Images are decoded and
+//! augmented on a rayon pool; a producer thread keeps `prefetch` batches ready.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::dataset::Sample;
+use crate::error::DataError;
+use crate::image;
+use crate::transform::{EvalTransform, FImage, IMAGENET_MEAN, IMAGENET_STD, TrainTransform};
+
+/// What each image goes through.
+#[derive(Clone, Debug)]
+pub enum Transform {
+    /// Random crop, flip, jitter, optional policy.
+    Train(TrainTransform),
+    /// Resize and center crop.
+    Eval(EvalTransform),
+}
+
+/// Per-channel normalization (0..1 scale).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Normalize {
+    /// Means.
+    pub mean: Vec<f32>,
+    /// Standard deviations.
+    pub std: Vec<f32>,
+}
+
+impl Normalize {
+    /// ImageNet statistics (also used for the other RGB sets, as the official code).
+    pub fn imagenet() -> Self {
+        Self {
+            mean: IMAGENET_MEAN.to_vec(),
+            std: IMAGENET_STD.to_vec(),
+        }
+    }
+
+    /// Fashion-MNIST's training-set statistics.
+    pub fn fashion_mnist() -> Self {
+        Self {
+            mean: vec![0.2860],
+            std: vec![0.3530],
+        }
+    }
+
+    /// The usual statistics for `channels`-channel data.
+    pub fn for_channels(channels: usize) -> Self {
+        if channels == 1 {
+            Self::fashion_mnist()
+        } else {
+            Self::imagenet()
+        }
+    }
+}
+
+/// Loader settings.
+#[derive(Clone, Debug)]
+pub struct LoaderConfig {
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Shuffle each epoch (training).
+    pub shuffle: bool,
+    /// Drop the last incomplete batch (training).
+    pub drop_last: bool,
+    /// Seed of the order and of the augmentations.
+    pub seed: u64,
+    /// This process's shard.
+    pub rank: usize,
+    /// Number of shards.
+    pub world_size: usize,
+    /// Decode threads; 0 = one per core.
+    pub workers: usize,
+    /// Batches prepared ahead of the consumer.
+    pub prefetch: usize,
+    /// Skip unreadable images (counted, see [`Loader::skipped`]) instead of failing.
+    pub skip_corrupt: bool,
+    /// Mixup with this Beta(alpha, alpha) (training).
+    pub mixup_alpha: Option<f64>,
+}
+
+impl LoaderConfig {
+    /// Training defaults: shuffled, drop_last, one shard, all cores, 4 batches ahead.
+    pub fn train(batch_size: usize, seed: u64) -> Self {
+        Self {
+            batch_size,
+            shuffle: true,
+            drop_last: true,
+            seed,
+            rank: 0,
+            world_size: 1,
+            workers: 0,
+            prefetch: 4,
+            skip_corrupt: false,
+            mixup_alpha: None,
+        }
+    }
+
+    /// Evaluation defaults: in order, every image.
+    pub fn eval(batch_size: usize) -> Self {
+        Self {
+            shuffle: false,
+            drop_last: false,
+            ..Self::train(batch_size, 0)
+        }
+    }
+}
+
+/// Mixup applied to a batch: images are `lam * x + (1 - lam) * x[perm]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mix {
+    /// Weight of the batch's own labels.
+    pub lam: f32,
+    /// The partner of each image.
+    pub perm: Vec<usize>,
+}
+
+/// A batch of normalized images `[n, c, h, w]` and their labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    /// `n * c * h * w` values, CHW per image.
+    pub images: Vec<f32>,
+    /// `[n, c, h, w]`.
+    pub shape: [usize; 4],
+    /// Labels.
+    pub labels: Vec<u32>,
+    /// Indices of the images in the loader's sample list.
+    pub indices: Vec<usize>,
+    /// Mixup partners and weight, when mixup is on.
+    pub mix: Option<Mix>,
+}
+
+/// The loader over a list of samples.
+pub struct Loader {
+    samples: Arc<Vec<Sample>>,
+    transform: Arc<Transform>,
+    norm: Arc<Normalize>,
+    cfg: LoaderConfig,
+    pool: Arc<rayon::ThreadPool>,
+    skipped: Arc<AtomicUsize>,
+}
+
+impl Loader {
+    /// A loader; refuses an empty sample list, batch size 0 or a bad shard.
+    pub fn new(
+        samples: Vec<Sample>,
+        transform: Transform,
+        norm: Normalize,
+        cfg: LoaderConfig,
+    ) -> Result<Self, DataError> {
+        if cfg.batch_size == 0 {
+            return Err(DataError::BadOption("batch size must be at least 1".into()));
+        }
+        if cfg.world_size == 0 || cfg.rank >= cfg.world_size {
+            return Err(DataError::BadOption(format!(
+                "rank {} is not below world size {}",
+                cfg.rank, cfg.world_size
+            )));
+        }
+        if samples.len() < cfg.world_size {
+            return Err(DataError::BadOption(format!(
+                "{} images cannot be sharded over {} ranks",
+                samples.len(),
+                cfg.world_size
+            )));
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(cfg.workers)
+            .thread_name(|i| format!("netaug-loader-{i}"))
+            .build()
+            .map_err(|e| DataError::BadOption(format!("cannot start loader threads: {e}")))?;
+        Ok(Self {
+            samples: Arc::new(samples),
+            transform: Arc::new(transform),
+            norm: Arc::new(norm),
+            cfg,
+            pool: Arc::new(pool),
+            skipped: Arc::default(),
+        })
+    }
+
+    /// Images of this shard per epoch.
+    pub fn shard_len(&self) -> usize {
+        self.samples.len() / self.cfg.world_size
+    }
+
+    /// Batches per epoch.
+    pub fn batches(&self) -> usize {
+        let n = self.shard_len();
+        if self.cfg.drop_last {
+            n / self.cfg.batch_size
+        } else {
+            n.div_ceil(self.cfg.batch_size)
+        }
+    }
+
+    /// Images skipped as unreadable so far (with `skip_corrupt`).
+    pub fn skipped(&self) -> usize {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// This shard's sample indices for `epoch`, in order: the shuffled list (the same on
+    /// every rank) cut to a multiple of the world size, every `world_size`-th from `rank`.
+    pub fn order(&self, epoch: u64) -> Vec<usize> {
+        let n = self.samples.len();
+        let mut idx: Vec<usize> = (0..n).collect();
+        if self.cfg.shuffle {
+            idx.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(
+                self.cfg.seed,
+                epoch,
+                u64::MAX,
+            )));
+        }
+        let keep = n / self.cfg.world_size * self.cfg.world_size;
+        idx.truncate(keep);
+        idx.into_iter()
+            .skip(self.cfg.rank)
+            .step_by(self.cfg.world_size)
+            .collect()
+    }
+
+    /// The batches of `epoch`, prepared ahead on a background thread.
+    pub fn epoch(&self, epoch: u64) -> EpochIter {
+        let order = self.order(epoch);
+        let bs = self.cfg.batch_size;
+        let mut chunks: Vec<Vec<usize>> = order.chunks(bs).map(<[usize]>::to_vec).collect();
+        if self.cfg.drop_last && chunks.last().is_some_and(|c| c.len() < bs) {
+            chunks.pop();
+        }
+        let (tx, rx) = crossbeam_channel::bounded(self.cfg.prefetch.max(1));
+        let job = Job {
+            samples: self.samples.clone(),
+            transform: self.transform.clone(),
+            norm: self.norm.clone(),
+            pool: self.pool.clone(),
+            skipped: self.skipped.clone(),
+            seed: self.cfg.seed,
+            skip_corrupt: self.cfg.skip_corrupt,
+            mixup: self.cfg.mixup_alpha,
+            epoch,
+        };
+        let handle = std::thread::Builder::new()
+            .name("netaug-loader".into())
+            .spawn(move || {
+                for (b, chunk) in chunks.into_iter().enumerate() {
+                    let batch = job.batch(b, &chunk);
+                    let failed = batch.is_err();
+                    if tx.send(batch).is_err() || failed {
+                        return;
+                    }
+                }
+            })
+            .expect("spawning the loader thread");
+        EpochIter {
+            rx: Some(rx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Loads every image of the given indices as one batch, in order (no prefetch).
+    pub fn batch_of(&self, epoch: u64, indices: &[usize]) -> Result<Batch, DataError> {
+        Job {
+            samples: self.samples.clone(),
+            transform: self.transform.clone(),
+            norm: self.norm.clone(),
+            pool: self.pool.clone(),
+            skipped: self.skipped.clone(),
+            seed: self.cfg.seed,
+            skip_corrupt: self.cfg.skip_corrupt,
+            mixup: None,
+            epoch,
+        }
+        .batch(0, indices)
+    }
+}
+
+/// A fixed random subset of `n` samples (all of them if fewer), for BN re-calibration:
+/// the same for a given seed, in the subset's own random order.
+pub fn fixed_subset(samples: &[Sample], n: usize, seed: u64) -> Vec<Sample> {
+    let mut idx: Vec<usize> = (0..samples.len()).collect();
+    idx.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, u64::MAX, 0)));
+    idx.truncate(n);
+    idx.into_iter().map(|i| samples[i].clone()).collect()
+}
+
+/// One stream seed from three numbers (splitmix64 over their combination).
+fn mix(a: u64, b: u64, c: u64) -> u64 {
+    let mut x = a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..2 {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x = z ^ (z >> 31);
+    }
+    x
+}
+
+struct Job {
+    samples: Arc<Vec<Sample>>,
+    transform: Arc<Transform>,
+    norm: Arc<Normalize>,
+    pool: Arc<rayon::ThreadPool>,
+    skipped: Arc<AtomicUsize>,
+    seed: u64,
+    skip_corrupt: bool,
+    mixup: Option<f64>,
+    epoch: u64,
+}
+
+impl Job {
+    fn image(&self, i: usize) -> Result<FImage, DataError> {
+        let sample = &self.samples[i];
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(self.seed, self.epoch, i as u64));
+        let min_side = match &*self.transform {
+            Transform::Train(t) => t.decode_min_side(),
+            Transform::Eval(t) => t.resize_side(),
+        };
+        let img = image::load(&sample.image, Some(min_side))?;
+        Ok(match &*self.transform {
+            Transform::Train(t) => t.apply(&img, &mut rng),
+            Transform::Eval(t) => t.apply(&img),
+        })
+    }
+
+    fn batch(&self, b: usize, indices: &[usize]) -> Result<Batch, DataError> {
+        let results: Vec<(usize, Result<FImage, DataError>)> = self
+            .pool
+            .install(|| indices.par_iter().map(|&i| (i, self.image(i))).collect());
+        let mut images = Vec::new();
+        let (mut labels, mut kept) = (Vec::new(), Vec::new());
+        let mut shape = [0, 0, 0, 0];
+        for (i, r) in results {
+            let img = match r {
+                Ok(img) => img,
+                Err(e) if self.skip_corrupt => {
+                    tracing::warn!("skipping unreadable image: {e}");
+                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            shape = [0, img.channels, img.height, img.width];
+            images.extend(img.to_chw(&self.norm.mean, &self.norm.std));
+            labels.push(self.samples[i].label);
+            kept.push(i);
+        }
+        shape[0] = labels.len();
+        let mut batch = Batch {
+            images,
+            shape,
+            labels,
+            indices: kept,
+            mix: None,
+        };
+        if let Some(alpha) = self.mixup {
+            let mut rng =
+                ChaCha8Rng::seed_from_u64(mix(self.seed, self.epoch, u64::MAX - 1 - b as u64));
+            mixup(&mut batch, alpha, &mut rng);
+        }
+        Ok(batch)
+    }
+}
+
+/// Mixes each image with a random partner: `lam ~ Beta(alpha, alpha)`.
+pub fn mixup(batch: &mut Batch, alpha: f64, rng: &mut impl Rng) {
+    use rand_distr::{Beta, Distribution};
+    let n = batch.shape[0];
+    if n == 0 || alpha <= 0.0 {
+        return;
+    }
+    let lam = Beta::new(alpha, alpha).map_or(1.0, |d| d.sample(rng)) as f32;
+    let mut perm: Vec<usize> = (0..n).collect();
+    perm.shuffle(rng);
+    let per = batch.images.len() / n;
+    let src = batch.images.clone();
+    for (i, &j) in perm.iter().enumerate() {
+        for k in 0..per {
+            batch.images[i * per + k] = lam * src[i * per + k] + (1.0 - lam) * src[j * per + k];
+        }
+    }
+    batch.mix = Some(Mix { lam, perm });
+}
+
+/// Batches of one epoch; dropping it stops the producer.
+pub struct EpochIter {
+    rx: Option<crossbeam_channel::Receiver<Result<Batch, DataError>>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Iterator for EpochIter {
+    type Item = Result<Batch, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rx.as_ref()?.recv().ok()
+    }
+}
+
+impl Drop for EpochIter {
+    fn drop(&mut self) {
+        // Closing the channel makes the producer's next send fail and return.
+        self.rx.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
