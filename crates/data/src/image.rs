@@ -67,19 +67,37 @@ pub fn decode(bytes: &[u8], min_side: Option<usize>) -> Result<Image, String> {
     }
 }
 
+/// Whether the data ends with the EOI marker (`FF D9`), ignoring trailing padding.
+fn ends_with_eoi(bytes: &[u8]) -> bool {
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != 0 && !b.is_ascii_whitespace());
+    end.is_some_and(|e| e >= 1 && bytes[e - 1] == 0xff && bytes[e] == 0xd9)
+}
+
 fn decode_jpeg(bytes: &[u8], min_side: Option<usize>) -> Result<Image, String> {
     let corrupt = |e: jpeg_decoder::Error| format!("corrupt JPEG: {e}");
     let mut dec = jpeg_decoder::Decoder::new(bytes);
     dec.read_info().map_err(corrupt)?;
     let info = dec.info().ok_or("corrupt JPEG: no frame header")?;
-    if let Some(min_side) = min_side {
-        let (w, h) = (info.width as usize, info.height as usize);
-        let short = w.min(h).max(1);
-        if min_side < short {
-            // The decoder picks the smallest scale at least this large.
-            let req = |d: usize| (d * min_side).div_ceil(short).clamp(1, u16::MAX as usize) as u16;
-            dec.scale(req(w), req(h)).map_err(corrupt)?;
-        }
+    let (w, h) = (info.width as usize, info.height as usize);
+    let short = w.min(h).max(1);
+    // DCT scaling pays only from a factor of 2 down (the scales are 1/2, 1/4, 1/8).
+    let scaled = min_side.is_some_and(|m| 2 * m <= short);
+    if !scaled && info.pixel_format != jpeg_decoder::PixelFormat::CMYK32 && ends_with_eoi(bytes) {
+        // Full-size RGB/gray: zune-jpeg (SIMD) decodes about 1.7x faster here. It fills a
+        // truncated file with gray instead of failing, hence the end-of-image check: files
+        // without one go to jpeg-decoder, which reports the truncation.
+        let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
+            .map_err(|e| format!("corrupt JPEG: {e}"))?
+            .to_rgb8();
+        let (w, h) = img.dimensions();
+        return Ok(Image::new(w as usize, h as usize, 3, img.into_raw()));
+    }
+    if let Some(min_side) = min_side.filter(|_| scaled) {
+        // The decoder picks the smallest scale at least this large.
+        let req = |d: usize| (d * min_side).div_ceil(short).clamp(1, u16::MAX as usize) as u16;
+        dec.scale(req(w), req(h)).map_err(corrupt)?;
     }
     let pixels = dec.decode().map_err(corrupt)?;
     let info = dec.info().ok_or("corrupt JPEG: no frame header")?;
