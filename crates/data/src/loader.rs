@@ -235,17 +235,7 @@ impl Loader {
             chunks.pop();
         }
         let (tx, rx) = crossbeam_channel::bounded(self.cfg.prefetch.max(1));
-        let job = Job {
-            samples: self.samples.clone(),
-            transform: self.transform.clone(),
-            norm: self.norm.clone(),
-            pool: self.pool.clone(),
-            skipped: self.skipped.clone(),
-            seed: self.cfg.seed,
-            skip_corrupt: self.cfg.skip_corrupt,
-            mixup: self.cfg.mixup_alpha,
-            epoch,
-        };
+        let job = self.job(epoch, self.cfg.mixup_alpha);
         let handle = std::thread::Builder::new()
             .name("netaug-loader".into())
             .spawn(move || {
@@ -266,6 +256,11 @@ impl Loader {
 
     /// Loads every image of the given indices as one batch, in order (no prefetch).
     pub fn batch_of(&self, epoch: u64, indices: &[usize]) -> Result<Batch, DataError> {
+        self.job(epoch, None).batch(0, indices)
+    }
+
+    /// The work of one epoch, shareable with the producer thread.
+    fn job(&self, epoch: u64, mixup: Option<f64>) -> Job {
         Job {
             samples: self.samples.clone(),
             transform: self.transform.clone(),
@@ -274,10 +269,9 @@ impl Loader {
             skipped: self.skipped.clone(),
             seed: self.cfg.seed,
             skip_corrupt: self.cfg.skip_corrupt,
-            mixup: None,
+            mixup,
             epoch,
         }
-        .batch(0, indices)
     }
 }
 

@@ -95,15 +95,6 @@ pub(super) fn open(root: &Path) -> Result<Dataset, DataError> {
         "cars_test",
         classes.len(),
     )?;
-    let splits = vec![
-        Split {
-            name: "train".into(),
-            samples: train,
-        },
-        Split {
-            name: "test".into(),
-            samples: test,
-        },
-    ];
+    let splits = vec![Split::new("train", train), Split::new("test", test)];
     Ok(Dataset::new("cars", root, classes, splits))
 }

@@ -78,15 +78,6 @@ pub(super) fn open(root: &Path) -> Result<Dataset, DataError> {
             }
         }
     }
-    let splits = vec![
-        Split {
-            name: "train".into(),
-            samples: train,
-        },
-        Split {
-            name: "test".into(),
-            samples: test,
-        },
-    ];
+    let splits = vec![Split::new("train", train), Split::new("test", test)];
     Ok(Dataset::new("cub200", root, classes, splits))
 }

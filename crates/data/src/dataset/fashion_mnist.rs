@@ -142,10 +142,7 @@ fn split(root: &Path, prefix: &str, name: &str) -> Result<Split, DataError> {
             label: l as u32,
         })
         .collect();
-    Ok(Split {
-        name: name.into(),
-        samples,
-    })
+    Ok(Split::new(name, samples))
 }
 
 pub(super) fn open(root: &Path) -> Result<Dataset, DataError> {

@@ -61,10 +61,7 @@ pub(super) fn open(root: &Path, train_val: bool) -> Result<Dataset, DataError> {
                 label: label as u32 - 1,
             });
         }
-        splits.push(Split {
-            name: split.into(),
-            samples,
-        });
+        splits.push(Split::new(split, samples));
     }
     let classes = (1..=102).map(|i| i.to_string()).collect();
     let mut ds = Dataset::new("flowers102", root, classes, splits);

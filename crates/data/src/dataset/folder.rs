@@ -67,10 +67,7 @@ pub(super) fn open(root: &Path) -> Result<Dataset, DataError> {
                 });
             }
         }
-        splits.push(Split {
-            name: name.into(),
-            samples,
-        });
+        splits.push(Split::new(name, samples));
     }
     Ok(Dataset::new("folder", root.to_path_buf(), classes, splits))
 }

@@ -39,10 +39,7 @@ pub(super) fn open(root: &Path) -> Result<Dataset, DataError> {
                 label: label as u32,
             });
         }
-        splits.push(Split {
-            name: name.into(),
-            samples,
-        });
+        splits.push(Split::new(name, samples));
     }
     Ok(Dataset::new("food101", root, classes, splits))
 }

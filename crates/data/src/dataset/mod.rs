@@ -72,6 +72,16 @@ pub struct Split {
     pub samples: Vec<Sample>,
 }
 
+impl Split {
+    /// A split called `name`.
+    pub fn new(name: &str, samples: Vec<Sample>) -> Self {
+        Self {
+            name: name.to_string(),
+            samples,
+        }
+    }
+}
+
 /// A dataset: its classes and splits.
 #[derive(Clone, Debug)]
 pub struct Dataset {

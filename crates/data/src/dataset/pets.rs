@@ -51,10 +51,7 @@ pub(super) fn open(root: &Path) -> Result<Dataset, DataError> {
                 label: class as u32 - 1,
             });
         }
-        splits.push(Split {
-            name: name.into(),
-            samples,
-        });
+        splits.push(Split::new(name, samples));
     }
     let classes = classes
         .into_iter()
