@@ -64,12 +64,12 @@ pub enum ModelError {
         /// The JSON error.
         source: serde_json::Error,
     },
-    /// The weights file could not be read or does not fit the network.
+    /// A saved model's file is unreadable or does not fit the network it describes.
     #[error("{path}: {message}")]
-    Weights {
+    File {
         /// The file.
         path: PathBuf,
-        /// burn's record error, as text.
+        /// What is wrong.
         message: String,
     },
 }

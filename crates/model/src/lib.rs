@@ -7,6 +7,31 @@
 //! active sub-network; [`Net::export`] cuts out the plain target network.
 //!
 //! The crate knows nothing of datasets, configs or files beyond its own weights.
+//!
+//! ```no_run
+//! use burn::tensor::{Device, Distribution, Tensor};
+//! use netaug_model::{Active, AugFactors, InitKind, Mode, Net, zoo};
+//! use rand::SeedableRng;
+//!
+//! # fn main() -> Result<(), netaug_model::ModelError> {
+//! let device = Device::flex();
+//! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+//! let spec = zoo::spec("tinymbv2", 10, 1)?;
+//! let factors = AugFactors::new(vec![1.0, 1.6, 2.2, 2.8], vec![1.0, 1.8, 2.6])?;
+//! let mut net = Net::new(&spec, &factors, InitKind::KaimingUniform, 0, &device);
+//! let images = Tensor::<4>::random([8, 1, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+//!
+//! net.set_active(Active::Random(&mut rng)); // one augmented net
+//! let _logits = net.forward(images.clone(), Mode::Train);
+//! net.sort_channels();
+//! net.set_active(Active::Min); // the target net
+//! net.calibrate_bn([images]);
+//! let tiny = net.export();
+//! tiny.save(std::path::Path::new("tiny"))?;
+//! println!("{:?}", tiny.profile(32));
+//! # Ok(())
+//! # }
+//! ```
 
 // burn slices take one range per dimension: `[0..c]` on a vector is a slice, not a Vec.
 #![allow(clippy::single_range_in_vec_init)]

@@ -49,7 +49,10 @@ impl AugFactors {
 
     /// Whether any factor widens the network.
     pub fn is_augmented(&self) -> bool {
-        self.aug_expand_list.len() > 1 || self.aug_width_mult_list.len() > 1
+        self.aug_expand_list
+            .iter()
+            .chain(&self.aug_width_mult_list)
+            .any(|&f| f > 1.0)
     }
 
     fn max_width(&self) -> f64 {
@@ -583,7 +586,7 @@ impl Net {
         let weights = dir.join(WEIGHTS_FILE);
         self.clone()
             .save_file(&weights)
-            .map_err(|e| ModelError::Weights {
+            .map_err(|e| ModelError::File {
                 path: weights,
                 message: e.to_string(),
             })
@@ -600,7 +603,7 @@ impl Net {
             path: json_path.clone(),
             source,
         })?;
-        let bad = |e: ModelError| ModelError::Weights {
+        let bad = |e: ModelError| ModelError::File {
             path: json_path.clone(),
             message: e.to_string(),
         };
@@ -618,15 +621,14 @@ impl Net {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             });
         }
-        net.try_load_file(&weights)
-            .map_err(|e| ModelError::Weights {
-                path: weights,
-                message: e.to_string(),
-            })
+        net.try_load_file(&weights).map_err(|e| ModelError::File {
+            path: weights,
+            message: e.to_string(),
+        })
     }
 }
 
-/// File names of a saved network.
+/// Description file name of a saved network.
 pub const MODEL_JSON: &str = "model.json";
 /// Weights file name of a saved network.
 pub const WEIGHTS_FILE: &str = "weights.bpk";
