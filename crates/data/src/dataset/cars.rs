@@ -11,14 +11,7 @@ use crate::mat::{self, MatValue};
 const LAYOUT: &str = "{cars_train/, cars_test/, devkit/cars_meta.mat, devkit/cars_train_annos.mat, cars_test_annos_withlabels.mat}";
 
 fn read_var(path: &Path, name: &str) -> Result<MatValue, DataError> {
-    if !path.is_file() {
-        return Err(DataError::Layout {
-            dataset: "cars",
-            path: path.to_path_buf(),
-            layout: LAYOUT,
-        });
-    }
-    mat::read(path)?
+    mat::read(&require_file("cars", path.to_path_buf(), LAYOUT)?)?
         .remove(name)
         .ok_or_else(|| DataError::bad(path, format!("no variable `{name}`")))
 }

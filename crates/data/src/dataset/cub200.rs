@@ -12,13 +12,7 @@ const LAYOUT: &str =
 
 /// `<id> <value>` lines as a map.
 fn id_map(path: &Path) -> Result<Vec<(u32, String)>, DataError> {
-    if !path.is_file() {
-        return Err(DataError::Layout {
-            dataset: "cub200",
-            path: path.to_path_buf(),
-            layout: LAYOUT,
-        });
-    }
+    let path = &require_file("cub200", path.to_path_buf(), LAYOUT)?;
     lines(&read_text(path)?)
         .map(|(n, l)| {
             let (id, rest) = l.split_once(' ').ok_or_else(|| {

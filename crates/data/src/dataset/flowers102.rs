@@ -29,13 +29,7 @@ pub(super) fn open(root: &Path, train_val: bool) -> Result<Dataset, DataError> {
         LAYOUT,
     )?;
     let labels_path = root.join("imagelabels.mat");
-    if !labels_path.is_file() {
-        return Err(DataError::Layout {
-            dataset: "flowers102",
-            path: labels_path,
-            layout: LAYOUT,
-        });
-    }
+    let labels_path = require_file("flowers102", labels_path, LAYOUT)?;
     let labels = ids(&mat::read(&labels_path)?, "labels", &labels_path)?;
     let setid_path = root.join("setid.mat");
     let setid = mat::read(&setid_path)?;

@@ -17,13 +17,7 @@ pub(super) fn open(root: &Path) -> Result<Dataset, DataError> {
     let mut splits = Vec::new();
     for name in ["train", "test"] {
         let path = root.join("meta").join(format!("{name}.txt"));
-        if !path.is_file() {
-            return Err(DataError::Layout {
-                dataset: "food101",
-                path,
-                layout: LAYOUT,
-            });
-        }
+        let path = require_file("food101", path, LAYOUT)?;
         let mut samples = Vec::new();
         for (n, line) in lines(&read_text(&path)?) {
             let class = line.split('/').next().unwrap_or_default();

@@ -214,7 +214,7 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
 }
 
-/// Checks that a sample's image file exists (cheap, catches wrong roots early).
+/// `path` if it is a file, else the layout error naming it (annotation files and images).
 fn require_file(
     dataset: &'static str,
     path: PathBuf,

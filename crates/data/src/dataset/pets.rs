@@ -20,13 +20,7 @@ pub(super) fn open(root: &Path) -> Result<Dataset, DataError> {
     let mut splits = Vec::new();
     for name in ["trainval", "test"] {
         let path = root.join("annotations").join(format!("{name}.txt"));
-        if !path.is_file() {
-            return Err(DataError::Layout {
-                dataset: "pets",
-                path,
-                layout: LAYOUT,
-            });
-        }
+        let path = require_file("pets", path, LAYOUT)?;
         let mut samples = Vec::new();
         for (n, line) in lines(&read_text(&path)?) {
             let mut parts = line.split_whitespace();
