@@ -6,8 +6,12 @@ NETAUG := target/release/netaug
 # Fashion-MNIST, the embedded default dataset, from Debian's package.
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# LibTorch for `--features tch`: the PyPI torch wheel the GPU machines run, in a venv.
+TORCH_VENV ?= .venv-torch
+TORCH_VERSION ?= 2.11.0
+NETAUG_TCH := target-tch/release/netaug
 
-.PHONY: help setup build test fmt lint profile-table sweep clean
+.PHONY: help setup build build-tch test fmt lint profile-table sweep clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,6 +26,15 @@ setup: ## Install what the project needs: rustfmt, clippy, Debian's dataset-fash
 
 build: setup ## Build the netaug binary (release, default pure-Rust backend).
 	$(CARGO) build --release --locked -p netaug-cli
+
+$(TORCH_VENV)/bin/python:
+	python3 -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/pip install -q torch==$(TORCH_VERSION)
+
+build-tch: $(TORCH_VENV)/bin/python ## Build netaug with LibTorch (devices tch-cpu, tch-cuda) into target-tch/.
+	PATH=$(abspath $(TORCH_VENV))/bin:$$PATH LIBTORCH_USE_PYTORCH=1 LIBTORCH_BYPASS_VERSION_CHECK=1 \
+		CARGO_TARGET_DIR=target-tch $(CARGO) build --release --locked -p netaug-cli --features tch
+	@echo "built $(NETAUG_TCH); run it with LD_LIBRARY_PATH set as in README, Backends"
 
 test: setup ## Format check, clippy (-D warnings) and every test: what CI runs.
 	$(CARGO) fmt --all -- --check

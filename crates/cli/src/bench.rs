@@ -7,6 +7,8 @@ use netaug_data::loader::{Loader, LoaderConfig, Normalize, Transform};
 use netaug_data::{Sample, TrainTransform};
 use serde_json::json;
 
+use netaug_trainer::bench::{BenchResult, TrainBench, train_throughput};
+
 use crate::UsageError;
 use crate::data::Source;
 
@@ -18,6 +20,50 @@ pub enum Command {
         after_help = "Example:\n  netaug bench loader --dataset food101 --root /data --size 160 --images 1000"
     )]
     Loader(LoaderArgs),
+    /// Images/s of full training steps (forward, backward, optimizer) on synthetic batches.
+    #[command(
+        after_help = "Examples:\n  netaug bench train --model tinymbv2 --resolution 144 --batch 256 --device tch-cuda --both\n  \
+                      netaug bench train --model tinymbv2 --resolution 32 --batch 64 --netaug --json"
+    )]
+    Train(TrainArgs),
+}
+
+/// Arguments of `netaug bench train`.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Zoo model.
+    #[arg(long, default_value = "tinymbv2")]
+    model: String,
+    /// Input side in pixels.
+    #[arg(long, default_value_t = 144)]
+    resolution: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Classifier outputs.
+    #[arg(long, default_value_t = 1000)]
+    classes: usize,
+    /// Input channels.
+    #[arg(long, default_value_t = 3)]
+    channels: usize,
+    /// NetAug steps (the paper's factor lists for the model).
+    #[arg(long)]
+    netaug: bool,
+    /// Measure baseline and NetAug steps one after the other and print the ratio.
+    #[arg(long, conflicts_with = "netaug")]
+    both: bool,
+    /// Device: cpu, tch-cpu, tch-cuda, cuda.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Untimed steps before.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `netaug bench loader`.
@@ -40,6 +86,7 @@ pub struct LoaderArgs {
 pub fn run(cmd: Command) -> Result<()> {
     match cmd {
         Command::Loader(args) => loader(args),
+        Command::Train(args) => train(args),
     }
 }
 
@@ -106,6 +153,73 @@ fn loader(args: LoaderArgs) -> Result<()> {
             "",
             all / single
         );
+    }
+    Ok(())
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    if args.resolution < 8 || args.batch == 0 || args.steps == 0 {
+        return Err(
+            UsageError("--resolution must be >= 8, --batch and --steps >= 1".into()).into(),
+        );
+    }
+    let spec = |netaug| TrainBench {
+        model: args.model.clone(),
+        resolution: args.resolution,
+        batch: args.batch,
+        classes: args.classes,
+        channels: args.channels,
+        netaug,
+        device: args.device.clone(),
+        warmup: args.warmup,
+        steps: args.steps,
+    };
+    let measure = |netaug| {
+        train_throughput(&spec(netaug)).map_err(|e| -> anyhow::Error {
+            if e.is_input() {
+                UsageError(e.to_string()).into()
+            } else {
+                e.into()
+            }
+        })
+    };
+    let runs: Vec<(&str, BenchResult)> = if args.both {
+        vec![("baseline", measure(false)?), ("netaug", measure(true)?)]
+    } else {
+        let name = if args.netaug { "netaug" } else { "baseline" };
+        vec![(name, measure(args.netaug)?)]
+    };
+    let ratio =
+        (runs.len() == 2).then(|| runs[0].1.images_per_second / runs[1].1.images_per_second);
+    if args.json {
+        let mut out = json!({
+            "model": args.model, "resolution": args.resolution, "batch": args.batch,
+            "device": args.device, "steps": args.steps,
+        });
+        for (name, r) in &runs {
+            out[*name] = serde_json::to_value(r)?;
+        }
+        if let [(_, r)] = runs.as_slice() {
+            out["images_per_second"] = json!(r.images_per_second);
+        }
+        if let Some(q) = ratio {
+            out["netaug_cost"] = json!(q);
+        }
+        println!("{out}");
+    } else {
+        println!(
+            "{} at {}px, batch {}, {} ({} timed steps)",
+            args.model, args.resolution, args.batch, args.device, args.steps
+        );
+        for (name, r) in &runs {
+            println!(
+                "  {name:<9}{:>10.1} images/s  {:>8.4} s/step",
+                r.images_per_second, r.seconds_per_step
+            );
+        }
+        if let Some(q) = ratio {
+            println!("  a NetAug step costs {q:.2}x a baseline step");
+        }
     }
     Ok(())
 }

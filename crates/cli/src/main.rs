@@ -3,6 +3,7 @@
 mod bench;
 mod data;
 mod profile;
+mod train;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,25 @@ enum Command {
                             netaug profile --model tinymbv2 --resolution 144 --json"
     )]
     Profile(profile::Args),
+    /// Train one run from a YAML config.
+    #[command(
+        after_help = "Examples:\n  netaug train experiments/runs/fashion-mnist-netaug.yaml --out results/fm-netaug\n  \
+                      netaug train experiments/runs/fashion-mnist-netaug.yaml --out results/fm-netaug --resume\n  \
+                      netaug train CONFIG.yaml --out DIR --set run.epochs=3 --set netaug=null"
+    )]
+    Train(train::TrainArgs),
+    /// Top-1/top-5 of a saved network on a dataset split.
+    #[command(
+        after_help = "Examples:\n  netaug eval --checkpoint results/fm-netaug\n  \
+                      netaug eval --checkpoint results/fm-netaug/checkpoints/best --json\n  \
+                      netaug eval --checkpoint DIR/exported --dataset food101 --root /data/food-101 --image-size 160"
+    )]
+    Eval(train::EvalArgs),
+    /// Write the target (tiny) net of a checkpoint as a plain static network.
+    #[command(
+        after_help = "Example:\n  netaug export --checkpoint results/fm-netaug/checkpoints/best --out tiny/"
+    )]
+    Export(train::ExportArgs),
     /// Inspect datasets.
     #[command(subcommand)]
     Data(data::Command),
@@ -55,6 +75,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Profile(args) => profile::run(args),
+        Command::Train(args) => train::train(args),
+        Command::Eval(args) => train::eval(args),
+        Command::Export(args) => train::export(args),
         Command::Data(cmd) => data::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
     };

@@ -2,20 +2,11 @@
 
 use std::path::PathBuf;
 
-use assert_cmd::Command;
+mod common;
+
+use common::{assert_ok, netaug, temp};
 use netaug_data::fixtures;
 use predicates::prelude::*;
-
-fn netaug() -> Command {
-    Command::cargo_bin("netaug").unwrap()
-}
-
-fn temp(name: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("netaug-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
 
 fn info_json(dataset: &str, root: &std::path::Path) -> serde_json::Value {
     let out = netaug()
@@ -23,11 +14,7 @@ fn info_json(dataset: &str, root: &std::path::Path) -> serde_json::Value {
         .arg(root)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out, "netaug");
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -158,11 +145,7 @@ fn bench_loader_reports_both_rates() {
         .arg(&root)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out, "netaug");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["images"], 12);
     assert!(v["single_core_images_per_second"].as_f64().unwrap() > 0.0);

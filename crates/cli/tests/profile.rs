@@ -1,11 +1,9 @@
 //! `netaug profile` end to end.
 
-use assert_cmd::Command;
-use predicates::prelude::*;
+mod common;
 
-fn netaug() -> Command {
-    Command::cargo_bin("netaug").unwrap()
-}
+use common::netaug;
+use predicates::prelude::*;
 
 #[test]
 fn json_output_is_one_object_with_raw_counts() {

@@ -44,6 +44,7 @@ pub mod layers;
 pub mod net;
 mod ops;
 pub mod profile;
+pub mod regularize;
 pub mod zoo;
 
 pub use error::ModelError;
@@ -51,4 +52,5 @@ pub use init::InitKind;
 pub use layers::Mode;
 pub use net::{Active, ActiveArch, AugFactors, Net};
 pub use profile::Profile;
+pub use regularize::{DropBlock, Stochastic};
 pub use zoo::NetSpec;

@@ -15,6 +15,7 @@ use crate::init::{InitKind, Initializer};
 use crate::layers::{ActiveWeight, ConvCfg, ConvLayer, DynLinear, DynSe, Mode, WeightList};
 use crate::ops;
 use crate::profile::Profile;
+use crate::regularize::{self, Stochastic};
 use crate::zoo::{BlockKind, BlockSpec, NetSpec};
 
 /// NetAug's two factor lists. `[1.0]` and `[1.0]` give the plain network.
@@ -173,6 +174,8 @@ pub struct Net {
     choices: Choices,
     #[module(skip)]
     active: ActiveArch,
+    #[module(skip)]
+    stochastic: Stochastic,
 }
 
 impl Net {
@@ -244,6 +247,7 @@ impl Net {
                 head_conv: None,
                 post_pool_conv: None,
             },
+            stochastic: Stochastic::default(),
         };
         net.set_active(Active::Min);
         net
@@ -257,6 +261,18 @@ impl Net {
     /// The NetAug factor lists.
     pub fn factors(&self) -> &AugFactors {
         &self.factors
+    }
+
+    /// Sets the training-time regularizers (dropout, DropBlock); refuses bad rates.
+    pub fn set_stochastic(&mut self, stochastic: Stochastic) -> Result<(), ModelError> {
+        stochastic.validate().map_err(ModelError::BadArchitecture)?;
+        self.stochastic = stochastic;
+        Ok(())
+    }
+
+    /// The training-time regularizers.
+    pub fn stochastic(&self) -> &Stochastic {
+        &self.stochastic
     }
 
     /// The widths in use.
@@ -354,8 +370,16 @@ impl Net {
         if let (Some(first), Some(out)) = (&self.first, a.first) {
             x = first.forward(x, out, mode);
         }
-        for (block, w) in self.blocks.iter().zip(&a.blocks) {
+        let train = mode == Mode::Train;
+        let drop_block = self.stochastic.dropblock.filter(|_| train);
+        let mut stride = self.spec.stem.stride * if self.spec.stem.max_pool { 2 } else { 1 };
+        for ((block, w), spec) in self.blocks.iter().zip(&a.blocks).zip(&self.spec.blocks) {
             x = block.forward(x, *w, mode);
+            stride *= spec.stride;
+            // DropBlock on the last two stages (output stride 16 and 32), as its paper.
+            if let Some(d) = drop_block.filter(|_| stride >= 16) {
+                x = regularize::dropblock(x, d);
+            }
         }
         if let (Some(conv), Some(out)) = (&self.head_conv, a.head_conv) {
             x = conv.forward(x, out, mode);
@@ -365,7 +389,11 @@ impl Net {
             x = conv.forward(x, out, mode);
         }
         let [n, c, _, _] = x.dims();
-        self.classifier.forward(x.reshape([n, c]))
+        let mut x = x.reshape([n, c]);
+        if train {
+            x = regularize::dropout(x, self.stochastic.dropout);
+        }
+        self.classifier.forward(x)
     }
 
     /// Every trainable weight with the leading-slice shape the active sub-network uses.
@@ -531,6 +559,7 @@ impl Net {
             factors,
             choices,
             active: a.clone(),
+            stochastic: self.stochastic.clone(),
         }
     }
 

@@ -69,3 +69,13 @@ pub(crate) fn max_pool_3x3_s2(x: Tensor<4>) -> Tensor<4> {
             .with_padding([1, 1]),
     )
 }
+
+/// `kernel x kernel`, stride 1 max pooling that keeps the spatial size (odd kernels).
+pub(crate) fn max_pool_same(x: Tensor<4>, kernel: usize) -> Tensor<4> {
+    m::max_pool2d(
+        x,
+        burn::tensor::ops::MaxPoolOptions::new([kernel, kernel])
+            .with_stride([1, 1])
+            .with_padding([kernel / 2, kernel / 2]),
+    )
+}

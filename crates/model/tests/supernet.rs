@@ -319,6 +319,26 @@ fn sorting_channels_keeps_the_full_net_and_orders_importance() {
     }
 }
 
+/// Regression: sorting on an autodiff device used to leave weights tied to a consumed
+/// graph, so the next backward panicked ("graph tape has already been consumed").
+#[test]
+fn training_continues_after_sorting_channels() {
+    let device = Device::flex().autodiff();
+    device.seed(5);
+    for name in ["tinymbv2", "mbv3-0.35"] {
+        let mut net = supernet(name, 10, &device);
+        let x = images(&device, 4, 32);
+        let _ = net.forward(x.clone(), Mode::Train).sum().backward();
+        net.sort_channels();
+        let grads = net.forward(x, Mode::Train).sum().backward();
+        let w = &net.blocks[1].conv_layers()[0].conv.weight;
+        assert!(
+            w.val().grad(&grads).is_some(),
+            "{name}: sorted weight lost its gradient"
+        );
+    }
+}
+
 #[test]
 fn random_sampling_covers_every_factor_and_respects_shortcuts() {
     let device = Device::flex();

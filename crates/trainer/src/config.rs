@@ -46,6 +46,12 @@ pub struct RunConfig {
     /// NetAug; absent for a baseline run.
     #[serde(default)]
     pub netaug: Option<NetAugConfig>,
+    /// Knowledge distillation from a teacher.
+    #[serde(default)]
+    pub kd: Option<KdConfig>,
+    /// The regularizers the paper compares NetAug with.
+    #[serde(default)]
+    pub regularization: Option<RegularizationConfig>,
     /// Device: `cpu` (default, pure Rust), `tch-cpu`, `tch-cuda`, `cuda`.
     #[serde(default = "default_device")]
     pub device: String,
@@ -73,6 +79,9 @@ pub struct DataConfig {
     /// Evaluate on the first N images of the evaluation split.
     #[serde(default)]
     pub eval_subset: Option<usize>,
+    /// Smallest crop area of the random-resized crop, as a fraction of the image.
+    #[serde(default = "default_min_scale")]
+    pub min_scale: f64,
 }
 
 /// `model:` section.
@@ -81,9 +90,17 @@ pub struct DataConfig {
 pub struct ModelConfig {
     /// Zoo name (`tinymbv2`, `mbv2-0.35`, ...).
     pub name: String,
-    /// Dropout before the classifier.
+    /// Width multiplier for the families that take one (`mbv2` + 0.35 = `mbv2-0.35`).
+    #[serde(default)]
+    pub width: Option<f64>,
+    /// Dropout before the classifier (the transfer recipe's 0.1-0.2).
     #[serde(default)]
     pub dropout: f64,
+    /// Start from these weights: a run dir, a checkpoint or exported net dir, or an
+    /// official NetAug PyTorch `.pth`/`.pt`; the classifier is re-initialized when the
+    /// class count differs.
+    #[serde(default)]
+    pub init_from: Option<PathBuf>,
 }
 
 /// `run:` section.
@@ -107,6 +124,63 @@ pub struct RunSection {
     /// Seed of the init, the data order and the sampling.
     #[serde(default)]
     pub seed: u64,
+    /// Weight init: `he_fout` or `kaiming_uniform`; default as the official code
+    /// (kaiming_uniform with NetAug, he_fout without).
+    #[serde(default)]
+    pub init: Option<String>,
+    /// Steps between reads of the running loss from the device (NaN checks, progress).
+    #[serde(default = "default_log_every")]
+    pub log_every: usize,
+}
+
+/// `kd:` section: soft targets from a teacher network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KdConfig {
+    /// The teacher: a run dir, checkpoint dir or exported net dir of any zoo net.
+    pub teacher: PathBuf,
+    /// Softmax temperature of both teacher and student.
+    #[serde(default = "default_temperature")]
+    pub temperature: f64,
+    /// Weight of the distillation term; the hard loss gets `1 - weight`.
+    #[serde(default = "default_kd_weight")]
+    pub weight: f64,
+    /// With NetAug, distil the augmented net too (default: the target net only).
+    #[serde(default)]
+    pub on_augmented: bool,
+}
+
+/// `regularization:` section.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegularizationConfig {
+    /// Dropout before the classifier.
+    #[serde(default)]
+    pub dropout: Option<f64>,
+    /// Mixup with Beta(alpha, alpha).
+    #[serde(default)]
+    pub mixup: Option<f64>,
+    /// AutoAugment (ImageNet policy).
+    #[serde(default)]
+    pub autoaugment: bool,
+    /// RandAugment `{ops, magnitude}`.
+    #[serde(default)]
+    pub randaugment: Option<RandAugmentConfig>,
+    /// DropBlock `{prob, size}` on the last two stages.
+    #[serde(default)]
+    pub dropblock: Option<netaug_model::DropBlock>,
+}
+
+/// RandAugment settings.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandAugmentConfig {
+    /// Operations per image.
+    #[serde(default = "default_ra_ops")]
+    pub ops: usize,
+    /// Magnitude bin, 0..=30.
+    #[serde(default = "default_ra_magnitude")]
+    pub magnitude: usize,
 }
 
 /// `netaug:` section.
@@ -134,6 +208,24 @@ pub struct NetAugConfig {
     pub bn_recal_images: usize,
 }
 
+fn default_min_scale() -> f64 {
+    0.08
+}
+fn default_log_every() -> usize {
+    20
+}
+fn default_temperature() -> f64 {
+    1.0
+}
+fn default_kd_weight() -> f64 {
+    0.5
+}
+fn default_ra_ops() -> usize {
+    2
+}
+fn default_ra_magnitude() -> usize {
+    9
+}
 fn default_device() -> String {
     "cpu".into()
 }
@@ -179,12 +271,154 @@ impl RunConfig {
         for o in overrides {
             set(&mut value, o)?;
         }
-        let de = value;
-        serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Invalid {
-            file: file.into(),
-            key: e.path().to_string(),
-            message: e.inner().to_string(),
-        })
+        let config: Self =
+            serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Invalid {
+                file: file.into(),
+                key: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        config
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                file: file.into(),
+                key: key.into(),
+                message,
+            })?;
+        Ok(config)
+    }
+
+    /// Checks the values the types cannot: ranges, names, combinations.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let positive = |key, v: usize| {
+            if v == 0 {
+                Err((key, "must be at least 1".to_string()))
+            } else {
+                Ok(())
+            }
+        };
+        positive("data.image_size", self.data.image_size)?;
+        positive("data.batch_size", self.data.batch_size)?;
+        positive("run.epochs", self.run.epochs + self.run.warmup_epochs)?;
+        positive("run.log_every", self.run.log_every)?;
+        if !(self.data.min_scale > 0.0 && self.data.min_scale <= 1.0) {
+            return Err((
+                "data.min_scale",
+                format!("{} is not in (0, 1]", self.data.min_scale),
+            ));
+        }
+        if !(self.run.base_lr.is_finite() && self.run.base_lr > 0.0) {
+            return Err((
+                "run.base_lr",
+                format!("{} is not a positive number", self.run.base_lr),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.run.label_smoothing) {
+            return Err(("run.label_smoothing", "must be in [0, 1)".into()));
+        }
+        if self.run.weight_decay.is_nan() || self.run.weight_decay < 0.0 {
+            return Err(("run.weight_decay", "must be at least 0".into()));
+        }
+        self.init_kind()?;
+        netaug_model::zoo::spec(&self.model_name().map_err(|m| ("model.width", m))?, 1, 1)
+            .map_err(|e| ("model.name", e.to_string()))?;
+        if let Some(n) = &self.netaug {
+            netaug_model::AugFactors::new(n.aug_expand_list.clone(), n.aug_width_mult_list.clone())
+                .map_err(|e| ("netaug", e.to_string()))?;
+            if n.alpha.is_nan() || n.alpha < 0.0 {
+                return Err(("netaug.alpha", "must be at least 0".into()));
+            }
+        }
+        if let Some(kd) = &self.kd {
+            if kd.temperature.is_nan() || kd.temperature <= 0.0 {
+                return Err(("kd.temperature", "must be positive".into()));
+            }
+            if !(0.0..=1.0).contains(&kd.weight) {
+                return Err(("kd.weight", "must be in [0, 1]".into()));
+            }
+        }
+        self.stochastic()
+            .validate()
+            .map_err(|m| ("regularization", m))?;
+        if let Some(r) = &self.regularization {
+            if r.autoaugment && r.randaugment.is_some() {
+                return Err((
+                    "regularization",
+                    "autoaugment and randaugment exclude each other".into(),
+                ));
+            }
+            if r.mixup.is_some_and(|a| a.is_nan() || a <= 0.0) {
+                return Err(("regularization.mixup", "alpha must be positive".into()));
+            }
+            if r.randaugment.is_some_and(|ra| ra.magnitude > 30) {
+                return Err((
+                    "regularization.randaugment.magnitude",
+                    "must be 0..=30".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The zoo name: `model.name`, with `-<width>` appended when `model.width` is given.
+    pub fn model_name(&self) -> Result<String, String> {
+        match self.model.width {
+            None => Ok(self.model.name.clone()),
+            Some(w) if self.model.name.contains('-') => Err(format!(
+                "`{}` already names a width; drop model.width ({w})",
+                self.model.name
+            )),
+            Some(w) => Ok(format!("{}-{w}", self.model.name)),
+        }
+    }
+
+    /// The weight init: `run.init`, or the official default for the method.
+    pub fn init_kind(&self) -> Result<netaug_model::InitKind, (&'static str, String)> {
+        use netaug_model::InitKind;
+        match self.run.init.as_deref() {
+            None if self.netaug.is_some() => Ok(InitKind::KaimingUniform),
+            None | Some("he_fout") => Ok(InitKind::HeFout),
+            Some("kaiming_uniform") => Ok(InitKind::KaimingUniform),
+            Some(other) => Err((
+                "run.init",
+                format!("unknown init `{other}` (known: he_fout, kaiming_uniform)"),
+            )),
+        }
+    }
+
+    /// The network's training-time regularizers (dropout from `regularization` or `model`).
+    pub fn stochastic(&self) -> netaug_model::Stochastic {
+        let reg = self.regularization.clone().unwrap_or_default();
+        netaug_model::Stochastic {
+            dropout: reg.dropout.unwrap_or(self.model.dropout),
+            dropblock: reg.dropblock,
+        }
+    }
+
+    /// The method's name as the paper's tables: baseline, netaug, kd, kd+netaug, or the
+    /// regularizers in use (dropout, mixup, autoaugment, randaugment, dropblock, joined by +).
+    pub fn method(&self) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        if self.kd.is_some() {
+            parts.push("kd");
+        }
+        if self.netaug.is_some() {
+            parts.push("netaug");
+        }
+        if let Some(r) = &self.regularization {
+            let named = [
+                ("dropout", r.dropout.is_some()),
+                ("mixup", r.mixup.is_some()),
+                ("autoaugment", r.autoaugment),
+                ("randaugment", r.randaugment.is_some()),
+                ("dropblock", r.dropblock.is_some()),
+            ];
+            parts.extend(named.iter().filter(|(_, on)| *on).map(|(n, _)| *n));
+        }
+        if parts.is_empty() {
+            "baseline".into()
+        } else {
+            parts.join("+")
+        }
     }
 
     /// The resolved configuration as YAML.

@@ -1,13 +1,25 @@
 //! netaug-trainer: run configuration, backend choice, the training loop (baseline, NetAug,
 //! KD, regularizers), BN re-calibration, checkpoints, metrics and evaluation.
-//!
-//! Built so far: the run configuration, the losses, the learning-rate schedule, the
-//! optimizer and the NetAug step objective. The loop, checkpoints and `netaug train` come next.
 
+pub mod backend;
+pub mod bench;
+pub mod checkpoint;
 pub mod config;
+pub mod data;
+pub mod error;
+pub mod eval;
 pub mod loss;
+pub mod metrics;
+pub mod observer;
 pub mod optim;
+pub mod pth;
+pub mod run;
 pub mod schedule;
 pub mod step;
+pub mod transfer;
 
 pub use config::{ConfigError, RunConfig};
+pub use error::TrainError;
+pub use metrics::{EpochMetrics, Status, Summary};
+pub use observer::{Observer, Quiet, Running};
+pub use run::{TrainOptions, train};

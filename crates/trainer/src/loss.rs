@@ -1,7 +1,7 @@
 //! Losses of the official code: cross-entropy with label smoothing, and the soft-target
 //! cross-entropy used for knowledge distillation.
 
-use burn::tensor::activation::log_softmax;
+use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
 
 /// One-hot targets smoothed as the official `label_smooth`: `(1 - e) * onehot + e / K`.
@@ -23,6 +23,37 @@ pub fn smoothed_targets(
 /// `mean_i sum_k -target_ik log softmax(logits)_ik`.
 pub fn soft_cross_entropy(logits: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
     (log_softmax(logits, 1) * target).sum_dim(1).neg().mean()
+}
+
+/// Smoothed targets of a mixup batch: `lam * t(y) + (1 - lam) * t(y[perm])`.
+pub fn mixed_targets(
+    labels: &[u32],
+    lam: f32,
+    perm: &[usize],
+    classes: usize,
+    smoothing: f64,
+    device: &burn::tensor::Device,
+) -> Tensor<2> {
+    let partners: Vec<u32> = perm.iter().map(|&j| labels[j]).collect();
+    let own = smoothed_targets(labels, classes, smoothing, device);
+    let other = smoothed_targets(&partners, classes, smoothing, device);
+    own.mul_scalar(lam) + other.mul_scalar(1.0 - lam)
+}
+
+/// Distillation loss (Hinton et al.): cross-entropy of the student's tempered softmax
+/// against the teacher's, times `T^2` so its gradients keep their scale.
+pub fn kd_loss(logits: Tensor<2>, teacher_logits: Tensor<2>, temperature: f64) -> Tensor<1> {
+    let t = temperature;
+    let soft = softmax(teacher_logits.detach().div_scalar(t), 1);
+    soft_cross_entropy(logits.div_scalar(t), soft).mul_scalar(t * t)
+}
+
+/// Top-k hits of `logits` against `labels` (`[N]`), counted on the device.
+pub fn hits_topk(logits: Tensor<2>, labels: Tensor<1, Int>, k: usize) -> Tensor<1, Int> {
+    let [n, classes] = logits.dims();
+    let k = k.min(classes);
+    let idx: Tensor<2, Int> = logits.argsort_descending(1).slice([0..n, 0..k]);
+    idx.equal(labels.reshape([n, 1]).expand([n, k])).int().sum()
 }
 
 /// Label-smoothed cross-entropy of `logits` against integer `labels`.
@@ -71,5 +102,27 @@ mod tests {
         assert_eq!(correct_topk(&logits, &[0, 2], 1), 2);
         assert_eq!(correct_topk(&logits, &[1, 0], 1), 0);
         assert_eq!(correct_topk(&logits, &[1, 1], 2), 2);
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 1], [2]), &device);
+        assert_eq!(
+            hits_topk(logits.clone(), labels.clone(), 1).into_scalar::<i64>(),
+            0
+        );
+        assert_eq!(hits_topk(logits, labels, 2).into_scalar::<i64>(), 2);
+    }
+
+    #[test]
+    fn kd_loss_is_zero_gradient_at_the_teacher_and_mixup_mixes() {
+        let device = Device::flex();
+        let t = Tensor::<2>::from_data(
+            TensorData::new(vec![1.0f32, 2.0, 0.5, 0.0], [2, 2]),
+            &device,
+        );
+        // CE(p, p) = entropy(p): the minimum over students, reached at the teacher.
+        let at = kd_loss(t.clone(), t.clone(), 2.0).into_scalar::<f32>();
+        let off = kd_loss(t.clone().mul_scalar(-1.0), t, 2.0).into_scalar::<f32>();
+        assert!(off > at + 0.1, "{at} {off}");
+        let m = mixed_targets(&[0, 1], 0.75, &[1, 0], 2, 0.0, &device);
+        let v = m.into_data().try_into_vec::<f32>().unwrap();
+        assert_eq!(v, vec![0.75, 0.25, 0.25, 0.75]);
     }
 }

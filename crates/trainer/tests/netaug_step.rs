@@ -5,7 +5,7 @@ use burn::module::Param;
 use burn::tensor::{Device, Distribution, Gradients, Tensor};
 use netaug_model::layers::ParamRef;
 use netaug_model::{Active, AugFactors, InitKind, Net, zoo};
-use netaug_trainer::step::step_loss;
+use netaug_trainer::step::{Objective, step_loss};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -46,16 +46,16 @@ fn one_backward_of_the_sum_equals_both_losses_gradients() {
     let arch = net.sample(Active::Random(&mut ChaCha8Rng::seed_from_u64(4)));
     let alpha = 0.7;
 
+    let objective = Objective::hard(&labels, 10, 0.1, &device);
     let joint = step_loss(
         &mut net,
         images.clone(),
-        &labels,
-        0.1,
+        &objective,
         Some((arch.clone(), alpha)),
     )
     .unwrap();
     let g_joint = joint.total.backward();
-    let target_only = step_loss(&mut net, images.clone(), &labels, 0.1, None).unwrap();
+    let target_only = step_loss(&mut net, images.clone(), &objective, None).unwrap();
     let g_target = target_only.target.backward();
     net.set_active_arch(arch).unwrap();
     let aug_logits = net.forward(images, netaug_model::Mode::Train);

@@ -3,7 +3,10 @@
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor};
 use netaug_model::{AugFactors, InitKind, Net, zoo};
-use netaug_trainer::{optim::optimizer, step::step_loss};
+use netaug_trainer::{
+    optim::optimizer,
+    step::{Objective, step_loss},
+};
 
 fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_into_vec::<f32>().unwrap()
@@ -16,7 +19,13 @@ fn first_step_is_nesterov_sgd_with_decay_only_on_weights() {
     let spec = zoo::spec("mcunet", 10, 1).unwrap();
     let mut net = Net::new(&spec, &AugFactors::none(), InitKind::HeFout, 3, &device);
     let images = Tensor::<4>::random([4, 1, 32, 32], Distribution::Normal(0.0, 1.0), &device);
-    let loss = step_loss(&mut net, images, &[1, 2, 3, 4], 0.1, None).unwrap();
+    let loss = step_loss(
+        &mut net,
+        images,
+        &Objective::hard(&[1, 2, 3, 4], 10, 0.1, &device),
+        None,
+    )
+    .unwrap();
     let grads = GradientsParams::from_grads(loss.total.backward(), &net);
 
     let stem = net.stem.conv.weight.clone();

@@ -193,8 +193,18 @@ pub(crate) fn permute<const D: usize>(
     dim: usize,
     idx: &Tensor<1, Int>,
 ) -> Param<Tensor<D>> {
-    let idx = idx.clone();
-    p.clone().map(|t| t.detach().select(dim, idx))
+    let idx = idx.clone().inner();
+    // On the inner backend: an autodiff `select` would tie the new leaf to a node of a
+    // graph that the next backward finds already consumed.
+    p.clone().map(|t| {
+        let (autodiff, grad) = (t.is_autodiff(), t.is_require_grad());
+        let t = t.inner().select(dim, idx);
+        match (autodiff, grad) {
+            (true, true) => t.autodiff().require_grad(),
+            (true, false) => t.autodiff(),
+            _ => t,
+        }
+    })
 }
 
 /// conv -> optional BN -> optional activation (the official `ConvLayer`).

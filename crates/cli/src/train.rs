@@ -1,0 +1,297 @@
+//! `netaug train`, `netaug eval`, `netaug export`: wiring over netaug-trainer, with a
+//! progress bar per phase (drawn only on a terminal) and one line per epoch.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use netaug_model::{Active, Net};
+use netaug_trainer::checkpoint::resolve_net;
+use netaug_trainer::run::CONFIG_FILE;
+use netaug_trainer::{
+    EpochMetrics, Observer, RunConfig, Running, TrainError, TrainOptions, backend, data, eval,
+};
+use serde_json::json;
+
+use crate::UsageError;
+
+/// `netaug train` arguments.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// The run config (YAML; see experiments/).
+    pub config: PathBuf,
+    /// The run folder (config.yaml, metrics.jsonl, summary.json, checkpoints/, exported/).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Override a config key, e.g. `--set run.epochs=3` (repeatable; `null` removes).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Continue the run in --out from its latest checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress bars or epoch lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `netaug eval` arguments.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// A run folder, checkpoint folder or exported-net folder.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Dataset (default: the run's, when --checkpoint is inside a run folder).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Dataset root (default: the run's).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// Split to evaluate (default: the dataset's evaluation split).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Resolution (default: the run's).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Batch size.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Device (cpu, tch-cpu, tch-cuda, cuda).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `netaug export` arguments.
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// A run folder or checkpoint folder.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Folder to write the static tiny net to (model.json, weights.bpk).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Input errors become [`UsageError`] (exit 2); run failures stay errors (exit 1).
+fn classify(e: TrainError) -> anyhow::Error {
+    if e.is_input() {
+        UsageError(e.to_string()).into()
+    } else {
+        e.into()
+    }
+}
+
+/// Runs `netaug train`.
+pub fn train(args: TrainArgs) -> Result<()> {
+    let config = RunConfig::load(&args.config, &args.set).map_err(|e| classify(e.into()))?;
+    let mut bars = Bars::new(args.quiet);
+    let summary = netaug_trainer::train(
+        &config,
+        &args.out,
+        &TrainOptions {
+            resume: args.resume,
+        },
+        &mut bars,
+    )
+    .map_err(classify)?;
+    println!(
+        "{}: {} {} final val top-1 {:.2}% (best {:.2}% at epoch {}), {:.0} img/s, {:.0} s",
+        args.out.display(),
+        summary.model,
+        summary.method,
+        summary.final_val_top1,
+        summary.best_val_top1,
+        summary.best_epoch,
+        summary.images_per_second,
+        summary.wall_seconds
+    );
+    Ok(())
+}
+
+/// Runs `netaug eval`.
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let input = |e: TrainError| classify(e);
+    let dir = resolve_net(&args.checkpoint).map_err(input)?;
+    // Defaults from the run this checkpoint belongs to, when there is one.
+    let run_config = dir
+        .ancestors()
+        .map(|d| d.join(CONFIG_FILE))
+        .find(|p| p.is_file())
+        .map(|p| RunConfig::load(&p, &[]))
+        .transpose()
+        .map_err(|e| input(e.into()))?;
+    let mut data_cfg = match (&run_config, &args.dataset) {
+        (Some(c), None) => c.data.clone(),
+        (_, Some(dataset)) => netaug_trainer::config::DataConfig {
+            dataset: dataset.clone(),
+            root: None,
+            image_size: run_config.as_ref().map_or(224, |c| c.data.image_size),
+            batch_size: args.batch_size,
+            workers: 0,
+            train_subset: None,
+            eval_subset: None,
+            min_scale: 0.08,
+        },
+        (None, None) => {
+            return Err(UsageError(format!(
+                "--dataset: required ({} is not inside a run folder)",
+                args.checkpoint.display()
+            ))
+            .into());
+        }
+    };
+    if args.root.is_some() {
+        data_cfg.root = args.root.clone();
+    }
+    if let Some(s) = args.image_size {
+        data_cfg.image_size = s;
+    }
+    let dataset = data::open(&data_cfg).map_err(input)?;
+    let split = match &args.split {
+        Some(s) => dataset
+            .split(s)
+            .map_err(|e| UsageError(format!("--split: {e}")))?,
+        None => dataset.eval(),
+    };
+    let device = backend::device(&args.device).map_err(input)?;
+    let mut net = Net::load(&dir, &device).map_err(|e| UsageError(format!("--checkpoint: {e}")))?;
+    net.set_active(Active::Min);
+    if net.spec().classes != dataset.classes.len() {
+        return Err(UsageError(format!(
+            "--checkpoint: {} has {} classes, {} has {}",
+            dir.display(),
+            net.spec().classes,
+            dataset.name,
+            dataset.classes.len()
+        ))
+        .into());
+    }
+    let loader = data::eval_loader(
+        split.samples.clone(),
+        dataset.channels,
+        data_cfg.image_size,
+        args.batch_size,
+        0,
+    )
+    .map_err(input)?;
+    let mut bars = Bars::new(args.json);
+    let r = eval::evaluate(&net, &loader, &device, &mut bars)?;
+    if args.json {
+        let out = json!({
+            "checkpoint": dir.display().to_string(),
+            "dataset": dataset.name,
+            "split": split.name,
+            "image_size": data_cfg.image_size,
+            "images": r.images,
+            "top1": r.top1,
+            "top5": r.top5,
+            "loss": r.loss,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{} on {} {} ({} images at {} px): top-1 {:.2}%, top-5 {:.2}%, loss {:.4}",
+            dir.display(),
+            dataset.name,
+            split.name,
+            r.images,
+            data_cfg.image_size,
+            r.top1,
+            r.top5,
+            r.loss
+        );
+    }
+    Ok(())
+}
+
+/// Runs `netaug export`.
+pub fn export(args: ExportArgs) -> Result<()> {
+    let dir = resolve_net(&args.checkpoint).map_err(classify)?;
+    let device = burn::tensor::Device::flex();
+    let mut net = Net::load(&dir, &device).map_err(|e| UsageError(format!("--checkpoint: {e}")))?;
+    net.set_active(Active::Min);
+    let tiny = net.export();
+    tiny.save(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let p = tiny.profile(
+        dir.ancestors()
+            .map(|d| d.join(CONFIG_FILE))
+            .find(|p| p.is_file())
+            .and_then(|p| RunConfig::load(&p, &[]).ok())
+            .map_or(224, |c| c.data.image_size),
+    );
+    println!(
+        "{} -> {}: {} params, {} MACs",
+        dir.display(),
+        args.out.display(),
+        p.params,
+        p.macs
+    );
+    Ok(())
+}
+
+/// Progress bars on a terminal, one line per epoch on stderr.
+struct Bars {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl Bars {
+    fn new(quiet: bool) -> Self {
+        Self { quiet, bar: None }
+    }
+}
+
+impl Observer for Bars {
+    fn phase(&mut self, name: &str, total: usize) {
+        if self.quiet {
+            return;
+        }
+        let bar = ProgressBar::new(total as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(name.to_string());
+        self.bar = Some(bar);
+    }
+
+    fn advance(&mut self, done: usize, running: Option<Running>) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+            if let Some(r) = running {
+                bar.set_message(format!(
+                    "loss {:.3} top-1 {:.1}% {:.0} img/s",
+                    r.loss, r.top1, r.images_per_second
+                ));
+            }
+        }
+    }
+
+    fn finish_phase(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn epoch(&mut self, m: &EpochMetrics, total: usize) {
+        if !self.quiet {
+            eprintln!(
+                "epoch {}/{total}: train loss {:.4} top-1 {:.2}% | val loss {:.4} top-1 {:.2}% \
+                 top-5 {:.2}% | lr {:.2e} | {:.0} img/s | {:.1} s",
+                m.epoch,
+                m.train_loss,
+                m.train_top1,
+                m.val_loss,
+                m.val_top1,
+                m.val_top5,
+                m.lr,
+                m.images_per_second,
+                m.seconds
+            );
+        }
+    }
+}

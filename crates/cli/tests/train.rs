@@ -1,0 +1,347 @@
+//! `netaug train`, `eval` and `export` on real-format fixtures: the run files, resume
+//! after a kill -9, bad configs, divergence, KD and the regularizers.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{assert_ok, netaug, temp};
+use netaug_data::fixtures;
+use serde_json::Value;
+
+/// A Fashion-MNIST fixture (IDX files, 28x28) and a run config over it.
+fn setup(name: &str, n_train: usize, extra: &str) -> (PathBuf, PathBuf) {
+    let dir = temp(name);
+    let data = dir.join("fm");
+    fixtures::fashion_mnist(&data, n_train, 24, false).unwrap();
+    let config = dir.join("run.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}
+model: {{name: tinymbv2}}
+run: {{epochs: 2, warmup_epochs: 1, base_lr: 0.05, seed: 3, log_every: 2}}
+{extra}",
+            data.display()
+        ),
+    )
+    .unwrap();
+    (dir, config)
+}
+
+const NETAUG: &str = "netaug: {aug_expand_list: [1.0, 2.2], aug_width_mult_list: [1.0, 1.8], stop_aug_w_epoch: 1, bn_recal_images: 32}";
+
+fn train(config: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    netaug()
+        .arg("train")
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// metrics.jsonl without the timing fields, which differ between any two runs.
+fn metrics(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            let o = v.as_object_mut().unwrap();
+            o.remove("seconds");
+            o.remove("images_per_second");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
+    let (dir, config) = setup("files", 64, NETAUG);
+    let run = dir.join("run");
+    let out = train(&config, &run, &[]);
+    assert_ok(&out, "netaug");
+    for f in [
+        "config.yaml",
+        "metrics.jsonl",
+        "summary.json",
+        "checkpoints/latest/weights.bpk",
+        "checkpoints/latest/optimizer.bpk",
+        "checkpoints/latest/state.json",
+        "checkpoints/best/weights.bpk",
+        "exported/model.json",
+        "exported/weights.bpk",
+    ] {
+        assert!(run.join(f).is_file(), "missing {f}");
+    }
+    let m = metrics(&run);
+    assert_eq!(m.len(), 3, "warm-up + 2 epochs");
+    let line: Value = serde_json::from_str(
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let keys: Vec<&str> = line
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for k in [
+        "epoch",
+        "train_loss",
+        "train_top1",
+        "val_loss",
+        "val_top1",
+        "val_top5",
+        "lr",
+        "seconds",
+        "images_per_second",
+    ] {
+        assert!(keys.contains(&k), "metrics.jsonl lacks {k}: {keys:?}");
+    }
+    let s = json(&run.join("summary.json"));
+    assert_eq!(s["status"], "done");
+    assert_eq!(s["method"], "netaug");
+    assert_eq!(s["model"], "tinymbv2");
+    assert_eq!(
+        s["params"], 305_482,
+        "the target net, 10 classes, 1 channel"
+    );
+    assert!(s["wall_seconds"].as_f64().unwrap() > 0.0);
+    assert!(s["images_per_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(s["final_val_top1"], m[2]["val_top1"]);
+
+    // The exported tiny net gives the run's final accuracy.
+    let out = netaug()
+        .args(["eval", "--json", "--checkpoint"])
+        .arg(run.join("exported"))
+        .output()
+        .unwrap();
+    assert_ok(&out, "netaug");
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["images"], 24);
+    let (a, b) = (
+        e["top1"].as_f64().unwrap(),
+        s["final_val_top1"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-9, "eval {a} vs run {b}");
+
+    // `export` of the latest checkpoint is a plain net with the target's size.
+    let tiny = dir.join("tiny");
+    let out = netaug()
+        .args(["export", "--checkpoint"])
+        .arg(run.join("checkpoints/latest"))
+        .arg("--out")
+        .arg(&tiny)
+        .output()
+        .unwrap();
+    assert_ok(&out, "netaug");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("305482 params"));
+    let model = json(&tiny.join("model.json"));
+    assert_eq!(
+        model["factors"]["aug_width_mult_list"],
+        serde_json::json!([1.0])
+    );
+
+    // A second `train` into the same folder is refused; nothing is lost.
+    let out = train(&config, &run, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --resume"));
+    assert_eq!(json(&run.join("summary.json")), s);
+}
+
+#[test]
+fn a_run_killed_in_epoch_two_resumes_to_the_same_metrics() {
+    let (dir, config) = setup("kill", 160, NETAUG);
+    let reference = dir.join("reference");
+    let out = train(&config, &reference, &["--quiet"]);
+    assert_ok(&out, "netaug");
+
+    let run = dir.join("killed");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+        .arg("train")
+        .arg(&config)
+        .arg("--out")
+        .arg(&run)
+        .arg("--quiet")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Epoch 1 is written: the child is now in epoch 2.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !std::fs::read_to_string(run.join("metrics.jsonl")).is_ok_and(|t| t.lines().count() >= 1)
+    {
+        assert!(Instant::now() < deadline, "epoch 1 never finished");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        !run.join("summary.json").exists(),
+        "the run finished before the kill; the test needs a longer epoch"
+    );
+    let lines = metrics(&run).len();
+    assert!(lines < 3, "killed after {lines} epochs");
+
+    let out = train(&config, &run, &["--resume", "--quiet"]);
+    assert_ok(&out, "netaug");
+    assert_eq!(metrics(&run), metrics(&reference));
+    let (a, b) = (
+        json(&run.join("summary.json")),
+        json(&reference.join("summary.json")),
+    );
+    for k in [
+        "final_val_top1",
+        "final_val_top5",
+        "best_val_top1",
+        "best_epoch",
+        "params",
+        "macs",
+    ] {
+        assert_eq!(a[k], b[k], "{k}");
+    }
+    // Resuming a finished run changes nothing.
+    let out = train(&config, &run, &["--resume", "--quiet"]);
+    assert!(out.status.success());
+    assert_eq!(json(&run.join("summary.json")), a);
+}
+
+#[test]
+fn bad_configs_exit_2_with_one_line_naming_the_key() {
+    let (dir, config) = setup("bad", 32, "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let cases: Vec<(String, Vec<&str>, &str)> = vec![
+        (
+            text.replace("seed: 3", "sed: 3"),
+            vec![],
+            "run.sed: unknown field `sed`",
+        ),
+        (
+            text.replace("epochs: 2", "epochs: two"),
+            vec![],
+            "run.epochs:",
+        ),
+        (
+            text.replace("tinymbv2", "tinymbv9"),
+            vec![],
+            "model.name: unknown model",
+        ),
+        (
+            text.clone(),
+            vec!["--set", "data.root=/no/such/dir"],
+            "data.root: /no/such/dir: no such folder",
+        ),
+        (
+            text.clone(),
+            vec!["--set", "device=tpu"],
+            "device: unknown device `tpu`",
+        ),
+        (
+            text.clone(),
+            vec!["--set", "run.base_lr=-1"],
+            "run.base_lr:",
+        ),
+        (
+            text.clone(),
+            vec!["--set", "kd.teacher=/no/teacher"],
+            "kd.teacher: /no/teacher: no such file",
+        ),
+    ];
+    for (i, (yaml, sets, expected)) in cases.into_iter().enumerate() {
+        let path = dir.join(format!("bad{i}.yaml"));
+        std::fs::write(&path, yaml).unwrap();
+        let out_dir = dir.join(format!("out{i}"));
+        let out = train(&path, &out_dir, &sets);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{expected}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(expected), "expected `{expected}` in: {err}");
+        assert!(
+            !out_dir.join("config.yaml").exists(),
+            "a refused run wrote files"
+        );
+    }
+}
+
+#[test]
+fn a_diverging_run_stops_with_status_failed_and_the_reason() {
+    let (dir, config) = setup("nan", 32, "");
+    let run = dir.join("run");
+    let out = train(
+        &config,
+        &run,
+        &[
+            "--set",
+            "run.base_lr=1.0e30",
+            "--set",
+            "run.warmup_epochs=0",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = json(&run.join("summary.json"));
+    assert_eq!(s["status"], "failed");
+    let why = s["error"].as_str().unwrap();
+    assert!(
+        why.starts_with("training diverged: mean training loss is"),
+        "{why}"
+    );
+}
+
+#[test]
+fn kd_and_the_regularizers_run_and_name_their_method() {
+    let (dir, config) = setup("kd", 32, "");
+    let teacher = dir.join("teacher");
+    let out = train(
+        &config,
+        &teacher,
+        &["--quiet", "--set", "model.name=mcunet"],
+    );
+    assert_ok(&out, "netaug");
+    let teacher_set = format!(
+        "kd={{teacher: {}, temperature: 2.0, weight: 0.7}}",
+        teacher.display()
+    );
+    let runs: Vec<(Vec<String>, &str)> = vec![
+        (vec![teacher_set.clone()], "kd"),
+        (vec![teacher_set, format!("netaug={}", &NETAUG["netaug: ".len()..])], "kd+netaug"),
+        (
+            vec![
+                "regularization={mixup: 0.2, autoaugment: true, dropout: 0.2, dropblock: {prob: 0.1, size: 3}}".into(),
+            ],
+            "dropout+mixup+autoaugment+dropblock",
+        ),
+        (vec!["regularization={randaugment: {ops: 2, magnitude: 9}}".into()], "randaugment"),
+    ];
+    for (i, (sets, method)) in runs.into_iter().enumerate() {
+        let run = dir.join(format!("run{i}"));
+        let mut args = vec!["--quiet".to_string(), "--set".into(), "run.epochs=1".into()];
+        for s in sets {
+            args.extend(["--set".into(), s]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = train(&config, &run, &args);
+        assert_ok(&out, method);
+        let s = json(&run.join("summary.json"));
+        assert_eq!(s["method"], method);
+        assert_eq!(s["status"], "done");
+    }
+}

@@ -1,0 +1,98 @@
+//! Training-step throughput on synthetic batches: the same step as the loop (forward,
+//! backward, optimizer; NetAug's two forwards), without data loading, so backends and
+//! methods compare on compute alone.
+
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::tensor::{Distribution, Tensor};
+use netaug_model::{Active, AugFactors, InitKind, Net, zoo};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::backend;
+use crate::error::TrainError;
+use crate::optim::optimizer;
+use crate::step::{Objective, step_loss};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct TrainBench {
+    /// Zoo model name.
+    pub model: String,
+    /// Input side in pixels.
+    pub resolution: usize,
+    /// Images per step.
+    pub batch: usize,
+    /// Classes of the classifier.
+    pub classes: usize,
+    /// Input channels.
+    pub channels: usize,
+    /// NetAug steps (the paper's factor lists for the model) instead of baseline steps.
+    pub netaug: bool,
+    /// Device name.
+    pub device: String,
+    /// Untimed steps first (kernel selection, allocator warm-up).
+    pub warmup: usize,
+    /// Timed steps.
+    pub steps: usize,
+}
+
+/// Measured throughput.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct BenchResult {
+    /// Training images per second over the timed steps.
+    pub images_per_second: f64,
+    /// Seconds of the timed steps.
+    pub seconds: f64,
+    /// Mean seconds per step.
+    pub seconds_per_step: f64,
+}
+
+/// Runs `warmup + steps` training steps and times the last `steps`.
+pub fn train_throughput(b: &TrainBench) -> Result<BenchResult, TrainError> {
+    let device = backend::device(&b.device)?.autodiff();
+    device.seed(0);
+    let spec = zoo::spec(&b.model, b.classes, b.channels)
+        .map_err(|e| TrainError::setting("--model", e.to_string()))?;
+    let factors = if b.netaug {
+        let (e, w) = zoo::paper_factors(&b.model);
+        AugFactors::new(e, w)?
+    } else {
+        AugFactors::none()
+    };
+    let mut net = Net::new(&spec, &factors, InitKind::KaimingUniform, 0, &device);
+    let mut opt = optimizer(4e-5);
+    let x = Tensor::<4>::random(
+        [b.batch, b.channels, b.resolution, b.resolution],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let labels: Vec<u32> = (0..b.batch).map(|i| (i % b.classes) as u32).collect();
+    let objective = Objective::hard(&labels, b.classes, 0.1, &device);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut total = Tensor::<1>::zeros([1], &device.clone().inner());
+    let mut start = Instant::now();
+    for i in 0..b.warmup + b.steps {
+        if i == b.warmup {
+            // Drain queued work so the clock starts on an idle device.
+            let _ = total.clone().into_scalar::<f32>();
+            start = Instant::now();
+        }
+        let aug = b
+            .netaug
+            .then(|| (net.sample(Active::Random(&mut rng)), 1.0));
+        let out = step_loss(&mut net, x.clone(), &objective, aug)?;
+        let grads = GradientsParams::from_grads(out.total.backward(), &net);
+        net = opt.step(0.01, net, grads);
+        total = total + out.target.inner();
+    }
+    // One read at the end waits for every queued kernel.
+    let _ = total.into_scalar::<f32>();
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(BenchResult {
+        images_per_second: (b.steps * b.batch) as f64 / seconds,
+        seconds,
+        seconds_per_step: seconds / b.steps.max(1) as f64,
+    })
+}

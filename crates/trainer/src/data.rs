@@ -1,0 +1,98 @@
+//! From a run config's `data` section to datasets and loaders.
+
+use std::path::PathBuf;
+
+use netaug_data::loader::fixed_subset;
+use netaug_data::transform::Policy;
+use netaug_data::{
+    Dataset, EvalTransform, Loader, LoaderConfig, Normalize, OpenOptions, Sample, TrainTransform,
+    Transform,
+};
+
+use crate::config::{DataConfig, RunConfig};
+use crate::error::TrainError;
+
+/// Seed of the fixed subsets (training subset, evaluation subset): the same images for
+/// every run seed, so seeds vary only the training itself.
+const SUBSET_SEED: u64 = 0x5eed;
+
+/// The dataset root: `data.root`, or the Debian package's folder for Fashion-MNIST.
+pub fn root(data: &DataConfig) -> Result<PathBuf, TrainError> {
+    match &data.root {
+        Some(r) => Ok(r.clone()),
+        None if data.dataset == "fashion-mnist" => {
+            Ok(PathBuf::from(netaug_data::dataset::FASHION_MNIST_ROOT))
+        }
+        None => Err(TrainError::setting(
+            "data.root",
+            format!("required for dataset `{}`", data.dataset),
+        )),
+    }
+}
+
+/// Opens the dataset of `data`; a missing or malformed layout names `data.root`.
+pub fn open(data: &DataConfig) -> Result<Dataset, TrainError> {
+    let root = root(data)?;
+    if !root.exists() {
+        let hint = if data.dataset == "fashion-mnist" {
+            " (install the Debian package dataset-fashion-mnist: `make setup`)"
+        } else {
+            ""
+        };
+        return Err(TrainError::setting(
+            "data.root",
+            format!("{}: no such folder{hint}", root.display()),
+        ));
+    }
+    netaug_data::open(&data.dataset, &root, &OpenOptions::default()).map_err(|e| match e {
+        netaug_data::DataError::UnknownDataset(_) => {
+            TrainError::setting("data.dataset", e.to_string())
+        }
+        other => TrainError::setting("data.root", other.to_string()),
+    })
+}
+
+/// The first `n` of a fixed shuffle of `samples` (all of them without `n`).
+pub fn subset(samples: &[Sample], n: Option<usize>) -> Vec<Sample> {
+    match n {
+        Some(n) => fixed_subset(samples, n, SUBSET_SEED),
+        None => samples.to_vec(),
+    }
+}
+
+/// The training transform of a run: the official recipe, its crop scale, and the
+/// AutoAugment / RandAugment regularizers.
+pub fn train_transform(config: &RunConfig) -> TrainTransform {
+    let mut t = TrainTransform::imagenet(config.data.image_size);
+    t.scale = (config.data.min_scale, 1.0);
+    if let Some(r) = &config.regularization {
+        if r.autoaugment {
+            t.policy = Some(Policy::AutoAugment);
+        }
+        if let Some(ra) = r.randaugment {
+            t.policy = Some(Policy::RandAugment {
+                ops: ra.ops,
+                magnitude: ra.magnitude,
+            });
+        }
+    }
+    t
+}
+
+/// An in-order evaluation loader over `samples` at `size` pixels.
+pub fn eval_loader(
+    samples: Vec<Sample>,
+    channels: usize,
+    size: usize,
+    batch_size: usize,
+    workers: usize,
+) -> Result<Loader, TrainError> {
+    let mut cfg = LoaderConfig::eval(batch_size);
+    cfg.workers = workers;
+    Ok(Loader::new(
+        samples,
+        Transform::Eval(EvalTransform::imagenet(size)),
+        Normalize::for_channels(channels),
+        cfg,
+    )?)
+}

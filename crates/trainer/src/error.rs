@@ -1,0 +1,64 @@
+//! Errors of the trainer. [`TrainError::is_input`] tells the CLI which ones are the user's
+//! input at fault (exit code 2) and which are failures of the run.
+
+use std::path::PathBuf;
+
+use crate::config::ConfigError;
+
+/// An error of a training, evaluation or export.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The configuration file or an override.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A setting that parsed but cannot be used (a missing dataset root, a device not
+    /// compiled in), named by its key.
+    #[error("{key}: {message}")]
+    Setting {
+        /// Dotted key or CLI option.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading the dataset failed.
+    #[error(transparent)]
+    Data(#[from] netaug_data::DataError),
+    /// Building, loading or saving a network failed.
+    #[error(transparent)]
+    Model(#[from] netaug_model::ModelError),
+    /// A run or checkpoint file.
+    #[error("{path}: {message}")]
+    File {
+        /// The file or folder.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The loss became NaN or infinite.
+    #[error("training diverged: {0}")]
+    Diverged(String),
+}
+
+impl TrainError {
+    /// A setting error for `key`.
+    pub fn setting(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Setting {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A file error.
+    pub fn file(path: impl Into<PathBuf>, message: impl ToString) -> Self {
+        Self::File {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Whether the user's input is at fault (a bad config, key, path or file), as opposed
+    /// to the run failing.
+    pub fn is_input(&self) -> bool {
+        !matches!(self, Self::Diverged(_))
+    }
+}

@@ -1,0 +1,137 @@
+//! The run's result files: `metrics.jsonl` (one object per epoch) and `summary.json`, in
+//! the shape DESIGN.md fixes (accuracies in percent).
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch, warm-up included.
+    pub epoch: usize,
+    /// Mean loss of the target net over the epoch's steps.
+    pub train_loss: f64,
+    /// Training top-1 of the target net (percent).
+    pub train_top1: f64,
+    /// Validation loss (plain cross-entropy).
+    pub val_loss: f64,
+    /// Validation top-1 (percent).
+    pub val_top1: f64,
+    /// Validation top-5 (percent).
+    pub val_top5: f64,
+    /// Learning rate of the epoch's last step.
+    pub lr: f64,
+    /// Wall seconds of the epoch (training, calibration, evaluation).
+    pub seconds: f64,
+    /// Training images per second (training steps only).
+    pub images_per_second: f64,
+}
+
+/// Outcome of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Finished every epoch.
+    Done,
+    /// Stopped with an error (see `error`).
+    Failed,
+}
+
+/// `summary.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The run directory's name.
+    pub run_id: String,
+    /// Dataset name.
+    pub dataset: String,
+    /// Zoo model name.
+    pub model: String,
+    /// Input resolution.
+    pub resolution: usize,
+    /// baseline, netaug, kd, kd+netaug, or the regularizers.
+    pub method: String,
+    /// Epochs, warm-up included.
+    pub epochs: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Device name.
+    pub device: String,
+    /// Parameters of the target (deployed) net.
+    pub params: u64,
+    /// MACs of the target net for one image.
+    pub macs: u64,
+    /// Best validation top-1 over the epochs (percent).
+    pub best_val_top1: f64,
+    /// Epoch of the best validation top-1.
+    pub best_epoch: usize,
+    /// Validation top-1 after the last epoch (percent).
+    pub final_val_top1: f64,
+    /// Validation top-5 after the last epoch (percent).
+    pub final_val_top5: f64,
+    /// Wall seconds of the whole run, resumed parts added.
+    pub wall_seconds: f64,
+    /// Training images per second over the run's training steps.
+    pub images_per_second: f64,
+    /// done or failed.
+    pub status: Status,
+    /// Why the run failed.
+    pub error: Option<String>,
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a reader (or a
+/// crash) never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        TrainError::file(path, e)
+    })
+}
+
+/// Reads `metrics.jsonl`; a missing file is an empty history.
+pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(TrainError::file(path, e)),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| TrainError::file(path, format!("line {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
+/// Rewrites `metrics.jsonl` with `metrics` (atomically).
+pub fn write_metrics(path: &Path, metrics: &[EpochMetrics]) -> Result<(), TrainError> {
+    let mut text = String::new();
+    for m in metrics {
+        text.push_str(&serde_json::to_string(m).expect("metrics serialize"));
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes())
+}
+
+/// Reads `summary.json`, if there is one.
+pub fn read_summary(path: &Path) -> Result<Option<Summary>, TrainError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => serde_json::from_str(&t)
+            .map(Some)
+            .map_err(|e| TrainError::file(path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(TrainError::file(path, e)),
+    }
+}

@@ -1,0 +1,32 @@
+//! How the loop reports progress, so the library stays free of terminal code: the CLI
+//! draws bars, tests and sweeps stay quiet.
+
+use crate::metrics::EpochMetrics;
+
+/// Running figures of a phase, read from the device every `run.log_every` steps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Running {
+    /// Mean loss so far.
+    pub loss: f64,
+    /// Top-1 so far (percent).
+    pub top1: f64,
+    /// Images per second so far.
+    pub images_per_second: f64,
+}
+
+/// Receives the progress of a run.
+pub trait Observer {
+    /// A phase of `total` steps begins (`"epoch 3/20"`, `"calibrate"`, `"eval"`).
+    fn phase(&mut self, _name: &str, _total: usize) {}
+    /// `done` steps of the phase are finished; `running` when fresh figures were read.
+    fn advance(&mut self, _done: usize, _running: Option<Running>) {}
+    /// The phase is over.
+    fn finish_phase(&mut self) {}
+    /// An epoch is over.
+    fn epoch(&mut self, _metrics: &EpochMetrics, _total_epochs: usize) {}
+}
+
+/// Reports nothing.
+pub struct Quiet;
+
+impl Observer for Quiet {}

@@ -1,0 +1,605 @@
+//! The training loop of one run (official `train.py`): epochs of NetAug (or baseline, KD,
+//! regularized) steps under the cosine schedule, BN re-calibration and evaluation of the
+//! target net after each epoch, checkpoints, metrics and the exported tiny net.
+//!
+//! Resuming gives the same run as never stopping: every step seeds the device's and the
+//! sampler's generators from (seed, step), the loader's batches depend only on (seed,
+//! epoch), and a checkpoint holds the weights, BN statistics and optimizer state.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor};
+use netaug_data::{Loader, LoaderConfig, Normalize, Transform};
+use netaug_model::{Active, AugFactors, Mode, Net, Profile, zoo};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::checkpoint::{self, BEST, LATEST, TrainState};
+use crate::config::{ConfigError, NetAugConfig, RunConfig};
+use crate::error::TrainError;
+use crate::eval::{evaluate, to_device};
+use crate::loss::{hits_topk, mixed_targets, smoothed_targets};
+use crate::metrics::{
+    EpochMetrics, Status, Summary, read_metrics, read_summary, write_atomic, write_metrics,
+};
+use crate::observer::{Observer, Running};
+use crate::schedule::CosineWithWarmup;
+use crate::step::{Distill, Objective, step_loss};
+use crate::{backend, data, optim, transfer};
+
+/// The resolved configuration of a run.
+pub const CONFIG_FILE: &str = "config.yaml";
+/// One JSON object per epoch.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+/// The run's outcome.
+pub const SUMMARY_FILE: &str = "summary.json";
+/// Checkpoint folders.
+pub const CHECKPOINTS: &str = "checkpoints";
+/// The exported target net.
+pub const EXPORTED: &str = "exported";
+
+/// Options of [`train`].
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    /// Continue the run in the output folder from its latest checkpoint.
+    pub resume: bool,
+}
+
+/// Trains `config` into the run folder `out` and returns its summary. Bad input (config,
+/// paths, a run already in `out`) is refused before anything is written; a run that fails
+/// later writes `summary.json` with status `failed` and the reason.
+pub fn train(
+    config: &RunConfig,
+    out: &Path,
+    options: &TrainOptions,
+    observer: &mut dyn Observer,
+) -> Result<Summary, TrainError> {
+    if options.resume
+        && let Some(s) = read_summary(&out.join(SUMMARY_FILE))?
+        && s.status == Status::Done
+        && same_config(config, out)?
+    {
+        tracing::info!("{}: the run is already done", out.display());
+        return Ok(s);
+    }
+    let mut run = Run::prepare(config, out, options)?;
+    match run.execute(observer) {
+        Ok(summary) => Ok(summary),
+        Err(e) => {
+            let summary = run.summary(Status::Failed, Some(e.to_string()));
+            run.write_summary(&summary)?;
+            Err(e)
+        }
+    }
+}
+
+/// What one epoch of training steps measured.
+struct EpochTotals {
+    /// Mean loss of the target net.
+    loss: f64,
+    /// Top-1 of the target net (percent).
+    top1: f64,
+    /// Images trained on.
+    images: usize,
+    /// Seconds of the steps.
+    seconds: f64,
+}
+
+/// Which augmented nets an epoch samples (official `netaug_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AugMode {
+    /// Random width and expand factors.
+    Random,
+    /// Width at the target, random expand factors (the last `stop_aug_w_epoch` epochs).
+    MinWidth,
+    /// Expand at the target, random widths (the last `stop_aug_e_epoch` epochs).
+    MinExpand,
+}
+
+impl AugMode {
+    /// The mode of 0-based `epoch` of `total`.
+    fn of(netaug: &NetAugConfig, epoch: usize, total: usize) -> Self {
+        let remaining = total - epoch;
+        if remaining <= netaug.stop_aug_w_epoch {
+            Self::MinWidth
+        } else if remaining <= netaug.stop_aug_e_epoch {
+            Self::MinExpand
+        } else {
+            Self::Random
+        }
+    }
+}
+
+struct Run {
+    config: RunConfig,
+    out: PathBuf,
+    device: Device,
+    net: Option<Net>,
+    optimizer: Option<ModuleOptimizer>,
+    teacher: Option<Net>,
+    train: Loader,
+    eval: Loader,
+    recal: Option<Loader>,
+    classes: usize,
+    schedule: CosineWithWarmup,
+    total_epochs: usize,
+    state: TrainState,
+    metrics: Vec<EpochMetrics>,
+    profile: Profile,
+    model: String,
+    started: Instant,
+}
+
+impl Run {
+    fn prepare(config: &RunConfig, out: &Path, options: &TrainOptions) -> Result<Self, TrainError> {
+        let started = Instant::now();
+        let device = backend::device(&config.device)?.autodiff();
+        let dataset = data::open(&config.data)?;
+        let classes = dataset.classes.len();
+        let model = config
+            .model_name()
+            .map_err(|m| TrainError::setting("model.width", m))?;
+        let spec = zoo::spec(&model, classes, dataset.channels)
+            .map_err(|e| TrainError::setting("model.name", e.to_string()))?;
+        let factors = match &config.netaug {
+            Some(n) => AugFactors::new(n.aug_expand_list.clone(), n.aug_width_mult_list.clone())?,
+            None => AugFactors::none(),
+        };
+        let init = config
+            .init_kind()
+            .map_err(|(k, m)| TrainError::setting(k, m))?;
+
+        // Everything the user pointed at is read before the run folder is touched.
+        let teacher = match &config.kd {
+            Some(kd) => {
+                let dir = checkpoint::resolve_net(&kd.teacher)
+                    .map_err(|e| TrainError::setting("kd.teacher", e.to_string()))?;
+                let mut t = Net::load(&dir, &device)
+                    .map_err(|e| TrainError::setting("kd.teacher", e.to_string()))?;
+                t.set_active(Active::Min);
+                if t.spec().classes != classes {
+                    return Err(TrainError::setting(
+                        "kd.teacher",
+                        format!(
+                            "{}: the teacher has {} classes, the dataset {classes}",
+                            dir.display(),
+                            t.spec().classes
+                        ),
+                    ));
+                }
+                Some(burn::module::Module::no_grad(t))
+            }
+            None => None,
+        };
+
+        let train_samples = data::subset(&dataset.train().samples, config.data.train_subset);
+        let eval_samples = data::subset(&dataset.eval().samples, config.data.eval_subset);
+        let norm = Normalize::for_channels(dataset.channels);
+        let mut train_cfg = LoaderConfig::train(config.data.batch_size, config.run.seed);
+        train_cfg.workers = config.data.workers;
+        train_cfg.mixup_alpha = config.regularization.as_ref().and_then(|r| r.mixup);
+        let train_transform = data::train_transform(config);
+        let recal = match &config.netaug {
+            Some(n) if n.bn_recal_images > 0 => {
+                let mut cfg = LoaderConfig::eval(config.data.batch_size);
+                cfg.workers = config.data.workers;
+                Some(Loader::new(
+                    data::subset(&train_samples, Some(n.bn_recal_images)),
+                    Transform::Train(train_transform.clone()),
+                    norm.clone(),
+                    cfg,
+                )?)
+            }
+            _ => None,
+        };
+        let train = Loader::new(
+            train_samples,
+            Transform::Train(train_transform),
+            norm,
+            train_cfg,
+        )?;
+        let steps = train.batches();
+        if steps == 0 {
+            return Err(TrainError::setting(
+                "data.batch_size",
+                format!(
+                    "{} is larger than the {} training images",
+                    config.data.batch_size,
+                    train.shard_len()
+                ),
+            ));
+        }
+        let eval = data::eval_loader(
+            eval_samples,
+            dataset.channels,
+            config.data.image_size,
+            config.data.batch_size,
+            config.data.workers,
+        )?;
+
+        let mut net = Net::new(&spec, &factors, init, config.run.seed, &device);
+        if let Some(from) = &config.model.init_from {
+            let report = transfer::init_from(&mut net, from, &device)
+                .map_err(|e| TrainError::setting("model.init_from", e.to_string()))?;
+            tracing::info!("{report}");
+        }
+        let mut optimizer = optim::optimizer(config.run.weight_decay);
+        let mut state = TrainState::default();
+        let mut metrics = Vec::new();
+
+        prepare_out(config, out, options.resume)?;
+        let ckpt_root = out.join(CHECKPOINTS);
+        if options.resume
+            && let Some(dir) = checkpoint::find(&ckpt_root, LATEST)
+        {
+            let (ckpt, opt) = checkpoint::load(&dir, &device, Some(optimizer))?;
+            net = ckpt.net;
+            optimizer = opt.expect("asked for the optimizer");
+            state = ckpt.state;
+            metrics = read_metrics(&out.join(METRICS_FILE))?;
+            metrics.retain(|m| m.epoch <= state.epochs_done);
+            tracing::info!(
+                "resuming {} after epoch {} (step {})",
+                out.display(),
+                state.epochs_done,
+                state.step
+            );
+        }
+        net.set_stochastic(config.stochastic())?;
+        net.set_active(Active::Min);
+        let profile = net.profile(config.data.image_size);
+        let total_epochs = config.run.warmup_epochs + config.run.epochs;
+        let schedule = CosineWithWarmup::new(
+            config.run.base_lr,
+            config.data.batch_size,
+            config.run.warmup_epochs,
+            config.run.epochs,
+            steps,
+        );
+        Ok(Self {
+            config: config.clone(),
+            out: out.to_path_buf(),
+            device,
+            net: Some(net),
+            optimizer: Some(optimizer),
+            teacher,
+            train,
+            eval,
+            recal,
+            classes,
+            schedule,
+            total_epochs,
+            state,
+            metrics,
+            profile,
+            model,
+            started,
+        })
+    }
+
+    fn execute(&mut self, observer: &mut dyn Observer) -> Result<Summary, TrainError> {
+        for epoch in self.state.epochs_done..self.total_epochs {
+            self.epoch(epoch, observer)?;
+        }
+        let net = self.net.as_mut().expect("the loop owns the net");
+        net.set_active(Active::Min);
+        let exported = net.export();
+        checkpoint::write_dir(&self.out, EXPORTED, |tmp| Ok(exported.save(tmp)?))?;
+        self.state.wall_seconds += self.started.elapsed().as_secs_f64();
+        self.started = Instant::now();
+        let summary = self.summary(Status::Done, None);
+        self.write_summary(&summary)?;
+        Ok(summary)
+    }
+
+    fn epoch(&mut self, epoch: usize, observer: &mut dyn Observer) -> Result<(), TrainError> {
+        let epoch_start = Instant::now();
+        let mode = self
+            .config
+            .netaug
+            .as_ref()
+            .map(|n| AugMode::of(n, epoch, self.total_epochs));
+        let mut net = self.net.take().expect("the loop owns the net");
+        if mode == Some(AugMode::Random)
+            && self.config.netaug.as_ref().is_some_and(|n| n.sort_channels)
+        {
+            net.sort_channels();
+        }
+        let (mut net, result) = self.train_epoch(net, epoch, mode, observer);
+        let EpochTotals {
+            loss: train_loss,
+            top1: train_top1,
+            images,
+            seconds,
+        } = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.net = Some(net);
+                return Err(e);
+            }
+        };
+        net.set_active(Active::Min);
+        let evaluated = self
+            .recalibrate(&net, observer)
+            .and_then(|()| evaluate(&net, &self.eval, &self.device, observer));
+        self.net = Some(net);
+        let val = evaluated?;
+
+        self.state.train_seconds += seconds;
+        self.state.train_images += images as u64;
+        let m = EpochMetrics {
+            epoch: epoch + 1,
+            train_loss,
+            train_top1,
+            val_loss: val.loss,
+            val_top1: val.top1,
+            val_top5: val.top5,
+            lr: self.schedule.at(self.state.step.saturating_sub(1)),
+            seconds: epoch_start.elapsed().as_secs_f64(),
+            images_per_second: images as f64 / seconds.max(1e-9),
+        };
+        self.metrics.push(m.clone());
+        // Metrics before the checkpoint: a kill in between redoes this epoch on resume,
+        // and the line it wrote is dropped then.
+        write_metrics(&self.out.join(METRICS_FILE), &self.metrics)?;
+        let is_best = self.state.best_epoch == 0 || m.val_top1 > self.state.best_val_top1;
+        if is_best {
+            self.state.best_val_top1 = m.val_top1;
+            self.state.best_epoch = m.epoch;
+        }
+        self.state.epochs_done = epoch + 1;
+        self.state.wall_seconds += self.started.elapsed().as_secs_f64();
+        self.started = Instant::now();
+        let root = self.out.join(CHECKPOINTS);
+        let net = self.net.as_ref().expect("the loop owns the net");
+        checkpoint::save(&root, LATEST, net, self.optimizer.as_ref(), &self.state)?;
+        if is_best {
+            checkpoint::save(&root, BEST, net, None, &self.state)?;
+        }
+        observer.epoch(&m, self.total_epochs);
+        Ok(())
+    }
+
+    /// One epoch of steps. The optimizer steps the net by value, so the net comes back
+    /// with the result.
+    fn train_epoch(
+        &mut self,
+        mut net: Net,
+        epoch: usize,
+        mode: Option<AugMode>,
+        observer: &mut dyn Observer,
+    ) -> (Net, Result<EpochTotals, TrainError>) {
+        macro_rules! tri {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => {
+                        observer.finish_phase();
+                        return (net, Err(e.into()));
+                    }
+                }
+            };
+        }
+        let device = self.device.clone();
+        let inner = device.clone().inner();
+        let seed = self.config.run.seed;
+        let smoothing = self.config.run.label_smoothing;
+        let log_every = self.config.run.log_every;
+        let steps = self.train.batches();
+        let mut loss_sum = Tensor::<1>::zeros([1], &inner);
+        let mut hits = Tensor::<1, Int>::zeros([1], &inner);
+        let mut images = 0usize;
+        let start = Instant::now();
+        observer.phase(&format!("epoch {}/{}", epoch + 1, self.total_epochs), steps);
+        for (i, batch) in self.train.epoch(epoch as u64).enumerate() {
+            let batch = tri!(batch);
+            let step_seed = mix(seed, self.state.step as u64);
+            device.seed(step_seed);
+            let n = batch.labels.len();
+            let targets = match &batch.mix {
+                Some(m) => mixed_targets(
+                    &batch.labels,
+                    m.lam,
+                    &m.perm,
+                    self.classes,
+                    smoothing,
+                    &device,
+                ),
+                None => smoothed_targets(&batch.labels, self.classes, smoothing, &device),
+            };
+            let (x, labels) = to_device(batch, &device);
+            let distill = match (&self.teacher, &self.config.kd) {
+                (Some(t), Some(kd)) => Some(Distill {
+                    teacher_logits: t.forward(x.clone().detach(), Mode::Eval).detach(),
+                    temperature: kd.temperature,
+                    weight: kd.weight,
+                    on_augmented: kd.on_augmented,
+                }),
+                _ => None,
+            };
+            let objective = Objective { targets, distill };
+            let aug = match (mode, &self.config.netaug) {
+                (Some(mode), Some(n)) => {
+                    let mut rng = ChaCha8Rng::seed_from_u64(step_seed ^ 0xa5a5_a5a5);
+                    let arch = net.sample(match mode {
+                        AugMode::Random => Active::Random(&mut rng),
+                        AugMode::MinWidth => Active::MinW(&mut rng),
+                        AugMode::MinExpand => Active::MinE(&mut rng),
+                    });
+                    Some((arch, n.alpha))
+                }
+                _ => None,
+            };
+            let out = tri!(step_loss(&mut net, x, &objective, aug));
+            let grads = GradientsParams::from_grads(out.total.backward(), &net);
+            let lr = self.schedule.at(self.state.step);
+            let optimizer = self
+                .optimizer
+                .as_mut()
+                .expect("the loop owns the optimizer");
+            net = optimizer.step(lr, net, grads);
+            loss_sum = loss_sum + out.target.inner().mul_scalar(n as f64);
+            hits = hits + hits_topk(out.logits.inner(), labels.inner(), 1);
+            images += n;
+            self.state.step += 1;
+            let running = if (i + 1) % log_every == 0 || i + 1 == steps {
+                let loss = loss_sum.clone().into_scalar::<f64>() / images as f64;
+                if !loss.is_finite() {
+                    observer.finish_phase();
+                    let why = format!(
+                        "mean training loss is {loss} at epoch {}, step {}",
+                        epoch + 1,
+                        i + 1
+                    );
+                    return (net, Err(TrainError::Diverged(why)));
+                }
+                Some(Running {
+                    loss,
+                    top1: 100.0 * hits.clone().into_scalar::<i64>() as f64 / images as f64,
+                    images_per_second: images as f64 / start.elapsed().as_secs_f64().max(1e-9),
+                })
+            } else {
+                None
+            };
+            observer.advance(i + 1, running);
+        }
+        observer.finish_phase();
+        let seconds = start.elapsed().as_secs_f64();
+        let denom = images.max(1) as f64;
+        let loss = loss_sum.into_scalar::<f64>() / denom;
+        let top1 = 100.0 * hits.into_scalar::<i64>() as f64 / denom;
+        let totals = EpochTotals {
+            loss,
+            top1,
+            images,
+            seconds,
+        };
+        (net, Ok(totals))
+    }
+
+    /// Re-estimates the target net's BN statistics on the fixed training subset (NetAug).
+    fn recalibrate(&self, net: &Net, observer: &mut dyn Observer) -> Result<(), TrainError> {
+        let Some(loader) = &self.recal else {
+            return Ok(());
+        };
+        let mut failed = None;
+        observer.phase("calibrate BN", loader.batches());
+        let device = self.device.clone();
+        let mut done = 0;
+        let batches = loader.epoch(u64::MAX).map_while(|b| match b {
+            Ok(b) => {
+                done += 1;
+                observer.advance(done, None);
+                Some(to_device(b, &device).0)
+            }
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        });
+        net.calibrate_bn(batches);
+        observer.finish_phase();
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    fn summary(&self, status: Status, error: Option<String>) -> Summary {
+        let last = self.metrics.last();
+        Summary {
+            run_id: self
+                .out
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            dataset: self.config.data.dataset.clone(),
+            model: self.model.clone(),
+            resolution: self.config.data.image_size,
+            method: self.config.method(),
+            epochs: self.total_epochs,
+            seed: self.config.run.seed,
+            device: self.config.device.clone(),
+            params: self.profile.params,
+            macs: self.profile.macs,
+            best_val_top1: self.state.best_val_top1,
+            best_epoch: self.state.best_epoch,
+            final_val_top1: last.map_or(0.0, |m| m.val_top1),
+            final_val_top5: last.map_or(0.0, |m| m.val_top5),
+            wall_seconds: self.state.wall_seconds + self.started.elapsed().as_secs_f64(),
+            images_per_second: self.state.train_images as f64 / self.state.train_seconds.max(1e-9),
+            status,
+            error,
+        }
+    }
+
+    fn write_summary(&self, summary: &Summary) -> Result<(), TrainError> {
+        let json = serde_json::to_string_pretty(summary).expect("summaries serialize");
+        write_atomic(&self.out.join(SUMMARY_FILE), json.as_bytes())
+    }
+}
+
+/// Creates the run folder; refuses to overwrite a run unless resuming it with the same
+/// config; writes `config.yaml` for a new run.
+fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Result<(), TrainError> {
+    let path = out.join(CONFIG_FILE);
+    if path.exists() {
+        if !resume {
+            return Err(TrainError::setting(
+                "--out",
+                format!(
+                    "{} already holds a run; pass --resume to continue it or choose another --out",
+                    out.display()
+                ),
+            ));
+        }
+        if !same_config(config, out)? {
+            return Err(TrainError::setting(
+                "--resume",
+                format!(
+                    "{}: {}; resume needs the config the run started with",
+                    path.display(),
+                    first_difference(config, out)
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(out).map_err(|e| TrainError::file(out, e))?;
+    write_atomic(&path, config.to_yaml().as_bytes())
+}
+
+/// Whether `out/config.yaml` is `config`.
+fn same_config(config: &RunConfig, out: &Path) -> Result<bool, TrainError> {
+    let path = out.join(CONFIG_FILE);
+    if !path.exists() {
+        return Ok(false);
+    }
+    let saved = RunConfig::load(&path, &[]).map_err(|e: ConfigError| TrainError::Config(e))?;
+    Ok(&saved == config)
+}
+
+/// The first line where `out/config.yaml` and `config` differ, for the message.
+fn first_difference(config: &RunConfig, out: &Path) -> String {
+    let saved = std::fs::read_to_string(out.join(CONFIG_FILE)).unwrap_or_default();
+    let saved = RunConfig::parse(&saved, "", &[])
+        .map(|c| c.to_yaml())
+        .unwrap_or(saved);
+    let now = config.to_yaml();
+    saved
+        .lines()
+        .zip(now.lines())
+        .find(|(a, b)| a != b)
+        .map_or("the configs differ".into(), |(a, b)| {
+            format!("it has `{}` where this config has `{}`", a.trim(), b.trim())
+        })
+}
+
+/// One stream seed from two numbers (splitmix64).
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
