@@ -3,6 +3,7 @@
 mod bench;
 mod data;
 mod profile;
+mod sweep;
 mod train;
 
 use std::process::ExitCode;
@@ -44,6 +45,12 @@ enum Command {
         after_help = "Example:\n  netaug export --checkpoint results/fm-netaug/checkpoints/best --out tiny/"
     )]
     Export(train::ExportArgs),
+    /// Run a sweep: every combination of a grid of run configs, in parallel, resumable.
+    #[command(
+        after_help = "Examples:\n  netaug sweep experiments/fashion-mnist.yaml --out results/fashion-mnist\n  \
+                      netaug sweep experiments/imagenet.yaml --set data.root=/data/imagenet --dry-run"
+    )]
+    Sweep(sweep::Args),
     /// Inspect datasets.
     #[command(subcommand)]
     Data(data::Command),
@@ -78,6 +85,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::train(args),
         Command::Eval(args) => train::eval(args),
         Command::Export(args) => train::export(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Data(cmd) => data::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
     };

@@ -1,7 +1,4 @@
 //! `netaug data info` and `netaug bench loader` on real-format fixtures.
-
-use std::path::PathBuf;
-
 mod common;
 
 use common::{assert_ok, netaug, temp};

@@ -1,4 +1,13 @@
-//! netaug-sweep: YAML grid expansion, stable run ids, the local parallel executor, Slurm
-//! job arrays, resume and locking.
-//!
-//! Nothing here yet: the sweeps issue builds it.
+//! netaug-sweep: YAML grid expansion, stable run ids, stages linked by `@stage`
+//! references, the local parallel executor, resume and locking.
+
+pub mod error;
+pub mod local;
+pub mod lock;
+pub mod plan;
+pub mod spec;
+pub mod workdir;
+
+pub use error::SweepError;
+pub use plan::{Plan, RunPlan, plan};
+pub use spec::SweepSpec;

@@ -44,13 +44,13 @@ pub struct RunConfig {
     /// Optimization.
     pub run: RunSection,
     /// NetAug; absent for a baseline run.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netaug: Option<NetAugConfig>,
     /// Knowledge distillation from a teacher.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kd: Option<KdConfig>,
     /// The regularizers the paper compares NetAug with.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regularization: Option<RegularizationConfig>,
     /// Device: `cpu` (default, pure Rust), `tch-cpu`, `tch-cuda`, `cuda`.
     #[serde(default = "default_device")]
@@ -438,9 +438,14 @@ pub fn set(root: &mut Value, assignment: &str) -> Result<(), ConfigError> {
         .split_once('=')
         .ok_or_else(|| bad("expected key.path=value".into()))?;
     let parsed: Value = serde_yaml_ng::from_str(raw).map_err(|e| bad(e.to_string()))?;
+    set_value(root, key, parsed).map_err(bad)
+}
+
+/// Sets dotted `key` of `root` to `value`, creating missing sections; `null` removes it.
+pub fn set_value(root: &mut Value, key: &str, value: Value) -> Result<(), String> {
     let parts: Vec<&str> = key.split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(bad("empty key segment".into()));
+        return Err("empty key segment".into());
     }
     let mut node = root;
     for part in &parts[..parts.len() - 1] {
@@ -457,10 +462,10 @@ pub fn set(root: &mut Value, assignment: &str) -> Result<(), ConfigError> {
     }
     let map = node.as_mapping_mut().expect("just made a mapping");
     let last = Value::String(parts[parts.len() - 1].to_string());
-    if parsed.is_null() {
+    if value.is_null() {
         map.remove(&last);
     } else {
-        map.insert(last, parsed);
+        map.insert(last, value);
     }
     Ok(())
 }

@@ -1,0 +1,135 @@
+//! `netaug sweep` on a Fashion-MNIST fixture: a grid of 4 runs, the dry-run table, and a
+//! sweep killed mid-way whose restart redoes nothing finished and ends like an
+//! uninterrupted one.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{assert_ok, netaug, temp};
+use netaug_data::fixtures;
+
+fn setup(name: &str) -> (PathBuf, PathBuf) {
+    let dir = temp(name);
+    let data = dir.join("fm");
+    fixtures::fashion_mnist(&data, 96, 24, false).unwrap();
+    let sweep = dir.join("sweep.yaml");
+    std::fs::write(
+        &sweep,
+        format!(
+            "name: fm
+base:
+  data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}
+  model: {{name: tinymbv2}}
+  run: {{epochs: 1, warmup_epochs: 1, base_lr: 0.05}}
+grid:
+  netaug: [null, {{aug_expand_list: [1.0, 2.2], aug_width_mult_list: [1.0, 1.8], bn_recal_images: 32}}]
+seeds: [0, 1]
+",
+            data.display()
+        ),
+    )
+    .unwrap();
+    (dir, sweep)
+}
+
+fn summaries(out: &Path) -> Vec<(String, serde_json::Value)> {
+    let Ok(dirs) = std::fs::read_dir(out.join("runs")) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(String, serde_json::Value)> = dirs
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("summary.json").is_file())
+        .map(|p| {
+            let mut s: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(p.join("summary.json")).unwrap())
+                    .unwrap();
+            let o = s.as_object_mut().unwrap();
+            o.remove("wall_seconds");
+            o.remove("images_per_second");
+            (p.file_name().unwrap().to_string_lossy().into_owned(), s)
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn dry_run_prints_the_run_table() {
+    let (dir, sweep) = setup("sweep-dry");
+    let out = netaug()
+        .args(["sweep", "--dry-run", "--out"])
+        .arg(dir.join("out"))
+        .arg(&sweep)
+        .output()
+        .unwrap();
+    assert_ok(&out, "dry run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("sweep fm: 4 runs"), "{text}");
+    assert!(text.contains("netaug=null run.seed=0"), "{text}");
+    assert!(!dir.join("out").exists(), "a dry run wrote files");
+}
+
+#[test]
+fn a_killed_sweep_restarts_without_redoing_finished_runs() {
+    let (dir, sweep) = setup("sweep-kill");
+    let reference = dir.join("reference");
+    let out = netaug()
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert_ok(&out, "uninterrupted sweep");
+    let expected = summaries(&reference);
+    assert_eq!(expected.len(), 4);
+    assert!(expected.iter().all(|(_, s)| s["status"] == "done"));
+    assert!(reference.join("plan.json").is_file() && reference.join("sweep.yaml").is_file());
+    assert!(
+        !reference.join(".sweep.lock").exists(),
+        "the lock is released"
+    );
+
+    let killed = dir.join("killed");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&killed)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while summaries(&killed).is_empty() {
+        assert!(Instant::now() < deadline, "no run finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let first = summaries(&killed);
+    assert!(first.len() < 4, "the sweep finished before the kill");
+    let stamp = |id: &str| {
+        std::fs::metadata(killed.join("runs").join(id).join("summary.json"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let before: Vec<_> = first.iter().map(|(id, _)| stamp(id)).collect();
+
+    let out = netaug()
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&killed)
+        .output()
+        .unwrap();
+    assert_ok(&out, "restarted sweep");
+    for ((id, _), t) in first.iter().zip(before) {
+        assert_eq!(stamp(id), t, "{id} was redone");
+    }
+    assert_eq!(summaries(&killed), expected);
+}

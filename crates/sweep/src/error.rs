@@ -1,0 +1,55 @@
+//! Errors of sweeps. All but [`SweepError::Io`] are the user's input at fault.
+
+use std::path::PathBuf;
+
+/// An error of planning or running a sweep.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The sweep file: malformed, an unknown key, a wrong type.
+    #[error("{file}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// Dotted key path.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A run's config is invalid.
+    #[error(transparent)]
+    Config(#[from] netaug_trainer::ConfigError),
+    /// The run table cannot be built: duplicate runs, dangling or cyclic references.
+    #[error("{0}")]
+    Plan(String),
+    /// Another live sweep writes the results folder.
+    #[error("{path}: locked by a running sweep (pid {pid}); wait for it or stop it")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Its owner.
+        pid: u32,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl SweepError {
+    /// An I/O error on `path`.
+    pub fn file(path: impl Into<PathBuf>, e: impl ToString) -> Self {
+        Self::Io {
+            path: path.into(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Whether the user's input is at fault (exit code 2).
+    pub fn is_input(&self) -> bool {
+        !matches!(self, Self::Io { .. } | Self::Locked { .. })
+    }
+}

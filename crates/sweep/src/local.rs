@@ -1,0 +1,219 @@
+//! The local executor: up to `jobs` runs at once, each its own `netaug train` process (a
+//! crash of one never takes the sweep down), in dependency order. Finished runs (status
+//! done) are skipped, so a killed sweep restarted completes only what is missing; the
+//! children die with the sweep (Linux parent-death signal) and resume from their
+//! checkpoints next time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use netaug_trainer::Status;
+use netaug_trainer::metrics::read_summary;
+
+use crate::error::SweepError;
+use crate::plan::Plan;
+use crate::workdir;
+
+/// State of one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Waiting for a slot or for its dependencies.
+    Queued,
+    /// Its process is running.
+    Running,
+    /// Finished (this time or before).
+    Done,
+    /// Failed, or a dependency failed.
+    Failed(String),
+}
+
+/// Counts for the progress view.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Finished runs.
+    pub done: usize,
+    /// Running now.
+    pub running: usize,
+    /// Failed runs.
+    pub failed: usize,
+    /// Not started yet.
+    pub queued: usize,
+}
+
+/// Receives the sweep's progress.
+pub trait SweepObserver {
+    /// Something changed; `eta` once a run has finished in this session.
+    fn update(&mut self, _counts: Counts, _eta: Option<Duration>) {}
+    /// A run ended.
+    fn finished(&mut self, _id: &str, _state: &RunState) {}
+}
+
+/// Settings of the local executor.
+#[derive(Clone, Debug)]
+pub struct LocalOptions {
+    /// Runs at once.
+    pub jobs: usize,
+    /// The `netaug` binary to run.
+    pub binary: PathBuf,
+    /// Threads each run may use (RAYON_NUM_THREADS); 0 leaves it alone.
+    pub threads_per_run: usize,
+}
+
+/// Runs every unfinished run of `plan` in `out`; returns each run's final state.
+pub fn run(
+    plan: &Plan,
+    out: &Path,
+    options: &LocalOptions,
+    observer: &mut dyn SweepObserver,
+) -> Result<Vec<RunState>, SweepError> {
+    let n = plan.runs.len();
+    let mut states: Vec<RunState> = plan
+        .runs
+        .iter()
+        .map(|r| {
+            let summary = read_summary(&workdir::run_dir(out, &r.id).join("summary.json"));
+            match summary {
+                Ok(Some(s)) if s.status == Status::Done => RunState::Done,
+                _ => RunState::Queued,
+            }
+        })
+        .collect();
+    let skipped = states.iter().filter(|s| **s == RunState::Done).count();
+    if skipped > 0 {
+        tracing::info!("{skipped} of {n} runs already done");
+    }
+    let mut children: Vec<(usize, Child)> = Vec::new();
+    let started = Instant::now();
+    let mut finished_here = 0usize;
+    let jobs = options.jobs.max(1);
+    let mut last = None;
+    loop {
+        // Runs whose dependency failed fail too, without running.
+        for i in 0..n {
+            if states[i] == RunState::Queued
+                && let Some(&d) = plan.runs[i]
+                    .deps
+                    .iter()
+                    .find(|&&d| matches!(states[d], RunState::Failed(_)))
+            {
+                let why = format!("dependency {} failed", plan.runs[d].id);
+                states[i] = RunState::Failed(why);
+                observer.finished(&plan.runs[i].id, &states[i]);
+            }
+        }
+        // Start what is ready.
+        for i in 0..n {
+            if children.len() >= jobs {
+                break;
+            }
+            let ready = states[i] == RunState::Queued
+                && plan.runs[i]
+                    .deps
+                    .iter()
+                    .all(|&d| states[d] == RunState::Done);
+            if ready {
+                children.push((i, spawn(plan, i, out, options)?));
+                states[i] = RunState::Running;
+            }
+        }
+        let counts = count(&states);
+        let eta = (finished_here > 0).then(|| {
+            let per = started.elapsed() / finished_here as u32;
+            per * (counts.queued + counts.running).div_ceil(jobs) as u32
+        });
+        if last != Some(counts) {
+            observer.update(counts, eta);
+            last = Some(counts);
+        }
+        if children.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mut still = Vec::new();
+        for (i, mut child) in children {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    let run_dir = workdir::run_dir(out, &plan.runs[i].id);
+                    states[i] = match read_summary(&run_dir.join("summary.json")) {
+                        Ok(Some(s)) if s.status == Status::Done => RunState::Done,
+                        Ok(Some(s)) => RunState::Failed(s.error.unwrap_or_default()),
+                        _ => RunState::Failed(format!(
+                            "netaug train exited with {status}; see {}",
+                            run_dir.join(workdir::LOG_FILE).display()
+                        )),
+                    };
+                    finished_here += 1;
+                    observer.finished(&plan.runs[i].id, &states[i]);
+                }
+                Ok(None) => still.push((i, child)),
+                Err(e) => return Err(SweepError::file(&plan.runs[i].id, e)),
+            }
+        }
+        children = still;
+    }
+    Ok(states)
+}
+
+/// Counts of each state.
+pub fn count(states: &[RunState]) -> Counts {
+    let mut c = Counts::default();
+    for s in states {
+        match s {
+            RunState::Queued => c.queued += 1,
+            RunState::Running => c.running += 1,
+            RunState::Done => c.done += 1,
+            RunState::Failed(_) => c.failed += 1,
+        }
+    }
+    c
+}
+
+fn spawn(plan: &Plan, i: usize, out: &Path, options: &LocalOptions) -> Result<Child, SweepError> {
+    let run = &plan.runs[i];
+    let dir = workdir::run_dir(out, &run.id);
+    std::fs::create_dir_all(&dir).map_err(|e| SweepError::file(&dir, e))?;
+    let log_path = dir.join(workdir::LOG_FILE);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| SweepError::file(&log_path, e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| SweepError::file(&log_path, e))?;
+    let mut cmd = Command::new(&options.binary);
+    cmd.arg("train")
+        .arg(workdir::config_path(out, &run.id))
+        .arg("--out")
+        .arg(&dir)
+        .arg("--resume")
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+    if options.threads_per_run > 0 {
+        cmd.env("RAYON_NUM_THREADS", options.threads_per_run.to_string());
+    }
+    die_with_parent(&mut cmd);
+    cmd.spawn()
+        .map_err(|e| SweepError::file(&options.binary, format!("cannot start: {e}")))
+}
+
+/// The child gets SIGKILL when the sweep dies, so a killed sweep leaves no run behind
+/// writing its folder (it resumes from its checkpoint when the sweep is restarted).
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}

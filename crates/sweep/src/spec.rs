@@ -1,0 +1,279 @@
+//! The sweep file: a base run config and a grid of dotted keys, optionally in named stages
+//! whose runs refer to an earlier stage's outputs.
+//!
+//! ```yaml
+//! name: fashion-mnist
+//! base: runs/fashion-mnist-baseline.yaml   # a path (relative to this file) or a mapping
+//! grid:
+//!   netaug: [null, {aug_expand_list: [1.0, 2.2], aug_width_mult_list: [1.0, 1.8]}]
+//! seeds: [0, 1, 2]
+//! ```
+//!
+//! With `stages:`, each stage has its own `base`, `grid`, `include`, `exclude`, `seeds` and
+//! `set`; a string value `@<stage>` or `@<stage>/<path>` is the run folder (or a file in
+//! it) of the run of that stage whose grid values agree with this run's on their shared
+//! keys.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use crate::error::SweepError;
+
+/// A parsed sweep file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepSpec {
+    /// Sweep name.
+    pub name: String,
+    /// Stages in file order (one, named `main`, without `stages:`).
+    pub stages: Vec<StageSpec>,
+}
+
+/// One stage: a base config and its grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageSpec {
+    /// Stage name.
+    pub name: String,
+    /// The base run config (a YAML mapping).
+    pub base: Value,
+    /// Dotted key -> values; the runs are the cartesian product.
+    pub grid: Vec<(String, Vec<Value>)>,
+    /// Extra runs: partial assignments over the base.
+    pub include: Vec<Vec<(String, Value)>>,
+    /// Assignments matching all the keys of an entry are dropped.
+    pub exclude: Vec<Vec<(String, Value)>>,
+    /// Seeds (`run.seed`); every assignment runs once per seed.
+    pub seeds: Vec<u64>,
+    /// Dotted key -> value set on every run of the stage.
+    pub set: Vec<(String, Value)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    name: String,
+    #[serde(default)]
+    base: Option<Value>,
+    #[serde(default)]
+    grid: Option<serde_yaml_ng::Mapping>,
+    #[serde(default)]
+    include: Vec<serde_yaml_ng::Mapping>,
+    #[serde(default)]
+    exclude: Vec<serde_yaml_ng::Mapping>,
+    #[serde(default)]
+    seeds: Option<Vec<u64>>,
+    #[serde(default)]
+    set: Option<serde_yaml_ng::Mapping>,
+    #[serde(default)]
+    stages: Vec<RawStage>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStage {
+    name: String,
+    base: Value,
+    #[serde(default)]
+    grid: Option<serde_yaml_ng::Mapping>,
+    #[serde(default)]
+    include: Vec<serde_yaml_ng::Mapping>,
+    #[serde(default)]
+    exclude: Vec<serde_yaml_ng::Mapping>,
+    #[serde(default)]
+    seeds: Option<Vec<u64>>,
+    #[serde(default)]
+    set: Option<serde_yaml_ng::Mapping>,
+}
+
+impl SweepSpec {
+    /// Reads a sweep file; `base` paths are relative to its folder.
+    pub fn load(path: &Path) -> Result<Self, SweepError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SweepError::file(path, e))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, &path.display().to_string(), dir)
+    }
+
+    /// Parses sweep YAML `text` (named `file` in errors), resolving base paths in `dir`.
+    pub fn parse(text: &str, file: &str, dir: &Path) -> Result<Self, SweepError> {
+        let de = serde_yaml_ng::Deserializer::from_str(text);
+        let raw: RawSweep =
+            serde_path_to_error::deserialize(de).map_err(|e| SweepError::Invalid {
+                file: file.into(),
+                key: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        let bad = |key: &str, message: String| SweepError::Invalid {
+            file: file.into(),
+            key: key.into(),
+            message,
+        };
+        let stages = if raw.stages.is_empty() {
+            let base = raw
+                .base
+                .ok_or_else(|| bad("base", "missing (a run config path or mapping)".into()))?;
+            vec![stage(
+                "main",
+                base,
+                raw.grid,
+                raw.include,
+                raw.exclude,
+                raw.seeds,
+                raw.set,
+                file,
+                dir,
+                "",
+            )?]
+        } else {
+            if raw.base.is_some() || raw.grid.is_some() || raw.seeds.is_some() {
+                return Err(bad(
+                    "stages",
+                    "with stages, base/grid/seeds belong to each stage".into(),
+                ));
+            }
+            let mut out = Vec::new();
+            for (i, s) in raw.stages.into_iter().enumerate() {
+                let prefix = format!("stages[{i}].");
+                if out.iter().any(|o: &StageSpec| o.name == s.name) {
+                    return Err(bad(
+                        &format!("{prefix}name"),
+                        format!("duplicate stage `{}`", s.name),
+                    ));
+                }
+                out.push(stage(
+                    &s.name, s.base, s.grid, s.include, s.exclude, s.seeds, s.set, file, dir,
+                    &prefix,
+                )?);
+            }
+            out
+        };
+        for s in &stages {
+            if s.name.is_empty()
+                || !s
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(bad(
+                    "stages",
+                    format!("stage name `{}`: use letters, digits, - and _", s.name),
+                ));
+            }
+        }
+        Ok(Self {
+            name: raw.name,
+            stages,
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stage(
+    name: &str,
+    base: Value,
+    grid: Option<serde_yaml_ng::Mapping>,
+    include: Vec<serde_yaml_ng::Mapping>,
+    exclude: Vec<serde_yaml_ng::Mapping>,
+    seeds: Option<Vec<u64>>,
+    set: Option<serde_yaml_ng::Mapping>,
+    file: &str,
+    dir: &Path,
+    prefix: &str,
+) -> Result<StageSpec, SweepError> {
+    let bad = |key: String, message: String| SweepError::Invalid {
+        file: file.into(),
+        key,
+        message,
+    };
+    let base = match base {
+        Value::String(p) => {
+            let path: PathBuf = dir.join(&p);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| bad(format!("{prefix}base"), format!("{}: {e}", path.display())))?;
+            serde_yaml_ng::from_str(&text)
+                .map_err(|e| bad(format!("{prefix}base"), format!("{}: {e}", path.display())))?
+        }
+        v @ Value::Mapping(_) => v,
+        _ => {
+            return Err(bad(
+                format!("{prefix}base"),
+                "expected a run config path or mapping".into(),
+            ));
+        }
+    };
+    let keyed =
+        |m: serde_yaml_ng::Mapping, what: &str| -> Result<Vec<(String, Value)>, SweepError> {
+            m.into_iter()
+                .map(|(k, v)| match k {
+                    Value::String(k) if !k.is_empty() => Ok((k, v)),
+                    other => Err(bad(
+                        format!("{prefix}{what}"),
+                        format!("key {other:?} is not a dotted key"),
+                    )),
+                })
+                .collect()
+        };
+    let mut grid_out = Vec::new();
+    for (k, v) in keyed(grid.unwrap_or_default(), "grid")? {
+        match v {
+            Value::Sequence(values) if !values.is_empty() => grid_out.push((k, values)),
+            _ => {
+                return Err(bad(
+                    format!("{prefix}grid.{k}"),
+                    "expected a non-empty list of values".into(),
+                ));
+            }
+        }
+    }
+    let include = include
+        .into_iter()
+        .map(|m| keyed(m, "include"))
+        .collect::<Result<_, _>>()?;
+    let exclude = exclude
+        .into_iter()
+        .map(|m| keyed(m, "exclude"))
+        .collect::<Result<_, _>>()?;
+    let seeds = seeds.unwrap_or_else(|| vec![seed_of(&base)]);
+    if seeds.is_empty() {
+        return Err(bad(
+            format!("{prefix}seeds"),
+            "expected at least one seed".into(),
+        ));
+    }
+    Ok(StageSpec {
+        name: name.to_string(),
+        base,
+        grid: grid_out,
+        include,
+        exclude,
+        seeds,
+        set: keyed(set.unwrap_or_default(), "set")?,
+    })
+}
+
+/// `run.seed` of a base config (0 when absent).
+fn seed_of(base: &Value) -> u64 {
+    base.get("run")
+        .and_then(|r| r.get("seed"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+}
+
+/// The grid values of a stage, for messages and tables.
+pub fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        other => serde_yaml_ng::to_string(other)
+            .map(|s| s.trim().replace('\n', " "))
+            .unwrap_or_default(),
+    }
+}
+
+/// Keys -> values of an assignment, for lookups.
+pub fn as_map(a: &[(String, Value)]) -> BTreeMap<&str, &Value> {
+    a.iter().map(|(k, v)| (k.as_str(), v)).collect()
+}
