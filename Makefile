@@ -48,9 +48,15 @@ profile-table: build ## Params and MACs of the paper's seven nets at their resol
 	@for m in tinymbv2:144 mbv2-0.35:160 proxylessnas-0.35:160 mcunet:176 mbv3-0.35:160 mbv2-1.0:224 resnet50:224; do \
 		$(NETAUG) profile --model $${m%:*} --resolution $${m#*:}; done
 
-sweep: ## Train, aggregate and plot a sweep (arrives with the trainer and sweep issues).
-	@echo "make sweep: training and sweeps are not built yet (trainer and sweep issues); today: make profile-table" >&2
-	@exit 1
+SWEEP ?= experiments/fashion-mnist.yaml
+SWEEP_NAME = $(shell sed -n 's/^name: *//p' $(SWEEP) | head -1)
+SWEEP_OUT ?= results/$(SWEEP_NAME)
+JOBS ?= 1
+
+sweep: build ## Run a sweep and report it (SWEEP=file, DATA=root, JOBS=n; default: Fashion-MNIST).
+	$(NETAUG) sweep $(SWEEP) --out $(SWEEP_OUT) --jobs $(JOBS) $(if $(DATA),--set data.root=$(DATA))
+	$(NETAUG) report $(SWEEP_OUT) --paper experiments/paper/results.csv
+	@echo "table: $(SWEEP_OUT)/tables/   plots: $(SWEEP_OUT)/plots/   per run: $(SWEEP_OUT)/summary.csv"
 
 clean: ## Remove build outputs (results/ is kept).
 	$(CARGO) clean

@@ -1,5 +1,64 @@
-//! netaug-analysis: reads run outputs (summary.json, metrics.jsonl) with polars and writes
-//! paper-style tables and plotters figures. It reads files only, never trainer types, so
-//! reports work on results copied from a cluster.
-//!
-//! Nothing here yet: the sweeps-and-reports issue builds it.
+//! netaug-analysis: a results folder (a sweep's `runs/*/summary.json` and
+//! `metrics.jsonl`) into `summary.csv`, paper-style tables and figures. It reads files
+//! only, never trainer types, so results copied from a cluster report anywhere.
+
+pub mod error;
+pub mod plot;
+pub mod runs;
+pub mod table;
+
+use std::path::{Path, PathBuf};
+
+pub use error::AnalysisError;
+
+/// What a report wrote.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Runs read.
+    pub runs: usize,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// The Markdown tables, one per dataset.
+    pub tables: Vec<String>,
+}
+
+/// Writes `summary.csv`, `tables/<dataset>.md|csv` and `plots/*.png|svg` into `dir`, with
+/// the paper's numbers from `paper` (a paper-results CSV) beside ours.
+pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError> {
+    let runs = runs::load(dir)?;
+    let mut files = Vec::new();
+    let csv_path = dir.join("summary.csv");
+    std::fs::write(&csv_path, runs::to_csv(&runs.summary)?)
+        .map_err(|e| AnalysisError::file(&csv_path, e))?;
+    files.push(csv_path);
+
+    let paper = match paper {
+        Some(p) => table::read_paper(p)?,
+        None => Vec::new(),
+    };
+    let agg = table::aggregate(&runs.summary)?;
+    let tables = table::tables(&agg, &paper)?;
+    let tdir = dir.join("tables");
+    std::fs::create_dir_all(&tdir).map_err(|e| AnalysisError::file(&tdir, e))?;
+    let mut markdown = Vec::new();
+    for t in &tables {
+        let md = format!(
+            "# {}: final validation top-1\n\n{}",
+            t.dataset,
+            t.markdown()
+        );
+        let path = tdir.join(format!("{}.md", t.dataset));
+        std::fs::write(&path, &md).map_err(|e| AnalysisError::file(&path, e))?;
+        let csv = tdir.join(format!("{}.csv", t.dataset));
+        std::fs::write(&csv, t.csv()).map_err(|e| AnalysisError::file(&csv, e))?;
+        files.extend([path, csv]);
+        markdown.push(md);
+    }
+    let curves = plot::curves(&runs.metrics)?;
+    files.extend(plot::figures(&dir.join("plots"), &curves, &tables)?);
+    Ok(Report {
+        runs: runs.summary.height(),
+        files,
+        tables: markdown,
+    })
+}

@@ -3,6 +3,7 @@
 mod bench;
 mod data;
 mod profile;
+mod report;
 mod sweep;
 mod train;
 
@@ -51,6 +52,10 @@ enum Command {
                       netaug sweep experiments/imagenet.yaml --set data.root=/data/imagenet --dry-run"
     )]
     Sweep(sweep::Args),
+    /// Aggregate a sweep's runs into summary.csv, paper-style tables and plots.
+    #[command(after_help = "Examples:\n  netaug report results/fashion-mnist\n  \
+                      netaug report results/imagenet --paper experiments/paper/results.csv")]
+    Report(report::Args),
     /// Inspect datasets.
     #[command(subcommand)]
     Data(data::Command),
@@ -86,6 +91,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => train::eval(args),
         Command::Export(args) => train::export(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Report(args) => report::run(args),
         Command::Data(cmd) => data::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
     };

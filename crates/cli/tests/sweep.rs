@@ -68,7 +68,7 @@ fn dry_run_prints_the_run_table() {
     assert_ok(&out, "dry run");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("sweep fm: 4 runs"), "{text}");
-    assert!(text.contains("netaug=null run.seed=0"), "{text}");
+    assert!(text.contains("netaug=off run.seed=0"), "{text}");
     assert!(!dir.join("out").exists(), "a dry run wrote files");
 }
 

@@ -260,10 +260,11 @@ fn seed_of(base: &Value) -> u64 {
         .unwrap_or(0)
 }
 
-/// The grid values of a stage, for messages and tables.
+/// A grid value in a run table: scalars as written, a section as `on`, `null` as `off`.
 pub fn describe(v: &Value) -> String {
     match v {
-        Value::Null => "null".into(),
+        Value::Null => "off".into(),
+        Value::Mapping(_) => "on".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),

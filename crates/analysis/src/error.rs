@@ -1,0 +1,32 @@
+//! Errors of the report.
+
+use std::path::PathBuf;
+
+/// An error while reading results or writing the report.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    /// A file could not be read, parsed or written.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// No finished or failed run was found.
+    #[error("{0}: no runs (expected run folders with summary.json under runs/)")]
+    Empty(PathBuf),
+    /// A polars operation failed.
+    #[error("aggregating the results: {0}")]
+    Polars(#[from] polars::prelude::PolarsError),
+}
+
+impl AnalysisError {
+    /// A file error.
+    pub fn file(path: impl Into<PathBuf>, e: impl ToString) -> Self {
+        Self::File {
+            path: path.into(),
+            message: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Run outputs into polars frames: one row per run (`summary.json`) and one row per run
+//! and epoch (`metrics.jsonl`). Reads files only, so results copied from a cluster work.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde_json::Value;
+
+use crate::error::AnalysisError;
+
+/// The runs of a results folder.
+pub struct Runs {
+    /// One row per run: run_id, dataset, model, resolution, method, epochs, seed, params,
+    /// macs, best_val_top1, final_val_top1, final_val_top5, wall_seconds,
+    /// images_per_second, status.
+    pub summary: DataFrame,
+    /// One row per run and epoch: run_id, dataset, model, method, seed, epoch, train_loss,
+    /// train_top1, val_loss, val_top1, val_top5, status (of the run).
+    pub metrics: DataFrame,
+}
+
+/// Run folders under `dir`: `dir/runs/*` (a sweep), else `dir` itself if it is a run.
+pub fn run_dirs(dir: &Path) -> Result<Vec<PathBuf>, AnalysisError> {
+    if dir.join("summary.json").is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let runs = dir.join("runs");
+    let entries = std::fs::read_dir(&runs).map_err(|e| AnalysisError::file(&runs, e))?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("summary.json").is_file())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// Loads every run under `dir`.
+pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
+    let dirs = run_dirs(dir)?;
+    if dirs.is_empty() {
+        return Err(AnalysisError::Empty(dir.to_path_buf()));
+    }
+    let mut s = SummaryCols::default();
+    let mut m = MetricCols::default();
+    for d in &dirs {
+        let path = d.join("summary.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| AnalysisError::file(&path, e))?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| AnalysisError::file(&path, e))?;
+        let str_of = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        let num = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        let int = |k: &str| v[k].as_i64().unwrap_or_default();
+        let run_id = d
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        s.run_id.push(run_id.clone());
+        s.dataset.push(str_of("dataset"));
+        s.model.push(str_of("model"));
+        s.method.push(str_of("method"));
+        s.status.push(str_of("status"));
+        s.resolution.push(int("resolution"));
+        s.epochs.push(int("epochs"));
+        s.seed.push(int("seed"));
+        s.params.push(int("params"));
+        s.macs.push(int("macs"));
+        s.best_val_top1.push(num("best_val_top1"));
+        s.final_val_top1.push(num("final_val_top1"));
+        s.final_val_top5.push(num("final_val_top5"));
+        s.wall_seconds.push(num("wall_seconds"));
+        s.images_per_second.push(num("images_per_second"));
+
+        let mpath = d.join("metrics.jsonl");
+        let text = std::fs::read_to_string(&mpath).unwrap_or_default();
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let e: Value = serde_json::from_str(line)
+                .map_err(|err| AnalysisError::file(&mpath, format!("line {}: {err}", i + 1)))?;
+            let num = |k: &str| e[k].as_f64().unwrap_or(f64::NAN);
+            m.run_id.push(run_id.clone());
+            m.dataset.push(str_of("dataset"));
+            m.model.push(str_of("model"));
+            m.method.push(str_of("method"));
+            m.seed.push(int("seed"));
+            m.epoch.push(e["epoch"].as_i64().unwrap_or_default());
+            m.train_loss.push(num("train_loss"));
+            m.train_top1.push(num("train_top1"));
+            m.val_loss.push(num("val_loss"));
+            m.val_top1.push(num("val_top1"));
+            m.val_top5.push(num("val_top5"));
+            m.status.push(str_of("status"));
+        }
+    }
+    Ok(Runs {
+        summary: s.frame()?,
+        metrics: m.frame()?,
+    })
+}
+
+#[derive(Default)]
+struct SummaryCols {
+    run_id: Vec<String>,
+    dataset: Vec<String>,
+    model: Vec<String>,
+    method: Vec<String>,
+    status: Vec<String>,
+    resolution: Vec<i64>,
+    epochs: Vec<i64>,
+    seed: Vec<i64>,
+    params: Vec<i64>,
+    macs: Vec<i64>,
+    best_val_top1: Vec<f64>,
+    final_val_top1: Vec<f64>,
+    final_val_top5: Vec<f64>,
+    wall_seconds: Vec<f64>,
+    images_per_second: Vec<f64>,
+}
+
+impl SummaryCols {
+    fn frame(self) -> PolarsResult<DataFrame> {
+        DataFrame::new_infer_height(vec![
+            Column::new("run_id".into(), self.run_id),
+            Column::new("dataset".into(), self.dataset),
+            Column::new("model".into(), self.model),
+            Column::new("resolution".into(), self.resolution),
+            Column::new("method".into(), self.method),
+            Column::new("epochs".into(), self.epochs),
+            Column::new("seed".into(), self.seed),
+            Column::new("params".into(), self.params),
+            Column::new("macs".into(), self.macs),
+            Column::new("best_val_top1".into(), self.best_val_top1),
+            Column::new("final_val_top1".into(), self.final_val_top1),
+            Column::new("final_val_top5".into(), self.final_val_top5),
+            Column::new("wall_seconds".into(), self.wall_seconds),
+            Column::new("images_per_second".into(), self.images_per_second),
+            Column::new("status".into(), self.status),
+        ])
+    }
+}
+
+#[derive(Default)]
+struct MetricCols {
+    run_id: Vec<String>,
+    dataset: Vec<String>,
+    model: Vec<String>,
+    method: Vec<String>,
+    seed: Vec<i64>,
+    epoch: Vec<i64>,
+    train_loss: Vec<f64>,
+    train_top1: Vec<f64>,
+    val_loss: Vec<f64>,
+    val_top1: Vec<f64>,
+    val_top5: Vec<f64>,
+    status: Vec<String>,
+}
+
+impl MetricCols {
+    fn frame(self) -> PolarsResult<DataFrame> {
+        DataFrame::new_infer_height(vec![
+            Column::new("run_id".into(), self.run_id),
+            Column::new("dataset".into(), self.dataset),
+            Column::new("model".into(), self.model),
+            Column::new("method".into(), self.method),
+            Column::new("seed".into(), self.seed),
+            Column::new("epoch".into(), self.epoch),
+            Column::new("train_loss".into(), self.train_loss),
+            Column::new("train_top1".into(), self.train_top1),
+            Column::new("val_loss".into(), self.val_loss),
+            Column::new("val_top1".into(), self.val_top1),
+            Column::new("val_top5".into(), self.val_top5),
+            Column::new("status".into(), self.status),
+        ])
+    }
+}
+
+/// The rows of runs that finished (status done).
+pub fn done(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let mask = df.column("status")?.str()?.equal("done");
+    df.filter(&mask)
+}
+
+/// A frame as CSV (header, then one line per row; strings quoted when they need it).
+pub fn to_csv(df: &DataFrame) -> PolarsResult<String> {
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let names: Vec<String> = df.get_column_names().iter().map(|n| quote(n)).collect();
+    let mut out = names.join(",");
+    out.push('\n');
+    let columns = df.columns();
+    for i in 0..df.height() {
+        let mut cells = Vec::with_capacity(columns.len());
+        for c in columns {
+            cells.push(match c.get(i)? {
+                AnyValue::Null => String::new(),
+                AnyValue::String(s) => quote(s),
+                AnyValue::StringOwned(s) => quote(&s),
+                AnyValue::Float64(v) if v.is_nan() => String::new(),
+                other => other.to_string(),
+            });
+        }
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// The values of string column `name`.
+pub(crate) fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
+    let ca = df.column(name)?.str()?.clone();
+    Ok((0..ca.len())
+        .map(|i| ca.get(i).unwrap_or_default().to_string())
+        .collect())
+}
+
+/// The values of numeric column `name` as f64 (missing: None).
+pub(crate) fn floats(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
+    let c = df.column(name)?.cast(&DataType::Float64)?;
+    let ca = c.f64()?;
+    Ok((0..ca.len()).map(|i| ca.get(i)).collect())
+}
+
+/// The values of integer column `name` as i64 (missing: 0).
+pub(crate) fn ints(df: &DataFrame, name: &str) -> PolarsResult<Vec<i64>> {
+    let c = df.column(name)?.cast(&DataType::Int64)?;
+    let ca = c.i64()?;
+    Ok((0..ca.len())
+        .map(|i| ca.get(i).unwrap_or_default())
+        .collect())
+}

@@ -1,0 +1,310 @@
+//! Paper-style tables: rows are models (with params, MACs, resolution), columns are
+//! methods (mean ± std of the final val top-1 over seeds), plus the change against the
+//! baseline and, with a paper-results file, the paper's number beside ours.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::error::AnalysisError;
+use crate::runs::{floats, ints, strings};
+
+/// The methods in the paper's column order; others follow alphabetically.
+const METHOD_ORDER: &[&str] = &[
+    "baseline",
+    "netaug",
+    "kd",
+    "kd+netaug",
+    "dropout",
+    "mixup",
+    "autoaugment",
+    "randaugment",
+    "dropblock",
+];
+
+/// One method's result for one model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Cell {
+    /// Mean final val top-1 (percent).
+    pub mean: f64,
+    /// Sample standard deviation over seeds (0 for one seed).
+    pub std: f64,
+    /// Seeds.
+    pub n: usize,
+}
+
+/// One row: a model at a resolution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// Model.
+    pub model: String,
+    /// Resolution.
+    pub resolution: i64,
+    /// Params of the target net.
+    pub params: i64,
+    /// MACs of the target net.
+    pub macs: i64,
+    /// Method -> result.
+    pub cells: BTreeMap<String, Cell>,
+    /// Method -> the paper's number.
+    pub paper: BTreeMap<String, f64>,
+}
+
+/// The table of one dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    /// Dataset.
+    pub dataset: String,
+    /// Methods present, in column order.
+    pub methods: Vec<String>,
+    /// Rows.
+    pub rows: Vec<Row>,
+}
+
+/// Groups finished runs by (dataset, model, resolution, method) with polars: mean, std
+/// and count of the final val top-1, the target net's params and MACs.
+pub fn aggregate(summary: &DataFrame) -> PolarsResult<DataFrame> {
+    let done = crate::runs::done(summary)?;
+    let keys = ["dataset", "model", "resolution", "method"];
+    let cols = grouped(
+        &done,
+        &keys,
+        &[
+            ("final_val_top1", Agg::Mean, "mean"),
+            ("final_val_top1", Agg::Std, "std"),
+            ("final_val_top1", Agg::Count, "n"),
+            ("params", Agg::First, "params"),
+            ("macs", Agg::First, "macs"),
+        ],
+    )?;
+    cols.sort(keys, SortMultipleOptions::default())
+}
+
+/// An aggregation of [`grouped`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Agg {
+    Mean,
+    Std,
+    Min,
+    Max,
+    Count,
+    First,
+}
+
+/// `keys` and one column per `(source, aggregation, name)`, one row per group, with
+/// polars' eager group-by. (Its lazy engine would bring an async and cloud-storage stack
+/// into every build; these aggregations are all a report needs.)
+#[allow(deprecated)]
+pub(crate) fn grouped(
+    df: &DataFrame,
+    keys: &[&str],
+    aggs: &[(&str, Agg, &str)],
+) -> PolarsResult<DataFrame> {
+    let mut out: Option<DataFrame> = None;
+    for &(source, agg, name) in aggs {
+        // Stable groups: every aggregation sees the groups in the same order.
+        let g = df.group_by_stable(keys.iter().copied())?.select([source]);
+        let frame = match agg {
+            Agg::Mean => g.mean()?,
+            Agg::Std => g.std(1)?,
+            Agg::Min => g.min()?,
+            Agg::Max => g.max()?,
+            Agg::Count => g.count()?,
+            Agg::First => g.first()?,
+        };
+        let mut col = frame.columns()[keys.len()].clone();
+        col.rename(name.into());
+        out = Some(match out {
+            None => {
+                let mut base: Vec<Column> = frame.columns()[..keys.len()].to_vec();
+                base.push(col);
+                DataFrame::new_infer_height(base)?
+            }
+            Some(o) => o.hstack(&[col])?,
+        });
+    }
+    out.ok_or_else(|| polars_err!(ComputeError: "no aggregations"))
+}
+
+/// The paper's numbers: `table,dataset,model,resolution,method,metric,value,note` rows.
+pub fn read_paper(path: &Path) -> Result<Vec<(String, String, String, f64)>, AnalysisError> {
+    let text = std::fs::read_to_string(path).map_err(|e| AnalysisError::file(path, e))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() < 7 {
+            continue;
+        }
+        let value = f[6].trim().parse::<f64>().map_err(|_| {
+            AnalysisError::file(path, format!("line {}: `{}` is not a number", i + 1, f[6]))
+        })?;
+        if f[5] == "top1" {
+            out.push((f[1].to_string(), f[2].to_string(), f[4].to_string(), value));
+        }
+    }
+    Ok(out)
+}
+
+/// Builds one table per dataset from the aggregate.
+pub fn tables(
+    agg: &DataFrame,
+    paper: &[(String, String, String, f64)],
+) -> Result<Vec<Table>, AnalysisError> {
+    let s = |name: &str| strings(agg, name);
+    let i = |name: &str| ints(agg, name);
+    let f = |name: &str| floats(agg, name);
+    let (dataset, model, method) = (s("dataset")?, s("model")?, s("method")?);
+    let (resolution, params, macs, n) = (i("resolution")?, i("params")?, i("macs")?, i("n")?);
+    let (mean, std) = (f("mean")?, f("std")?);
+
+    let mut by_dataset: BTreeMap<String, Table> = BTreeMap::new();
+    for k in 0..agg.height() {
+        let t = by_dataset
+            .entry(dataset[k].clone())
+            .or_insert_with(|| Table {
+                dataset: dataset[k].clone(),
+                methods: Vec::new(),
+                rows: Vec::new(),
+            });
+        if !t.methods.contains(&method[k]) {
+            t.methods.push(method[k].clone());
+        }
+        let pos = t
+            .rows
+            .iter()
+            .position(|r| r.model == model[k] && r.resolution == resolution[k]);
+        let pos = pos.unwrap_or_else(|| {
+            t.rows.push(Row {
+                model: model[k].clone(),
+                resolution: resolution[k],
+                params: params[k],
+                macs: macs[k],
+                cells: BTreeMap::new(),
+                paper: BTreeMap::new(),
+            });
+            t.rows.len() - 1
+        });
+        t.rows[pos].cells.insert(
+            method[k].clone(),
+            Cell {
+                mean: mean[k].unwrap_or(f64::NAN),
+                std: std[k].unwrap_or(0.0),
+                n: n[k] as usize,
+            },
+        );
+    }
+    let mut out: Vec<Table> = by_dataset.into_values().collect();
+    for t in &mut out {
+        t.methods.sort_by_key(|m| {
+            (
+                METHOD_ORDER
+                    .iter()
+                    .position(|o| o == m)
+                    .unwrap_or(METHOD_ORDER.len()),
+                m.clone(),
+            )
+        });
+        for row in &mut t.rows {
+            for (d, m, meth, v) in paper {
+                if *d == t.dataset && *m == row.model {
+                    row.paper.insert(meth.clone(), *v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn macs_text(macs: i64) -> String {
+    if macs >= 1_000_000_000 {
+        format!("{:.2}G", macs as f64 / 1e9)
+    } else {
+        format!("{:.1}M", macs as f64 / 1e6)
+    }
+}
+
+impl Table {
+    /// The table as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut head = vec!["model", "resolution", "params", "MACs"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        for m in &self.methods {
+            head.push(format!("{m} top-1 (%)"));
+        }
+        let others: Vec<&String> = self.methods.iter().filter(|m| *m != "baseline").collect();
+        let has_base = self.methods.iter().any(|m| m == "baseline");
+        if has_base {
+            for m in &others {
+                head.push(format!("Δ {m}"));
+            }
+        }
+        let mut md = String::new();
+        let _ = writeln!(md, "| {} |", head.join(" | "));
+        let _ = writeln!(md, "|{}|", vec!["---"; head.len()].join("|"));
+        for r in &self.rows {
+            let mut cells = vec![
+                r.model.clone(),
+                r.resolution.to_string(),
+                format!("{:.3}M", r.params as f64 / 1e6),
+                macs_text(r.macs),
+            ];
+            for m in &self.methods {
+                let mut text = match r.cells.get(m) {
+                    Some(c) => format!("{:.2} ± {:.2} (n={})", c.mean, c.std, c.n),
+                    None => "–".into(),
+                };
+                if let Some(p) = r.paper.get(m) {
+                    let _ = write!(text, " [paper {p:.1}]");
+                }
+                cells.push(text);
+            }
+            if has_base {
+                for m in &others {
+                    cells.push(match (r.cells.get(*m), r.cells.get("baseline")) {
+                        (Some(c), Some(b)) => format!("{:+.2}", c.mean - b.mean),
+                        _ => "–".into(),
+                    });
+                }
+            }
+            let _ = writeln!(md, "| {} |", cells.join(" | "));
+        }
+        md
+    }
+
+    /// The table as CSV, one line per (model, method).
+    pub fn csv(&self) -> String {
+        let mut out = String::from(
+            "dataset,model,resolution,params,macs,method,mean_top1,std_top1,seeds,delta_vs_baseline,paper_top1\n",
+        );
+        for r in &self.rows {
+            for m in &self.methods {
+                let Some(c) = r.cells.get(m) else { continue };
+                let delta = r
+                    .cells
+                    .get("baseline")
+                    .map_or(String::new(), |b| format!("{:.4}", c.mean - b.mean));
+                let paper = r.paper.get(m).map_or(String::new(), |p| p.to_string());
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{},{},{:.4},{:.4},{},{},{}",
+                    self.dataset,
+                    r.model,
+                    r.resolution,
+                    r.params,
+                    r.macs,
+                    m,
+                    c.mean,
+                    c.std,
+                    c.n,
+                    delta,
+                    paper
+                );
+            }
+        }
+        out
+    }
+}

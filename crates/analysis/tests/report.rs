@@ -1,0 +1,116 @@
+//! `report` on synthetic run folders in the trainer's file format: the per-run CSV, the
+//! table's means, standard deviations and deltas, the paper column, and the figures.
+
+use std::path::{Path, PathBuf};
+
+use netaug_analysis::report;
+
+fn temp(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("netaug-analysis-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// A run folder with `final` as the last epoch's val top-1.
+fn run(dir: &Path, id: &str, method: &str, seed: u64, finals: [f64; 3], status: &str) {
+    let d = dir.join("runs").join(id);
+    std::fs::create_dir_all(&d).unwrap();
+    let summary = serde_json::json!({
+        "run_id": id, "dataset": "fashion-mnist", "model": "tinymbv2", "resolution": 32,
+        "method": method, "epochs": 3, "seed": seed, "device": "cpu", "params": 305482,
+        "macs": 1021360, "best_val_top1": finals[2], "best_epoch": 3,
+        "final_val_top1": finals[2], "final_val_top5": 99.0, "wall_seconds": 10.0,
+        "images_per_second": 100.0, "status": status, "error": null
+    });
+    std::fs::write(d.join("summary.json"), summary.to_string()).unwrap();
+    let lines: Vec<String> = finals
+        .iter()
+        .enumerate()
+        .map(|(e, v)| {
+            serde_json::json!({"epoch": e + 1, "train_loss": 1.0, "train_top1": v - 5.0,
+                "val_loss": 0.5, "val_top1": v, "val_top5": 99.0, "lr": 0.1, "seconds": 1.0,
+                "images_per_second": 100.0})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(d.join("metrics.jsonl"), lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn tables_show_mean_std_delta_and_the_paper() {
+    let dir = temp("report");
+    for (s, v) in [80.0, 81.0, 82.0].into_iter().enumerate() {
+        run(
+            &dir,
+            &format!("base-s{s}"),
+            "baseline",
+            s as u64,
+            [60.0, 70.0, v],
+            "done",
+        );
+    }
+    for (s, v) in [83.0, 84.0, 85.0].into_iter().enumerate() {
+        run(
+            &dir,
+            &format!("na-s{s}"),
+            "netaug",
+            s as u64,
+            [55.0, 72.0, v],
+            "done",
+        );
+    }
+    // A failed run is listed in summary.csv but left out of the table.
+    run(&dir, "na-s9", "netaug", 9, [10.0, 10.0, 10.0], "failed");
+    let paper = dir.join("paper.csv");
+    std::fs::write(
+        &paper,
+        "table,dataset,model,resolution,method,metric,value,note\n\
+         x,fashion-mnist,tinymbv2,32,netaug,top1,90.5,made up\n",
+    )
+    .unwrap();
+
+    let r = report(&dir, Some(&paper)).unwrap();
+    assert_eq!(r.runs, 7);
+    let csv = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 8, "{csv}");
+    assert!(
+        csv.starts_with("run_id,dataset,model,resolution,method"),
+        "{csv}"
+    );
+
+    let md = std::fs::read_to_string(dir.join("tables/fashion-mnist.md")).unwrap();
+    // Means 81 and 84, sample std 1 (over 3 seeds), delta +3; the paper's 90.5 beside ours.
+    assert!(md.contains("| tinymbv2 | 32 | 0.305M | 1.0M | 81.00 ± 1.00 (n=3) | 84.00 ± 1.00 (n=3) [paper 90.5] | +3.00 |"), "{md}");
+    let tcsv = std::fs::read_to_string(dir.join("tables/fashion-mnist.csv")).unwrap();
+    assert!(
+        tcsv.contains(
+            "fashion-mnist,tinymbv2,32,305482,1021360,netaug,84.0000,1.0000,3,3.0000,90.5"
+        ),
+        "{tcsv}"
+    );
+
+    for f in ["fashion-mnist-tinymbv2-val-top1", "fashion-mnist-methods"] {
+        let png = std::fs::read(dir.join(format!("plots/{f}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{f}");
+        assert!(png.len() > 10_000, "{f}: {} bytes", png.len());
+        let svg = std::fs::read_to_string(dir.join(format!("plots/{f}.svg"))).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.contains("netaug") && svg.contains("baseline"),
+            "{f}"
+        );
+        assert!(svg.contains("validation top-1 (%"), "{f}: axis label");
+    }
+    // The failed run (val top-1 10) stays out of the curves: the axis starts near 55.
+    let svg =
+        std::fs::read_to_string(dir.join("plots/fashion-mnist-tinymbv2-val-top1.svg")).unwrap();
+    assert!(!svg.contains(">10.0<"), "the failed run is plotted");
+}
+
+#[test]
+fn an_empty_folder_is_an_error_naming_it() {
+    let dir = temp("empty");
+    std::fs::create_dir_all(dir.join("runs")).unwrap();
+    let e = report(&dir, None).unwrap_err().to_string();
+    assert!(e.contains("no runs"), "{e}");
+}
