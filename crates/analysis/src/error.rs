@@ -22,6 +22,11 @@ pub enum AnalysisError {
 }
 
 impl AnalysisError {
+    /// Whether the user's input is at fault (a missing or malformed results folder).
+    pub fn is_input(&self) -> bool {
+        !matches!(self, Self::Polars(_))
+    }
+
     /// A file error.
     pub fn file(path: impl Into<PathBuf>, e: impl ToString) -> Self {
         Self::File {

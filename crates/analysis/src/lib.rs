@@ -5,6 +5,7 @@
 pub mod error;
 pub mod plot;
 pub mod runs;
+pub mod synthetic;
 pub mod table;
 
 use std::path::{Path, PathBuf};
@@ -54,8 +55,16 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
         files.extend([path, csv]);
         markdown.push(md);
     }
-    let curves = plot::curves(&runs.metrics)?;
-    files.extend(plot::figures(&dir.join("plots"), &curves, &tables)?);
+    let val = plot::curves(&runs.metrics, "val_top1")?;
+    let train = plot::curves(&runs.metrics, "train_top1")?;
+    let params = plot::params(&runs.summary)?;
+    let data = plot::FigureData {
+        val: &val,
+        train: &train,
+        params: &params,
+        tables: &tables,
+    };
+    files.extend(plot::figures(&dir.join("plots"), &data)?);
     Ok(Report {
         runs: runs.summary.height(),
         files,

@@ -1,11 +1,14 @@
 //! Figures with plotters, each as PNG and SVG: validation top-1 against epoch per model
-//! (one line per method, the seeds' range shaded) and the methods of each dataset as bars
-//! with their standard deviation.
+//! (one line per method, the seeds' range shaded), training against validation top-1 of
+//! the smallest and the largest baseline net of a dataset (the paper's underfitting
+//! figure: a tiny net's training accuracy stays as low as its validation accuracy), and
+//! the methods of each dataset as bars with their standard deviation.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use polars::prelude::*;
 
@@ -43,16 +46,17 @@ pub struct Curve {
 /// (dataset, model) -> method -> curve.
 pub type Curves = BTreeMap<(String, String), BTreeMap<String, Curve>>;
 
-/// The curves of the finished runs in the metrics frame.
-pub fn curves(metrics: &DataFrame) -> Result<Curves, AnalysisError> {
+/// The curves of `column` (`val_top1`, `train_top1`) of the finished runs in the metrics
+/// frame.
+pub fn curves(metrics: &DataFrame, column: &str) -> Result<Curves, AnalysisError> {
     let keys = ["dataset", "model", "method", "epoch"];
     let agg = grouped(
         &crate::runs::done(metrics)?,
         &keys,
         &[
-            ("val_top1", Agg::Mean, "mean"),
-            ("val_top1", Agg::Min, "min"),
-            ("val_top1", Agg::Max, "max"),
+            (column, Agg::Mean, "mean"),
+            (column, Agg::Min, "min"),
+            (column, Agg::Max, "max"),
         ],
     )?
     .sort(keys, SortMultipleOptions::default())?;
@@ -98,73 +102,107 @@ fn color(i: usize) -> RGBColor {
 
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
 
-fn draw_curves<DB: DrawingBackend>(
+/// One line of a line chart: a mean, optionally the seeds' range as a band.
+struct Line<'a> {
+    label: String,
+    color: RGBColor,
+    dashed: bool,
+    curve: &'a Curve,
+}
+
+/// `lo..hi` of the finite `values`, padded by `frac` of the span (at least `min_pad`),
+/// within 0..100 (percentages).
+fn value_range(values: impl Iterator<Item = f64>, frac: f64, min_pad: f64) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 100.0);
+    }
+    let pad = ((hi - lo) * frac).max(min_pad);
+    ((lo - pad).max(0.0), (hi + pad).min(100.0))
+}
+
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> PlotResult
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FAMILY, 18))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
+fn draw_lines<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     title: &str,
-    curves: &BTreeMap<String, Curve>,
+    y_desc: &str,
+    lines: &[Line],
 ) -> PlotResult
 where
     DB::ErrorType: 'static,
 {
     area.fill(&WHITE)?;
-    let max_epoch = curves
-        .values()
-        .flat_map(|c| c.epoch.iter().copied())
+    let max_epoch = lines
+        .iter()
+        .flat_map(|l| l.curve.epoch.iter().copied())
         .max()
         .unwrap_or(1)
         .max(2);
-    let lo = curves
-        .values()
-        .flat_map(|c| c.min.iter().copied())
-        .filter(|v| v.is_finite())
-        .fold(f64::INFINITY, f64::min);
-    let hi = curves
-        .values()
-        .flat_map(|c| c.max.iter().copied())
-        .filter(|v| v.is_finite())
-        .fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if lo.is_finite() {
-        (lo, hi)
-    } else {
-        (0.0, 100.0)
-    };
-    let pad = ((hi - lo) * 0.08).max(0.5);
+    let (lo, hi) = value_range(
+        lines
+            .iter()
+            .flat_map(|l| l.curve.min.iter().chain(&l.curve.max).copied()),
+        0.08,
+        0.5,
+    );
     let mut chart = ChartBuilder::on(&area)
         .caption(title, (FAMILY, 24))
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(1i64..max_epoch, (lo - pad).max(0.0)..(hi + pad).min(100.0))?;
+        .build_cartesian_2d(1i64..max_epoch, lo..hi)?;
     chart
         .configure_mesh()
         .x_desc("epoch")
-        .y_desc("validation top-1 (%)")
+        .y_desc(y_desc)
         .label_style((FAMILY, 16))
         .axis_desc_style((FAMILY, 18))
         .draw()?;
-    for (i, (method, c)) in curves.iter().enumerate() {
-        let col = color(i);
+    for l in lines {
+        let (c, col) = (l.curve, l.color);
         if c.min.iter().zip(&c.max).any(|(a, b)| b > a) {
             let mut band: Vec<(i64, f64)> =
                 c.epoch.iter().copied().zip(c.max.iter().copied()).collect();
             band.extend(c.epoch.iter().copied().zip(c.min.iter().copied()).rev());
             chart.draw_series(std::iter::once(Polygon::new(band, col.mix(0.2).filled())))?;
         }
-        chart
-            .draw_series(LineSeries::new(
-                c.epoch.iter().copied().zip(c.mean.iter().copied()),
-                col.stroke_width(3),
-            ))?
-            .label(method.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3)));
+        let points = c.epoch.iter().copied().zip(c.mean.iter().copied());
+        let dashed = l.dashed;
+        let series = if dashed {
+            chart.draw_series(DashedLineSeries::new(points, 10, 6, col.stroke_width(3)))?
+        } else {
+            chart.draw_series(LineSeries::new(points, col.stroke_width(3)))?
+        };
+        series.label(l.label.as_str()).legend(move |(x, y)| {
+            let style = col.stroke_width(3);
+            if dashed {
+                DashedPathElement::new(vec![(x, y), (x + 24, y)], 6, 4, style).into_dyn()
+            } else {
+                PathElement::new(vec![(x, y), (x + 24, y)], style).into_dyn()
+            }
+        });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FAMILY, 18))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     area.present()?;
     Ok(())
 }
@@ -176,24 +214,15 @@ where
     area.fill(&WHITE)?;
     let models = table.rows.len().max(1);
     let k = table.methods.len().max(1);
-    let values: Vec<f64> = table
-        .rows
-        .iter()
-        .flat_map(|r| {
+    let (lo, hi) = value_range(
+        table.rows.iter().flat_map(|r| {
             r.cells
                 .values()
                 .flat_map(|c| [c.mean - c.std, c.mean + c.std])
-        })
-        .filter(|v| v.is_finite())
-        .collect();
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if lo.is_finite() {
-        (lo, hi)
-    } else {
-        (0.0, 100.0)
-    };
-    let pad = ((hi - lo) * 0.15).max(1.0);
+        }),
+        0.15,
+        1.0,
+    );
     let names: Vec<String> = table.rows.iter().map(|r| r.model.clone()).collect();
     let mut chart = ChartBuilder::on(&area)
         .caption(
@@ -203,10 +232,7 @@ where
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(
-            0f64..models as f64,
-            (lo - pad).max(0.0)..(hi + pad).min(100.0),
-        )?;
+        .build_cartesian_2d(0f64..models as f64, lo..hi)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -225,7 +251,7 @@ where
         .axis_desc_style((FAMILY, 18))
         .draw()?;
     let width = 0.8 / k as f64;
-    let base = (lo - pad).max(0.0);
+    let base = lo;
     for (j, method) in table.methods.iter().enumerate() {
         let col = color(j);
         let mut bars = Vec::new();
@@ -250,54 +276,139 @@ where
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], col.filled()));
         chart.draw_series(errs)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FAMILY, 18))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     area.present()?;
     Ok(())
 }
 
+/// What the figures are drawn from.
+pub struct FigureData<'a> {
+    /// Validation top-1 per epoch.
+    pub val: &'a Curves,
+    /// Training top-1 per epoch.
+    pub train: &'a Curves,
+    /// Params of each (dataset, model).
+    pub params: &'a BTreeMap<(String, String), i64>,
+    /// The tables (bar charts).
+    pub tables: &'a [Table],
+}
+
+/// Params of each (dataset, model) of the summary frame.
+pub fn params(summary: &DataFrame) -> Result<BTreeMap<(String, String), i64>, AnalysisError> {
+    let (dataset, model, params) = (
+        strings(summary, "dataset")?,
+        strings(summary, "model")?,
+        ints(summary, "params")?,
+    );
+    Ok(dataset.into_iter().zip(model).zip(params).collect())
+}
+
+/// The underfitting figure of each dataset with baseline runs of two or more models:
+/// training and validation top-1 of its smallest and its largest net.
+fn underfitting<'a>(data: &FigureData<'a>) -> Vec<(String, Vec<Line<'a>>)> {
+    let mut by_dataset: BTreeMap<&str, Vec<(i64, &str)>> = BTreeMap::new();
+    for ((dataset, model), by_method) in data.val {
+        let has_train = data
+            .train
+            .get(&(dataset.clone(), model.clone()))
+            .is_some_and(|m| m.contains_key(BASELINE));
+        if by_method.contains_key(BASELINE) && has_train {
+            let p = data
+                .params
+                .get(&(dataset.clone(), model.clone()))
+                .copied()
+                .unwrap_or(0);
+            by_dataset.entry(dataset).or_default().push((p, model));
+        }
+    }
+    let mut out = Vec::new();
+    for (dataset, mut models) in by_dataset {
+        if models.len() < 2 {
+            continue;
+        }
+        models.sort();
+        let picks = [models[0], models[models.len() - 1]];
+        let mut lines = Vec::new();
+        for (i, (p, model)) in picks.into_iter().enumerate() {
+            let key = (dataset.to_string(), model.to_string());
+            let size = format!("{model} ({:.2}M)", p as f64 / 1e6);
+            for (curves, what, dashed) in [(data.train, "train", true), (data.val, "val", false)] {
+                lines.push(Line {
+                    label: format!("{size} {what}"),
+                    color: color(i),
+                    dashed,
+                    curve: &curves[&key][BASELINE],
+                });
+            }
+        }
+        out.push((dataset.to_string(), lines));
+    }
+    out
+}
+
+/// The method name of plain training.
+const BASELINE: &str = "baseline";
+
 /// Draws every figure into `dir`; returns the files written.
-pub fn figures(
-    dir: &Path,
-    curves: &Curves,
-    tables: &[Table],
-) -> Result<Vec<PathBuf>, AnalysisError> {
+pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisError> {
     register_font();
     std::fs::create_dir_all(dir).map_err(|e| AnalysisError::file(dir, e))?;
     let mut written = Vec::new();
-    let fail = |p: &Path, e: Box<dyn std::error::Error>| AnalysisError::file(p, e.to_string());
-    for ((dataset, model), by_method) in curves {
+    let mut both = |stem: &str, draw: &dyn Fn(&Path, bool) -> PlotResult| {
+        for svg in [false, true] {
+            let path = dir.join(format!("{stem}.{}", if svg { "svg" } else { "png" }));
+            draw(&path, svg).map_err(|e| AnalysisError::file(&path, e.to_string()))?;
+            written.push(path);
+        }
+        Ok::<_, AnalysisError>(())
+    };
+    let lines = |path: &Path, svg: bool, title: &str, y: &str, lines: &[Line]| {
+        if svg {
+            draw_lines(
+                SVGBackend::new(path, SIZE).into_drawing_area(),
+                title,
+                y,
+                lines,
+            )
+        } else {
+            draw_lines(
+                BitMapBackend::new(path, SIZE).into_drawing_area(),
+                title,
+                y,
+                lines,
+            )
+        }
+    };
+    for ((dataset, model), by_method) in data.val {
         let title = format!("{model} on {dataset}: validation top-1 per epoch");
-        let stem = format!("{dataset}-{model}-val-top1");
-        let png = dir.join(format!("{stem}.png"));
-        draw_curves(
-            BitMapBackend::new(&png, SIZE).into_drawing_area(),
-            &title,
-            by_method,
-        )
-        .map_err(|e| fail(&png, e))?;
-        let svg = dir.join(format!("{stem}.svg"));
-        draw_curves(
-            SVGBackend::new(&svg, SIZE).into_drawing_area(),
-            &title,
-            by_method,
-        )
-        .map_err(|e| fail(&svg, e))?;
-        written.extend([png, svg]);
+        let ls: Vec<Line> = by_method
+            .iter()
+            .enumerate()
+            .map(|(i, (method, curve))| Line {
+                label: method.clone(),
+                color: color(i),
+                dashed: false,
+                curve,
+            })
+            .collect();
+        both(&format!("{dataset}-{model}-val-top1"), &|p, svg| {
+            lines(p, svg, &title, "validation top-1 (%)", &ls)
+        })?;
     }
-    for t in tables {
-        let stem = format!("{}-methods", t.dataset);
-        let png = dir.join(format!("{stem}.png"));
-        draw_bars(BitMapBackend::new(&png, SIZE).into_drawing_area(), t)
-            .map_err(|e| fail(&png, e))?;
-        let svg = dir.join(format!("{stem}.svg"));
-        draw_bars(SVGBackend::new(&svg, SIZE).into_drawing_area(), t).map_err(|e| fail(&svg, e))?;
-        written.extend([png, svg]);
+    for (dataset, ls) in underfitting(data) {
+        let title = format!("{dataset}: training vs validation top-1, smallest and largest net");
+        both(&format!("{dataset}-underfitting"), &|p, svg| {
+            lines(p, svg, &title, "top-1 (%), baseline training", &ls)
+        })?;
+    }
+    for t in data.tables {
+        both(&format!("{}-methods", t.dataset), &|p, svg| {
+            if svg {
+                draw_bars(SVGBackend::new(p, SIZE).into_drawing_area(), t)
+            } else {
+                draw_bars(BitMapBackend::new(p, SIZE).into_drawing_area(), t)
+            }
+        })?;
     }
     Ok(written)
 }

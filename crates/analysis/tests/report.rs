@@ -12,13 +12,26 @@ fn temp(name: &str) -> PathBuf {
     p
 }
 
-/// A run folder with `final` as the last epoch's val top-1.
+/// A tinymbv2 run folder with `finals` as the val top-1 of its 3 epochs.
 fn run(dir: &Path, id: &str, method: &str, seed: u64, finals: [f64; 3], status: &str) {
+    run_of(dir, id, ("tinymbv2", 305482), method, seed, finals, status);
+}
+
+/// A run folder of `model` (name, params); train top-1 is val top-1 - 5.
+fn run_of(
+    dir: &Path,
+    id: &str,
+    (model, params): (&str, u64),
+    method: &str,
+    seed: u64,
+    finals: [f64; 3],
+    status: &str,
+) {
     let d = dir.join("runs").join(id);
     std::fs::create_dir_all(&d).unwrap();
     let summary = serde_json::json!({
-        "run_id": id, "dataset": "fashion-mnist", "model": "tinymbv2", "resolution": 32,
-        "method": method, "epochs": 3, "seed": seed, "device": "cpu", "params": 305482,
+        "run_id": id, "dataset": "fashion-mnist", "model": model, "resolution": 32,
+        "method": method, "epochs": 3, "seed": seed, "device": "cpu", "params": params,
         "macs": 1021360, "best_val_top1": finals[2], "best_epoch": 3,
         "final_val_top1": finals[2], "final_val_top5": 99.0, "wall_seconds": 10.0,
         "images_per_second": 100.0, "status": status, "error": null
@@ -105,6 +118,46 @@ fn tables_show_mean_std_delta_and_the_paper() {
     let svg =
         std::fs::read_to_string(dir.join("plots/fashion-mnist-tinymbv2-val-top1.svg")).unwrap();
     assert!(!svg.contains(">10.0<"), "the failed run is plotted");
+    // One model only: no underfitting figure.
+    assert!(!dir.join("plots/fashion-mnist-underfitting.png").exists());
+}
+
+#[test]
+fn the_underfitting_figure_shows_the_smallest_and_the_largest_net() {
+    let dir = temp("underfit");
+    let models = [
+        ("mcunet", 740_000),
+        ("tinymbv2", 305_482),
+        ("mbv2-1.0", 2_236_682),
+    ];
+    for (i, m) in models.into_iter().enumerate() {
+        for s in 0..2 {
+            let v = 60.0 + 5.0 * i as f64 + s as f64;
+            run_of(
+                &dir,
+                &format!("{}-s{s}", m.0),
+                m,
+                "baseline",
+                s,
+                [v - 20.0, v - 10.0, v],
+                "done",
+            );
+        }
+    }
+    report(&dir, None).unwrap();
+    let png = std::fs::read(dir.join("plots/fashion-mnist-underfitting.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = std::fs::read_to_string(dir.join("plots/fashion-mnist-underfitting.svg")).unwrap();
+    for label in [
+        "tinymbv2 (0.31M) train",
+        "tinymbv2 (0.31M) val",
+        "mbv2-1.0 (2.24M) train",
+        "mbv2-1.0 (2.24M) val",
+    ] {
+        assert!(svg.contains(label), "{label} missing");
+    }
+    assert!(!svg.contains("mcunet"), "the middle-sized net is drawn");
+    assert!(svg.contains("training vs validation top-1"), "title");
 }
 
 #[test]

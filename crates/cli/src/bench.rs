@@ -9,8 +9,8 @@ use serde_json::json;
 
 use netaug_trainer::bench::{BenchResult, TrainBench, train_throughput};
 
-use crate::UsageError;
 use crate::data::Source;
+use crate::{UsageError, classify};
 
 /// `netaug bench ...`
 #[derive(clap::Subcommand)]
@@ -26,6 +26,29 @@ pub enum Command {
                       netaug bench train --model tinymbv2 --resolution 32 --batch 64 --netaug --json"
     )]
     Train(TrainArgs),
+    /// Seconds of `netaug report` on synthetic run folders (summary, tables, figures).
+    #[command(after_help = "Example:\n  netaug bench report --runs 1000 --epochs 20")]
+    Report(ReportArgs),
+}
+
+/// `netaug bench report` arguments.
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// Synthetic runs (5 models x baseline/NetAug x seeds).
+    #[arg(long, default_value_t = 1000)]
+    runs: usize,
+    /// Epochs per run (lines of metrics.jsonl).
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Timed repetitions (the fastest and the median are printed).
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Where the synthetic folder goes (default: a temporary folder, removed afterwards).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `netaug bench train`.
@@ -87,6 +110,7 @@ pub fn run(cmd: Command) -> Result<()> {
     match cmd {
         Command::Loader(args) => loader(args),
         Command::Train(args) => train(args),
+        Command::Report(args) => report(args),
     }
 }
 
@@ -174,15 +198,7 @@ fn train(args: TrainArgs) -> Result<()> {
         warmup: args.warmup,
         steps: args.steps,
     };
-    let measure = |netaug| {
-        train_throughput(&spec(netaug)).map_err(|e| -> anyhow::Error {
-            if e.is_input() {
-                UsageError(e.to_string()).into()
-            } else {
-                e.into()
-            }
-        })
-    };
+    let measure = |netaug| train_throughput(&spec(netaug)).map_err(classify);
     let runs: Vec<(&str, BenchResult)> = if args.both {
         vec![("baseline", measure(false)?), ("netaug", measure(true)?)]
     } else {
@@ -220,6 +236,49 @@ fn train(args: TrainArgs) -> Result<()> {
         if let Some(q) = ratio {
             println!("  a NetAug step costs {q:.2}x a baseline step");
         }
+    }
+    Ok(())
+}
+
+fn report(args: ReportArgs) -> Result<()> {
+    if args.runs == 0 || args.epochs == 0 || args.repeat == 0 {
+        return Err(UsageError("--runs, --epochs and --repeat must be >= 1".into()).into());
+    }
+    let temporary = args.dir.is_none();
+    let dir = args.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("netaug-bench-report-{}", std::process::id()))
+    });
+    if dir.join("runs").exists() {
+        return Err(UsageError(format!(
+            "{}: already holds runs/; give an empty folder",
+            dir.display()
+        ))
+        .into());
+    }
+    netaug_analysis::synthetic::write_runs(&dir, args.runs, args.epochs).map_err(classify)?;
+    let mut seconds = Vec::with_capacity(args.repeat);
+    for _ in 0..args.repeat {
+        let start = Instant::now();
+        let r = netaug_analysis::report(&dir, None).map_err(classify)?;
+        seconds.push(start.elapsed().as_secs_f64());
+        anyhow::ensure!(r.runs == args.runs, "the report read {} runs", r.runs);
+    }
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    seconds.sort_by(f64::total_cmp);
+    let (best, median) = (seconds[0], seconds[seconds.len() / 2]);
+    if args.json {
+        let out = json!({
+            "runs": args.runs, "epochs": args.epochs, "repeat": args.repeat,
+            "best_seconds": best, "median_seconds": median,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "report of {} runs x {} epochs: best {best:.3} s, median {median:.3} s over {} repeats",
+            args.runs, args.epochs, args.repeat
+        );
     }
     Ok(())
 }

@@ -76,6 +76,39 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// Library errors that know whether the user's input is at fault.
+pub trait InputError: std::error::Error + Send + Sync + 'static {
+    /// Whether the user's input is at fault.
+    fn is_input(&self) -> bool;
+}
+
+impl InputError for netaug_trainer::TrainError {
+    fn is_input(&self) -> bool {
+        netaug_trainer::TrainError::is_input(self)
+    }
+}
+
+impl InputError for netaug_sweep::SweepError {
+    fn is_input(&self) -> bool {
+        netaug_sweep::SweepError::is_input(self)
+    }
+}
+
+impl InputError for netaug_analysis::AnalysisError {
+    fn is_input(&self) -> bool {
+        netaug_analysis::AnalysisError::is_input(self)
+    }
+}
+
+/// Input errors become [`UsageError`] (exit 2); the rest stay errors (exit 1).
+pub fn classify<E: InputError>(e: E) -> anyhow::Error {
+    if e.is_input() {
+        UsageError(e.to_string()).into()
+    } else {
+        e.into()
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use netaug_analysis::AnalysisError;
 
-use crate::UsageError;
+use crate::classify;
 
 /// `netaug report` arguments.
 #[derive(clap::Args)]
@@ -20,11 +19,7 @@ pub struct Args {
 
 /// Runs `netaug report`.
 pub fn run(args: Args) -> Result<()> {
-    let report =
-        netaug_analysis::report(&args.dir, args.paper.as_deref()).map_err(|e| match e {
-            AnalysisError::Polars(_) => anyhow::Error::from(e),
-            other => UsageError(other.to_string()).into(),
-        })?;
+    let report = netaug_analysis::report(&args.dir, args.paper.as_deref()).map_err(classify)?;
     for t in &report.tables {
         println!("{t}");
     }

@@ -1,7 +1,7 @@
 //! `netaug train`, `netaug eval`, `netaug export`: wiring over netaug-trainer, with a
 //! progress bar per phase (drawn only on a terminal) and one line per epoch.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,7 +13,7 @@ use netaug_trainer::{
 };
 use serde_json::json;
 
-use crate::UsageError;
+use crate::{UsageError, classify};
 
 /// `netaug train` arguments.
 #[derive(clap::Args)]
@@ -74,18 +74,10 @@ pub struct ExportArgs {
     pub out: PathBuf,
 }
 
-/// Input errors become [`UsageError`] (exit 2); run failures stay errors (exit 1).
-fn classify(e: TrainError) -> anyhow::Error {
-    if e.is_input() {
-        UsageError(e.to_string()).into()
-    } else {
-        e.into()
-    }
-}
-
 /// Runs `netaug train`.
 pub fn train(args: TrainArgs) -> Result<()> {
-    let config = RunConfig::load(&args.config, &args.set).map_err(|e| classify(e.into()))?;
+    let config =
+        RunConfig::load(&args.config, &args.set).map_err(|e| classify(TrainError::from(e)))?;
     let mut bars = Bars::new(args.quiet);
     let summary = netaug_trainer::train(
         &config,
@@ -115,13 +107,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let input = |e: TrainError| classify(e);
     let dir = resolve_net(&args.checkpoint).map_err(input)?;
     // Defaults from the run this checkpoint belongs to, when there is one.
-    let run_config = dir
-        .ancestors()
-        .map(|d| d.join(CONFIG_FILE))
-        .find(|p| p.is_file())
-        .map(|p| RunConfig::load(&p, &[]))
-        .transpose()
-        .map_err(|e| input(e.into()))?;
+    let run_config = run_config_of(&dir).map_err(|e| input(e.into()))?;
     let mut data_cfg = match (&run_config, &args.dataset) {
         (Some(c), None) => c.data.clone(),
         (_, Some(dataset)) => netaug_trainer::config::DataConfig {
@@ -215,13 +201,12 @@ pub fn export(args: ExportArgs) -> Result<()> {
     let tiny = net.export();
     tiny.save(&args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
-    let p = tiny.profile(
-        dir.ancestors()
-            .map(|d| d.join(CONFIG_FILE))
-            .find(|p| p.is_file())
-            .and_then(|p| RunConfig::load(&p, &[]).ok())
-            .map_or(224, |c| c.data.image_size),
-    );
+    // Profiled at the run's resolution when the checkpoint is inside a run folder.
+    let resolution = run_config_of(&dir)
+        .ok()
+        .flatten()
+        .map_or(224, |c| c.data.image_size);
+    let p = tiny.profile(resolution);
     println!(
         "{} -> {}: {} params, {} MACs",
         dir.display(),
@@ -230,6 +215,15 @@ pub fn export(args: ExportArgs) -> Result<()> {
         p.macs
     );
     Ok(())
+}
+
+/// The config of the run folder that holds `dir` (a checkpoint or exported net inside it).
+fn run_config_of(dir: &Path) -> Result<Option<RunConfig>, netaug_trainer::ConfigError> {
+    dir.ancestors()
+        .map(|d| d.join(CONFIG_FILE))
+        .find(|p| p.is_file())
+        .map(|p| RunConfig::load(&p, &[]))
+        .transpose()
 }
 
 /// Progress bars on a terminal, one line per epoch on stderr.

@@ -133,3 +133,46 @@ fn a_killed_sweep_restarts_without_redoing_finished_runs() {
     }
     assert_eq!(summaries(&killed), expected);
 }
+
+#[test]
+fn slurm_scripts_without_submitting_and_bad_requests_refused() {
+    let (dir, sweep) = setup("sweep-slurm-write");
+    let out = dir.join("out");
+    let run = |args: &[&str]| {
+        netaug()
+            .arg("sweep")
+            .arg(&sweep)
+            .arg("--out")
+            .arg(&out)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Without --submit: the scripts and submit.sh are written, nothing runs.
+    let o = run(&["--executor", "slurm", "--sbatch=--partition=debug"]);
+    assert_ok(&o, "writing the scripts");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("level 0: 4 runs"), "{text}");
+    assert!(text.contains("submit them with: bash"), "{text}");
+    let script = std::fs::read_to_string(out.join("slurm/level-0.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --array=0,1,2,3\n"), "{script}");
+    assert!(script.contains("#SBATCH --partition=debug\n"), "{script}");
+    assert!(out.join("slurm/submit.sh").is_file());
+    assert!(!out.join("runs").exists(), "a run started");
+
+    let refused = |args: &[&str], says: &str| {
+        let o = run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    refused(
+        &["--run-index", "9"],
+        "run index 9 is out of range: the sweep has 4 runs",
+    );
+    refused(&["--submit"], "--submit and --sbatch need --executor slurm");
+    refused(
+        &["--set", "teacher:run.epochs=2", "--dry-run"],
+        "no stage named \"teacher\"",
+    );
+}

@@ -1,4 +1,4 @@
-//! Errors of sweeps. All but [`SweepError::Io`] are the user's input at fault.
+//! Errors of sweeps: [`SweepError::is_input`] tells the user's input at fault from the rest.
 
 use std::path::PathBuf;
 
@@ -29,6 +29,9 @@ pub enum SweepError {
         /// Its owner.
         pid: u32,
     },
+    /// sbatch, squeue or scancel failed.
+    #[error("slurm: {0}")]
+    Slurm(String),
     /// A file could not be read or written.
     #[error("{path}: {message}")]
     Io {
@@ -50,6 +53,6 @@ impl SweepError {
 
     /// Whether the user's input is at fault (exit code 2).
     pub fn is_input(&self) -> bool {
-        !matches!(self, Self::Io { .. } | Self::Locked { .. })
+        !matches!(self, Self::Io { .. } | Self::Locked { .. } | Self::Slurm(_))
     }
 }

@@ -1,10 +1,12 @@
 //! netaug-sweep: YAML grid expansion, stable run ids, stages linked by `@stage`
-//! references, the local parallel executor, resume and locking.
+//! references, the local parallel executor and
+//! the Slurm job-array executor, resume and locking.
 
 pub mod error;
 pub mod local;
 pub mod lock;
 pub mod plan;
+pub mod slurm;
 pub mod spec;
 pub mod workdir;
 

@@ -72,10 +72,10 @@ pub fn run(
         .runs
         .iter()
         .map(|r| {
-            let summary = read_summary(&workdir::run_dir(out, &r.id).join("summary.json"));
-            match summary {
-                Ok(Some(s)) if s.status == Status::Done => RunState::Done,
-                _ => RunState::Queued,
+            if is_done(out, &r.id) {
+                RunState::Done
+            } else {
+                RunState::Queued
             }
         })
         .collect();
@@ -134,15 +134,7 @@ pub fn run(
         for (i, mut child) in children {
             match child.try_wait() {
                 Ok(Some(status)) => {
-                    let run_dir = workdir::run_dir(out, &plan.runs[i].id);
-                    states[i] = match read_summary(&run_dir.join("summary.json")) {
-                        Ok(Some(s)) if s.status == Status::Done => RunState::Done,
-                        Ok(Some(s)) => RunState::Failed(s.error.unwrap_or_default()),
-                        _ => RunState::Failed(format!(
-                            "netaug train exited with {status}; see {}",
-                            run_dir.join(workdir::LOG_FILE).display()
-                        )),
-                    };
+                    states[i] = ended(out, &plan.runs[i].id, status);
                     finished_here += 1;
                     observer.finished(&plan.runs[i].id, &states[i]);
                 }
@@ -153,6 +145,55 @@ pub fn run(
         children = still;
     }
     Ok(states)
+}
+
+/// Runs run `index` of `plan` in the foreground (a Slurm array task): its dependencies
+/// must be done; a run already done is not redone.
+pub fn run_one(
+    plan: &Plan,
+    index: usize,
+    out: &Path,
+    options: &LocalOptions,
+) -> Result<RunState, SweepError> {
+    let run = plan.runs.get(index).ok_or_else(|| {
+        SweepError::Plan(format!(
+            "run index {index} is out of range: the sweep has {} runs (0..{})",
+            plan.runs.len(),
+            plan.runs.len().saturating_sub(1)
+        ))
+    })?;
+    if is_done(out, &run.id) {
+        return Ok(RunState::Done);
+    }
+    if let Some(&d) = run.deps.iter().find(|&&d| !is_done(out, &plan.runs[d].id)) {
+        return Ok(RunState::Failed(format!(
+            "dependency {} is not done",
+            plan.runs[d].id
+        )));
+    }
+    let status = spawn(plan, index, out, options)?
+        .wait()
+        .map_err(|e| SweepError::file(&options.binary, e))?;
+    Ok(ended(out, &run.id, status))
+}
+
+/// Whether run `id` has finished (its summary says done).
+pub fn is_done(out: &Path, id: &str) -> bool {
+    let summary = read_summary(&workdir::run_dir(out, id).join("summary.json"));
+    matches!(summary, Ok(Some(s)) if s.status == Status::Done)
+}
+
+/// The state of run `id` whose process exited with `status`.
+fn ended(out: &Path, id: &str, status: std::process::ExitStatus) -> RunState {
+    let run_dir = workdir::run_dir(out, id);
+    match read_summary(&run_dir.join("summary.json")) {
+        Ok(Some(s)) if s.status == Status::Done => RunState::Done,
+        Ok(Some(s)) => RunState::Failed(s.error.unwrap_or_default()),
+        _ => RunState::Failed(format!(
+            "netaug train exited with {status}; see {}",
+            run_dir.join(workdir::LOG_FILE).display()
+        )),
+    }
 }
 
 /// Counts of each state.

@@ -5,20 +5,20 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value;
 
 use netaug_trainer::RunConfig;
 use netaug_trainer::config::{set, set_value};
 
 use crate::error::SweepError;
-use crate::spec::{SweepSpec, describe};
+use crate::spec::{Axis, SweepSpec, describe, single_key};
 
 /// The key under which a run's seed appears in its assignment.
 pub const SEED_KEY: &str = "run.seed";
 
 /// One run of a sweep.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunPlan {
     /// Readable, stable id: stage, varying values, seed, hash of the config.
     pub id: String,
@@ -35,7 +35,7 @@ pub struct RunPlan {
 }
 
 /// The run table of a sweep.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Plan {
     /// Sweep name.
     pub name: String,
@@ -51,19 +51,38 @@ struct Draft {
 }
 
 /// Expands `spec` for results in `out`, with `overrides` (`key=value`) on every run.
+///
+/// An override `STAGE:key=value` applies to the runs of that stage only.
 pub fn plan(spec: &SweepSpec, out: &Path, overrides: &[String]) -> Result<Plan, SweepError> {
+    for o in overrides {
+        if let Some((name, _)) = scoped(o)
+            && !spec.stages.iter().any(|s| s.name == name)
+        {
+            return Err(SweepError::Plan(format!(
+                "--set {o}: no stage named {name:?} (stages: {})",
+                spec.stages
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
     let mut drafts = Vec::new();
     let mut varying: Vec<Vec<String>> = Vec::new();
     for (si, stage) in spec.stages.iter().enumerate() {
         let mut assignments = product(&stage.grid);
         assignments.retain(|a| !stage.exclude.iter().any(|ex| matches(a, ex)));
         assignments.extend(stage.include.iter().cloned());
-        let mut keys: Vec<String> = stage
-            .grid
-            .iter()
-            .filter(|(_, vs)| vs.len() > 1)
-            .map(|(k, _)| k.clone())
-            .collect();
+        // A key varies when its values differ between the points of its axis.
+        let mut keys: Vec<String> = Vec::new();
+        for axis in &stage.grid {
+            for (j, k) in axis.keys.iter().enumerate() {
+                if axis.values.iter().any(|p| p[j] != axis.values[0][j]) {
+                    keys.push(k.clone());
+                }
+            }
+        }
         for inc in &stage.include {
             for (k, _) in inc {
                 if !keys.contains(k) {
@@ -92,7 +111,11 @@ pub fn plan(spec: &SweepSpec, out: &Path, overrides: &[String]) -> Result<Plan, 
                 }
                 apply(SEED_KEY, Value::Number(seed.into()))?;
                 for o in overrides {
-                    set(&mut config, o)?;
+                    match scoped(o) {
+                        Some((name, o)) if name == stage.name => set(&mut config, o)?,
+                        Some(_) => {}
+                        None => set(&mut config, o)?,
+                    }
                 }
                 let mut assignment: Vec<(String, Value)> = a
                     .iter()
@@ -170,7 +193,7 @@ pub fn plan(spec: &SweepSpec, out: &Path, overrides: &[String]) -> Result<Plan, 
                 .filter(|(_, o)| {
                     shared
                         .iter()
-                        .all(|k| value_of(&o.assignment, k) == value_of(&d.assignment, k))
+                        .all(|k| shown(&o.assignment, k) == shown(&d.assignment, k))
                 })
                 .map(|(j, _)| j)
                 .collect();
@@ -234,16 +257,23 @@ pub fn plan(spec: &SweepSpec, out: &Path, overrides: &[String]) -> Result<Plan, 
     })
 }
 
-/// Every combination of the grid's values, keys in grid order.
-fn product(grid: &[(String, Vec<Value>)]) -> Vec<Vec<(String, Value)>> {
+/// `stage:key=value` -> (stage, `key=value`); a colon after the `=` is part of the value.
+fn scoped(o: &str) -> Option<(&str, &str)> {
+    let (head, _) = o.split_once('=')?;
+    let (stage, _) = head.split_once(':')?;
+    Some((stage, &o[stage.len() + 1..]))
+}
+
+/// Every combination of the grid's points, keys in grid order.
+fn product(grid: &[Axis]) -> Vec<Vec<(String, Value)>> {
     let mut out = vec![Vec::new()];
-    for (k, values) in grid {
+    for axis in grid {
         out = out
             .into_iter()
             .flat_map(|a: Vec<(String, Value)>| {
-                values.iter().map(move |v| {
+                axis.values.iter().map(move |point| {
                     let mut a = a.clone();
-                    a.push((k.clone(), v.clone()));
+                    a.extend(axis.keys.iter().cloned().zip(point.iter().cloned()));
                     a
                 })
             })
@@ -255,6 +285,12 @@ fn product(grid: &[(String, Vec<Value>)]) -> Vec<Vec<(String, Value)>> {
 /// Whether assignment `a` has every key of `pattern` with its value.
 fn matches(a: &[(String, Value)], pattern: &[(String, Value)]) -> bool {
     pattern.iter().all(|(k, v)| value_of(a, k) == Some(v))
+}
+
+/// The value of `key` as the run table shows it: sections compare as on/off (or their key),
+/// so a later stage may change a section's settings and still find its run.
+fn shown(a: &[(String, Value)], key: &str) -> Option<String> {
+    value_of(a, key).map(describe)
 }
 
 fn value_of<'a>(a: &'a [(String, Value)], key: &str) -> Option<&'a Value> {
@@ -325,7 +361,8 @@ fn run_id(
         let last = k.rsplit('.').next().unwrap_or(k);
         parts.push(match v {
             Value::Null => format!("no-{last}"),
-            Value::Mapping(_) | Value::Sequence(_) => last.to_string(),
+            Value::Mapping(m) => single_key(m).unwrap_or(last).to_string(),
+            Value::Sequence(_) => last.to_string(),
             _ if k == SEED_KEY => format!("s{}", describe(v)),
             _ => describe(v),
         });

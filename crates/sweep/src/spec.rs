@@ -9,12 +9,15 @@
 //! seeds: [0, 1, 2]
 //! ```
 //!
+//! YAML anchors work (`x-...` top-level keys may hold them; `<<: *anchor` merges).
+//! Keys joined by commas form one linked axis whose points set them together:
+//! `model.name,data.image_size: [[tinymbv2, 144], [mcunet, 176]]`.
+//!
 //! With `stages:`, each stage has its own `base`, `grid`, `include`, `exclude`, `seeds` and
 //! `set`; a string value `@<stage>` or `@<stage>/<path>` is the run folder (or a file in
 //! it) of the run of that stage whose grid values agree with this run's on their shared
 //! keys.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -31,6 +34,16 @@ pub struct SweepSpec {
     pub stages: Vec<StageSpec>,
 }
 
+/// One axis of a grid: a dotted key and its values, or linked keys (`a,b: [[a1, b1], [a2,
+/// b2]]`) that change together, such as a model and its resolution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Axis {
+    /// The keys it sets.
+    pub keys: Vec<String>,
+    /// The points of the axis: one value per key.
+    pub values: Vec<Vec<Value>>,
+}
+
 /// One stage: a base config and its grid.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StageSpec {
@@ -38,8 +51,8 @@ pub struct StageSpec {
     pub name: String,
     /// The base run config (a YAML mapping).
     pub base: Value,
-    /// Dotted key -> values; the runs are the cartesian product.
-    pub grid: Vec<(String, Vec<Value>)>,
+    /// The axes of the grid; the runs are their cartesian product.
+    pub grid: Vec<Axis>,
     /// Extra runs: partial assignments over the base.
     pub include: Vec<Vec<(String, Value)>>,
     /// Assignments matching all the keys of an entry are dropped.
@@ -97,18 +110,26 @@ impl SweepSpec {
 
     /// Parses sweep YAML `text` (named `file` in errors), resolving base paths in `dir`.
     pub fn parse(text: &str, file: &str, dir: &Path) -> Result<Self, SweepError> {
-        let de = serde_yaml_ng::Deserializer::from_str(text);
-        let raw: RawSweep =
-            serde_path_to_error::deserialize(de).map_err(|e| SweepError::Invalid {
-                file: file.into(),
-                key: e.path().to_string(),
-                message: e.inner().to_string(),
-            })?;
         let bad = |key: &str, message: String| SweepError::Invalid {
             file: file.into(),
             key: key.into(),
             message,
         };
+        let mut value: Value =
+            serde_yaml_ng::from_str(text).map_err(|e| bad("(file)", e.to_string()))?;
+        // `<<: *anchor` merges, and `x-...` keys that only hold anchors for reuse.
+        value
+            .apply_merge()
+            .map_err(|e| bad("(file)", e.to_string()))?;
+        if let Value::Mapping(m) = &mut value {
+            m.retain(|k, _| !k.as_str().is_some_and(|k| k.starts_with("x-")));
+        }
+        let raw: RawSweep =
+            serde_path_to_error::deserialize(value).map_err(|e| SweepError::Invalid {
+                file: file.into(),
+                key: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
         let stages = if raw.stages.is_empty() {
             let base = raw
                 .base
@@ -216,15 +237,41 @@ fn stage(
         };
     let mut grid_out = Vec::new();
     for (k, v) in keyed(grid.unwrap_or_default(), "grid")? {
-        match v {
-            Value::Sequence(values) if !values.is_empty() => grid_out.push((k, values)),
-            _ => {
-                return Err(bad(
-                    format!("{prefix}grid.{k}"),
-                    "expected a non-empty list of values".into(),
-                ));
-            }
+        let Value::Sequence(points) = v else {
+            return Err(bad(
+                format!("{prefix}grid.{k}"),
+                "expected a non-empty list of values".into(),
+            ));
+        };
+        if points.is_empty() {
+            return Err(bad(
+                format!("{prefix}grid.{k}"),
+                "expected a non-empty list of values".into(),
+            ));
         }
+        let keys: Vec<String> = k.split(',').map(|k| k.trim().to_string()).collect();
+        if keys.iter().any(String::is_empty) {
+            return Err(bad(format!("{prefix}grid.{k}"), "an empty key".into()));
+        }
+        let values = if keys.len() == 1 {
+            points.into_iter().map(|v| vec![v]).collect()
+        } else {
+            points
+                .into_iter()
+                .map(|p| match p {
+                    Value::Sequence(t) if t.len() == keys.len() => Ok(t),
+                    other => Err(bad(
+                        format!("{prefix}grid.{k}"),
+                        format!(
+                            "linked keys: expected lists of {} values, got {}",
+                            keys.len(),
+                            describe(&other)
+                        ),
+                    )),
+                })
+                .collect::<Result<_, _>>()?
+        };
+        grid_out.push(Axis { keys, values });
     }
     let include = include
         .into_iter()
@@ -260,11 +307,15 @@ fn seed_of(base: &Value) -> u64 {
         .unwrap_or(0)
 }
 
-/// A grid value in a run table: scalars as written, a section as `on`, `null` as `off`.
+/// A grid value in a run table: scalars as written, `null` as `off`, a section as `on`, or
+/// as its key when it has one (`{mixup: 0.2}` is `mixup`).
 pub fn describe(v: &Value) -> String {
     match v {
         Value::Null => "off".into(),
-        Value::Mapping(_) => "on".into(),
+        Value::Mapping(m) => match single_key(m) {
+            Some(k) => k.to_string(),
+            None => "on".into(),
+        },
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
@@ -274,7 +325,10 @@ pub fn describe(v: &Value) -> String {
     }
 }
 
-/// Keys -> values of an assignment, for lookups.
-pub fn as_map(a: &[(String, Value)]) -> BTreeMap<&str, &Value> {
-    a.iter().map(|(k, v)| (k.as_str(), v)).collect()
+/// The key of a one-key mapping.
+pub fn single_key(m: &serde_yaml_ng::Mapping) -> Option<&str> {
+    match m.len() {
+        1 => m.keys().next().and_then(Value::as_str),
+        _ => None,
+    }
 }

@@ -43,3 +43,15 @@ pub fn prepare(out: &Path, sweep_text: &str, plan: &Plan) -> Result<(), SweepErr
     }
     Ok(())
 }
+
+/// The run table written by [`prepare`] (what Slurm array tasks run from).
+pub fn load_plan(out: &Path) -> Result<Plan, SweepError> {
+    let path = out.join(PLAN_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        SweepError::file(
+            &path,
+            format!("{e} (a sweep writes it before its runs start)"),
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| SweepError::file(&path, e))
+}

@@ -59,6 +59,26 @@ fn exclude_drops_and_include_adds_runs() {
 }
 
 #[test]
+fn linked_keys_change_together() {
+    let s = spec(&sweep(
+        "grid:\n  model.name,data.image_size: [[tinymbv2, 144], [mcunet, 176]]\n  netaug: [null, {aug_expand_list: [1.0, 2.2], aug_width_mult_list: [1.0]}]",
+    ));
+    let p = plan(&s, Path::new("/r"), &[]).unwrap();
+    assert_eq!(p.runs.len(), 4, "2 points x 2, not 2 x 2 x 2");
+    let r = &p.runs[2];
+    assert!(r.id.starts_with("mcunet-176-no-netaug-"), "{}", r.id);
+    assert!(r.config.contains("image_size: 176") && r.config.contains("name: mcunet"));
+    let e = SweepSpec::parse(
+        &sweep("grid:\n  model.name,data.image_size: [[tinymbv2, 144], [mcunet]]"),
+        "s.yaml",
+        Path::new("."),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("linked keys: expected lists of 2 values"), "{e}");
+}
+
+#[test]
 fn stage_references_resolve_to_the_matching_run_and_order_the_runs() {
     let s = spec(&format!(
         "name: transfer
@@ -105,6 +125,32 @@ stages:
         vec![1, 2],
         "mcunet finetunes after mcunet pretraining"
     );
+
+    // `--set STAGE:key=value` reaches that stage only; a plain `--set` every stage.
+    let p = plan(
+        &s,
+        Path::new("/r"),
+        &[
+            "pretrain:data.root=/data/imagenet".into(),
+            "run.epochs=2".into(),
+        ],
+    )
+    .unwrap();
+    assert!(
+        p.runs[0].config.contains("root: /data/imagenet"),
+        "{}",
+        p.runs[0].config
+    );
+    assert!(
+        !p.runs[2].config.contains("/data/imagenet"),
+        "{}",
+        p.runs[2].config
+    );
+    assert!(p.runs.iter().all(|r| r.config.contains("epochs: 2")));
+    let e = plan(&s, Path::new("/r"), &["pretrian:data.root=/x".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no stage named \"pretrian\""), "{e}");
 }
 
 #[test]

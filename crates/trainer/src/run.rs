@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::{self, BEST, LATEST, TrainState};
-use crate::config::{ConfigError, NetAugConfig, RunConfig};
+use crate::config::{NetAugConfig, RunConfig};
 use crate::error::TrainError;
 use crate::eval::{evaluate, to_device};
 use crate::loss::{hits_topk, mixed_targets, smoothed_targets};
@@ -59,7 +59,7 @@ pub fn train(
     if options.resume
         && let Some(s) = read_summary(&out.join(SUMMARY_FILE))?
         && s.status == Status::Done
-        && same_config(config, out)?
+        && saved_config(out)?.as_ref() == Some(config)
     {
         tracing::info!("{}: the run is already done", out.display());
         return Ok(s);
@@ -554,39 +554,34 @@ fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Result<(), Train
                 ),
             ));
         }
-        if !same_config(config, out)? {
-            return Err(TrainError::setting(
+        return match saved_config(out)? {
+            Some(saved) if saved != *config => Err(TrainError::setting(
                 "--resume",
                 format!(
                     "{}: {}; resume needs the config the run started with",
                     path.display(),
-                    first_difference(config, out)
+                    first_difference(&saved, config)
                 ),
-            ));
-        }
-        return Ok(());
+            )),
+            _ => Ok(()),
+        };
     }
     std::fs::create_dir_all(out).map_err(|e| TrainError::file(out, e))?;
     write_atomic(&path, config.to_yaml().as_bytes())
 }
 
-/// Whether `out/config.yaml` is `config`.
-fn same_config(config: &RunConfig, out: &Path) -> Result<bool, TrainError> {
+/// The config a run in `out` started with, if there is one.
+fn saved_config(out: &Path) -> Result<Option<RunConfig>, TrainError> {
     let path = out.join(CONFIG_FILE);
     if !path.exists() {
-        return Ok(false);
+        return Ok(None);
     }
-    let saved = RunConfig::load(&path, &[]).map_err(|e: ConfigError| TrainError::Config(e))?;
-    Ok(&saved == config)
+    Ok(Some(RunConfig::load(&path, &[])?))
 }
 
-/// The first line where `out/config.yaml` and `config` differ, for the message.
-fn first_difference(config: &RunConfig, out: &Path) -> String {
-    let saved = std::fs::read_to_string(out.join(CONFIG_FILE)).unwrap_or_default();
-    let saved = RunConfig::parse(&saved, "", &[])
-        .map(|c| c.to_yaml())
-        .unwrap_or(saved);
-    let now = config.to_yaml();
+/// The first line where the saved config and `config` differ, for the message.
+fn first_difference(saved: &RunConfig, config: &RunConfig) -> String {
+    let (saved, now) = (saved.to_yaml(), config.to_yaml());
     saved
         .lines()
         .zip(now.lines())

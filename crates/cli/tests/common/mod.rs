@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use assert_cmd::Command;
 
 /// The `netaug` binary of this build.
+#[allow(dead_code)] // not every test file runs it through assert_cmd
 pub fn netaug() -> Command {
     Command::cargo_bin("netaug").unwrap()
 }

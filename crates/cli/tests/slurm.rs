@@ -1,0 +1,203 @@
+//! The Slurm executor against a real single-node Slurm (Debian's slurm-wlm and munge,
+//! started on localhost by tests/slurm/cluster.sh): a two-stage, 4-run sweep goes through
+//! two job arrays, the second after the first (`afterok`), to completion; submitting it
+//! again submits nothing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{assert_ok, temp};
+use netaug_data::fixtures;
+
+/// The cluster of one test; stopped on drop, also when the test fails.
+struct Cluster {
+    dir: PathBuf,
+    conf: String,
+}
+
+impl Cluster {
+    fn script() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slurm/cluster.sh")
+    }
+
+    fn start(dir: &Path) -> Self {
+        let out = Command::new("bash")
+            .arg(Self::script())
+            .arg("start")
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert_ok(&out, "starting the Slurm cluster");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let conf = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("SLURM_CONF="))
+            .expect("cluster.sh prints SLURM_CONF")
+            .to_string();
+        Self {
+            dir: dir.to_path_buf(),
+            conf,
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(Self::script())
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+fn slurm_installed() -> bool {
+    ["slurmctld", "slurmd", "munged", "sbatch"].iter().all(|b| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {b}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+#[test]
+fn a_two_level_sweep_runs_through_job_arrays_to_completion() {
+    if !slurm_installed() {
+        // CI installs Slurm (make test); elsewhere the test says why it did not run.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Slurm is not installed; `make test` installs slurmctld slurmd slurm-client munge"
+        );
+        eprintln!(
+            "SKIPPED: Slurm is not installed (apt-get install slurmctld slurmd slurm-client munge)"
+        );
+        return;
+    }
+    let dir = temp("slurm");
+    let cluster = Cluster::start(&dir.join("cluster"));
+    let data = dir.join("fm");
+    fixtures::fashion_mnist(&data, 96, 24, false).unwrap();
+    let sweep = dir.join("sweep.yaml");
+    let base = format!(
+        "{{data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}, \
+         model: {{name: tinymbv2}}, run: {{epochs: 1, warmup_epochs: 1, base_lr: 0.05}}}}",
+        data.display()
+    );
+    std::fs::write(
+        &sweep,
+        format!(
+            "name: slurm-test
+stages:
+  - name: pretrain
+    base: {base}
+    seeds: [0, 1]
+  - name: finetune
+    base: {base}
+    seeds: [0, 1]
+    set:
+      model.init_from: '@pretrain/exported'
+"
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let sweep_cmd = || {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("netaug"));
+        c.arg("sweep")
+            .arg(&sweep)
+            .arg("--out")
+            .arg(&out)
+            .args(["--executor", "slurm", "--submit"])
+            .env("SLURM_CONF", &cluster.conf)
+            .current_dir(&dir);
+        c
+    };
+
+    let mut child = sweep_cmd()
+        .arg("--wait")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the Slurm sweep did not finish in 900 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let result = child.wait_with_output().unwrap();
+    let logs = || {
+        let mut text = String::new();
+        for e in std::fs::read_dir(out.join("slurm/logs"))
+            .into_iter()
+            .flatten()
+        {
+            let p = e.unwrap().path();
+            text += &format!(
+                "--- {}\n{}",
+                p.display(),
+                std::fs::read_to_string(&p).unwrap_or_default()
+            );
+        }
+        text
+    };
+    assert!(
+        result.status.success(),
+        "sweep: {}\n{}\n{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr),
+        logs()
+    );
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(stdout.contains("level 0: job "), "{stdout}");
+    assert!(stdout.contains("level 1: job "), "{stdout}");
+    assert!(stdout.contains("4 done, 0 failed"), "{stdout}");
+
+    // Level 0 holds the pretrain runs (indices 0, 1), level 1 the finetune runs after them.
+    let level0 = std::fs::read_to_string(out.join("slurm/level-0.sbatch")).unwrap();
+    let level1 = std::fs::read_to_string(out.join("slurm/level-1.sbatch")).unwrap();
+    assert!(level0.contains("#SBATCH --array=0,1\n"), "{level0}");
+    assert!(level1.contains("#SBATCH --array=2,3\n"), "{level1}");
+    // One Slurm log per array task, each saying its run is done.
+    let all = logs();
+    assert_eq!(all.matches("--- ").count(), 4, "{all}");
+    assert_eq!(all.matches(": done").count(), 4, "{all}");
+
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    let runs = plan["runs"].as_array().unwrap();
+    let finished = |id: &str| {
+        let run = out.join("runs").join(id);
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(s["status"], "done", "{id}");
+        std::fs::metadata(run.join("summary.json"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    for r in runs {
+        finished(r["id"].as_str().unwrap());
+    }
+    // A finetune run started from its pretrain run's exported net, which existed only
+    // because the pretrain array had finished.
+    for r in &runs[2..] {
+        let config = r["config"].as_str().unwrap();
+        let dep = runs[r["deps"][0].as_u64().unwrap() as usize]["id"]
+            .as_str()
+            .unwrap();
+        assert!(config.contains(&format!("{dep}/exported")), "{config}");
+    }
+
+    // Everything is done: a second submission submits nothing.
+    let again = sweep_cmd().output().unwrap();
+    assert_ok(&again, "second submission");
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(text.contains("nothing to submit"), "{text}");
+}

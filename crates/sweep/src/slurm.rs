@@ -1,0 +1,364 @@
+//! The Slurm executor: one job-array script per dependency level (`sbatch --array`), each
+//! level submitted after the ones before it (`--dependency=afterok`). Every array task runs
+//! `netaug sweep SWEEP --out OUT --run-index $SLURM_ARRAY_TASK_ID`, which trains the run
+//! with that index in `plan.json`. Runs already done are left out of the arrays, so
+//! submitting a half-finished sweep again completes only what is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::SweepError;
+use crate::local::{self, RunState};
+use crate::plan::Plan;
+use crate::workdir;
+
+/// The folder of the job scripts, in the results folder.
+pub const SLURM_DIR: &str = "slurm";
+
+/// Settings of the Slurm executor.
+#[derive(Clone, Debug)]
+pub struct SlurmOptions {
+    /// The `netaug` binary the tasks run (a path the compute nodes see).
+    pub binary: PathBuf,
+    /// Extra `#SBATCH` options, e.g. `--partition=gpu`, `--gres=gpu:1`, `--time=4:00:00`.
+    pub sbatch: Vec<String>,
+    /// The tasks' working directory: relative paths in run configs are resolved from it.
+    pub workdir: PathBuf,
+}
+
+/// The job-array script of one dependency level.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LevelScript {
+    /// Dependency level.
+    pub level: usize,
+    /// Runs (indices into the plan, and the array's task ids).
+    pub runs: Vec<usize>,
+    /// The script.
+    pub path: PathBuf,
+}
+
+/// Writes `slurm/level-<k>.sbatch` for every level with unfinished runs, and
+/// `slurm/submit.sh`, which submits them in order; returns the scripts.
+pub fn write_scripts(
+    plan: &Plan,
+    out: &Path,
+    options: &SlurmOptions,
+) -> Result<Vec<LevelScript>, SweepError> {
+    let out = std::path::absolute(out).map_err(|e| SweepError::file(out, e))?;
+    let dir = out.join(SLURM_DIR);
+    let logs = dir.join("logs");
+    // Slurm does not create the folder of `--output`; a missing one loses the task's log.
+    std::fs::create_dir_all(&logs).map_err(|e| SweepError::file(&logs, e))?;
+    // Scripts of an earlier submission would list runs that are done by now.
+    for entry in std::fs::read_dir(&dir).map_err(|e| SweepError::file(&dir, e))? {
+        let path = entry.map_err(|e| SweepError::file(&dir, e))?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with("level-") && name.ends_with(".sbatch") {
+            std::fs::remove_file(&path).map_err(|e| SweepError::file(&path, e))?;
+        }
+    }
+    let max_level = plan.runs.iter().map(|r| r.level).max().unwrap_or(0);
+    let mut scripts = Vec::new();
+    for level in 0..=max_level {
+        let runs: Vec<usize> = (0..plan.runs.len())
+            .filter(|&i| plan.runs[i].level == level && !local::is_done(&out, &plan.runs[i].id))
+            .collect();
+        if runs.is_empty() {
+            continue;
+        }
+        let path = dir.join(format!("level-{level}.sbatch"));
+        let text = script(plan, &out, level, &runs, options);
+        write_executable(&path, &text)?;
+        scripts.push(LevelScript { level, runs, path });
+    }
+    let path = dir.join("submit.sh");
+    write_executable(&path, &submit_script(&scripts))?;
+    Ok(scripts)
+}
+
+fn script(plan: &Plan, out: &Path, level: usize, runs: &[usize], o: &SlurmOptions) -> String {
+    let array: Vec<String> = runs.iter().map(|i| i.to_string()).collect();
+    let mut s = format!(
+        "#!/bin/bash\n\
+         # netaug sweep {name}, dependency level {level}: {n} runs; the array index is the\n\
+         # run's index in plan.json.\n",
+        name = plan.name,
+        n = runs.len()
+    );
+    for &i in runs {
+        s += &format!("#   {i}: {}\n", plan.runs[i].id);
+    }
+    s += &format!("#SBATCH --job-name=netaug-{}-level{level}\n", plan.name);
+    s += &format!("#SBATCH --array={}\n", array.join(","));
+    s += &format!(
+        "#SBATCH --output={}\n",
+        out.join(SLURM_DIR)
+            .join("logs")
+            .join(format!("level{level}-%A_%a.out"))
+            .display()
+    );
+    s += &format!("#SBATCH --chdir={}\n", o.workdir.display());
+    for extra in &o.sbatch {
+        s += &format!("#SBATCH {extra}\n");
+    }
+    s += "set -euo pipefail\n\
+          # A CPU run uses the cores Slurm gave it, no more.\n\
+          if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export RAYON_NUM_THREADS=$SLURM_CPUS_PER_TASK; fi\n";
+    s += &format!(
+        "exec {} sweep {} --out {} --run-index \"$SLURM_ARRAY_TASK_ID\"\n",
+        quote(&o.binary.display().to_string()),
+        quote(&out.join(workdir::SWEEP_FILE).display().to_string()),
+        quote(&out.display().to_string()),
+    );
+    s
+}
+
+fn submit_script(scripts: &[LevelScript]) -> String {
+    let mut s = String::from(
+        "#!/bin/bash\n\
+         # Submits the sweep's job arrays, each level after the levels before it succeeded.\n\
+         set -euo pipefail\n\
+         cd \"$(dirname \"$0\")\"\n\
+         after=\"\"\n",
+    );
+    if scripts.is_empty() {
+        s += "echo \"every run of the sweep is done; nothing to submit\"\n";
+    }
+    for sc in scripts {
+        let name = sc.path.file_name().unwrap_or_default().to_string_lossy();
+        s += &format!(
+            "id=$(sbatch --parsable ${{after:+--dependency=afterok$after}} {name})\n\
+             id=${{id%%;*}}\n\
+             echo \"{name}: job $id\"\n\
+             after=\"$after:$id\"\n"
+        );
+    }
+    s
+}
+
+fn write_executable(path: &Path, text: &str) -> Result<(), SweepError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).map_err(|e| SweepError::file(path, e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| SweepError::file(path, e))
+}
+
+/// Single-quotes `s` for the shell.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Submits the scripts in order, each level after all earlier ones (`afterok`); returns
+/// the job ids.
+pub fn submit(scripts: &[LevelScript]) -> Result<Vec<String>, SweepError> {
+    let mut ids: Vec<String> = Vec::new();
+    for sc in scripts {
+        let mut cmd = Command::new("sbatch");
+        cmd.arg("--parsable");
+        if !ids.is_empty() {
+            cmd.arg(format!("--dependency=afterok:{}", ids.join(":")));
+        }
+        cmd.arg(&sc.path);
+        let output = cmd.output().map_err(|e| {
+            SweepError::Slurm(format!(
+                "cannot run sbatch: {e} (is this a Slurm login node?)"
+            ))
+        })?;
+        if !output.status.success() {
+            return Err(SweepError::Slurm(format!(
+                "sbatch {} failed ({}): {}",
+                sc.path.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        // `--parsable` prints `jobid` or `jobid;cluster`.
+        let text = String::from_utf8_lossy(&output.stdout);
+        let id = text
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+            return Err(SweepError::Slurm(format!(
+                "sbatch printed no job id: {text:?}"
+            )));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// A job still in Slurm's queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedJob {
+    /// Job id (`123` or `123_4` for an array task).
+    pub id: String,
+    /// PENDING, RUNNING, ...
+    pub state: String,
+    /// Why it is pending (`Dependency`, `DependencyNeverSatisfied`, `None`, ...).
+    pub reason: String,
+}
+
+/// The jobs of `ids` still in the queue (pending or running).
+pub fn queue(ids: &[String]) -> Result<Vec<QueuedJob>, SweepError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let output = Command::new("squeue")
+        .args(["-h", "-o", "%i|%T|%r", "-j", &ids.join(",")])
+        .output()
+        .map_err(|e| SweepError::Slurm(format!("cannot run squeue: {e}")))?;
+    if !output.status.success() {
+        let err = String::from_utf8_lossy(&output.stderr);
+        // Jobs that left the controller's memory are finished.
+        if err.contains("Invalid job id") {
+            return Ok(Vec::new());
+        }
+        return Err(SweepError::Slurm(format!(
+            "squeue failed ({}): {}",
+            output.status,
+            err.trim()
+        )));
+    }
+    Ok(parse_queue(&String::from_utf8_lossy(&output.stdout)))
+}
+
+fn parse_queue(text: &str) -> Vec<QueuedJob> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.trim().splitn(3, '|');
+            Some(QueuedJob {
+                id: f.next()?.to_string(),
+                state: f.next()?.to_string(),
+                reason: f.next().unwrap_or("").to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Cancels jobs (those that can never start because a dependency failed).
+pub fn cancel(ids: &[String]) -> Result<(), SweepError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let status = Command::new("scancel")
+        .args(ids)
+        .status()
+        .map_err(|e| SweepError::Slurm(format!("cannot run scancel: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(SweepError::Slurm(format!("scancel exited with {status}")))
+    }
+}
+
+/// Each run's state as its folder shows it: done, failed, running (a log exists) or queued.
+pub fn states_on_disk(plan: &Plan, out: &Path) -> Vec<RunState> {
+    plan.runs
+        .iter()
+        .map(|r| {
+            let dir = workdir::run_dir(out, &r.id);
+            match netaug_trainer::metrics::read_summary(&dir.join("summary.json")) {
+                Ok(Some(s)) if s.status == netaug_trainer::Status::Done => RunState::Done,
+                Ok(Some(s)) => RunState::Failed(s.error.unwrap_or_default()),
+                _ if dir.join(workdir::LOG_FILE).exists() => RunState::Running,
+                _ => RunState::Queued,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::RunPlan;
+
+    fn run(id: &str, level: usize, deps: Vec<usize>) -> RunPlan {
+        RunPlan {
+            id: id.into(),
+            stage: "s".into(),
+            assignment: vec![],
+            config: String::new(),
+            deps,
+            level,
+        }
+    }
+
+    #[test]
+    fn one_array_per_level_with_only_unfinished_runs() {
+        let out = std::env::temp_dir().join(format!("netaug-slurm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let plan = Plan {
+            name: "t".into(),
+            runs: vec![
+                run("a", 0, vec![]),
+                run("b", 0, vec![]),
+                run("c", 1, vec![0]),
+                run("d", 1, vec![1]),
+            ],
+        };
+        // Run b is done: it is left out of level 0's array.
+        let b = workdir::run_dir(&out, "b");
+        std::fs::create_dir_all(&b).unwrap();
+        let summary = netaug_trainer::metrics::Summary {
+            run_id: "b".into(),
+            dataset: "x".into(),
+            model: "m".into(),
+            resolution: 8,
+            method: "baseline".into(),
+            epochs: 1,
+            seed: 0,
+            device: "cpu".into(),
+            params: 1,
+            macs: 1,
+            best_val_top1: 1.0,
+            best_epoch: 1,
+            final_val_top1: 1.0,
+            final_val_top5: 1.0,
+            wall_seconds: 1.0,
+            images_per_second: 1.0,
+            status: netaug_trainer::Status::Done,
+            error: None,
+        };
+        let summary = serde_json::to_string(&summary).unwrap();
+        std::fs::write(b.join("summary.json"), summary).unwrap();
+        assert!(local::is_done(&out, "b"), "the fixture summary must parse");
+        let options = SlurmOptions {
+            binary: "/opt/netaug it's".into(),
+            sbatch: vec!["--partition=gpu".into()],
+            workdir: "/work".into(),
+        };
+        std::fs::create_dir_all(out.join(SLURM_DIR)).unwrap();
+        std::fs::write(out.join(SLURM_DIR).join("level-7.sbatch"), "stale").unwrap();
+        let scripts = write_scripts(&plan, &out, &options).unwrap();
+        assert_eq!(scripts.len(), 2);
+        assert!(!out.join(SLURM_DIR).join("level-7.sbatch").exists());
+        assert_eq!(scripts[0].runs, vec![0]);
+        assert_eq!(scripts[1].runs, vec![2, 3]);
+        let text = std::fs::read_to_string(&scripts[1].path).unwrap();
+        assert!(text.contains("#SBATCH --array=2,3\n"), "{text}");
+        assert!(text.contains("#SBATCH --partition=gpu\n"), "{text}");
+        assert!(text.contains("#SBATCH --chdir=/work\n"), "{text}");
+        assert!(text.contains(r"exec '/opt/netaug it'\''s' sweep"), "{text}");
+        assert!(
+            text.contains("--run-index \"$SLURM_ARRAY_TASK_ID\""),
+            "{text}"
+        );
+        let submit = std::fs::read_to_string(out.join(SLURM_DIR).join("submit.sh")).unwrap();
+        let l0 = submit.find("level-0.sbatch").unwrap();
+        let l1 = submit.find("level-1.sbatch").unwrap();
+        assert!(l0 < l1, "levels are submitted in order: {submit}");
+        assert!(submit.contains("--dependency=afterok$after"), "{submit}");
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    #[test]
+    fn squeue_lines_parse() {
+        let q = parse_queue("12_[3,4]|PENDING|DependencyNeverSatisfied\n11_0|RUNNING|None\n");
+        assert_eq!(q.len(), 2);
+        assert_eq!(q[0].reason, "DependencyNeverSatisfied");
+        assert_eq!(q[1].state, "RUNNING");
+    }
+}
