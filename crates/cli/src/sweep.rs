@@ -183,12 +183,30 @@ fn run_slurm(plan: &Plan, out: &Path, args: &Args) -> Result<()> {
             slurm::cancel(&stuck).map_err(classify)?;
         }
         if queued.is_empty() || stuck.len() == queued.len() {
-            break slurm::states_on_disk(plan, out);
+            break settled(plan, out);
         }
         std::thread::sleep(Duration::from_secs(2));
     };
     view.bar.finish_and_clear();
     conclude(plan, out, &states)
+}
+
+/// The runs' states once their jobs have left the queue: a run not done has failed.
+fn settled(plan: &Plan, out: &Path) -> Vec<RunState> {
+    slurm::states_on_disk(plan, out)
+        .into_iter()
+        .zip(&plan.runs)
+        .map(|(state, run)| match state {
+            RunState::Running => RunState::Failed(format!(
+                "its job ended before the run finished; see {}",
+                workdir::run_dir(out, &run.id)
+                    .join(workdir::LOG_FILE)
+                    .display()
+            )),
+            RunState::Queued => RunState::Failed("never started: a dependency failed".into()),
+            other => other,
+        })
+        .collect()
 }
 
 /// One run of a prepared sweep, in the foreground: a Slurm array task.

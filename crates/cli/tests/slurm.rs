@@ -1,7 +1,7 @@
 //! The Slurm executor against a real single-node Slurm (Debian's slurm-wlm and munge,
 //! started on localhost by tests/slurm/cluster.sh): a two-stage, 4-run sweep goes through
 //! two job arrays, the second after the first (`afterok`), to completion; submitting it
-//! again submits nothing.
+//! again submits nothing; a failed run's dependants are cancelled and the sweep fails.
 
 mod common;
 
@@ -64,7 +64,7 @@ fn slurm_installed() -> bool {
 }
 
 #[test]
-fn a_two_level_sweep_runs_through_job_arrays_to_completion() {
+fn job_arrays_run_a_two_level_sweep_and_cancel_what_a_failure_blocks() {
     if !slurm_installed() {
         // CI installs Slurm (make test); elsewhere the test says why it did not run.
         assert!(
@@ -200,4 +200,48 @@ stages:
     assert_ok(&again, "second submission");
     let text = String::from_utf8_lossy(&again.stdout);
     assert!(text.contains("nothing to submit"), "{text}");
+
+    // A run that fails: the job after it can never start; --wait cancels it and fails.
+    let failing = dir.join("failing.yaml");
+    std::fs::write(
+        &failing,
+        std::fs::read_to_string(&sweep)
+            .unwrap()
+            .replace("name: slurm-test", "name: slurm-fail")
+            .replace(&data.display().to_string(), "/nonexistent/fashion-mnist")
+            .replace("seeds: [0, 1]", "seeds: [0]"),
+    )
+    .unwrap();
+    let o = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+        .arg("sweep")
+        .arg(&failing)
+        .arg("--out")
+        .arg(dir.join("failing"))
+        .args(["--executor", "slurm", "--submit", "--wait"])
+        .env("SLURM_CONF", &cluster.conf)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cancelling jobs whose dependencies failed"),
+        "{err}"
+    );
+    assert!(err.contains("2 runs failed"), "{err}");
+    assert!(
+        err.contains("its job ended before the run finished"),
+        "{err}"
+    );
+    assert!(err.contains("never started: a dependency failed"), "{err}");
+    let queue = Command::new("squeue")
+        .args(["-h", "-o", "%i %j"])
+        .env("SLURM_CONF", &cluster.conf)
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&queue.stdout).contains("slurm-fail"),
+        "jobs left in the queue: {}",
+        String::from_utf8_lossy(&queue.stdout)
+    );
 }
