@@ -2,6 +2,7 @@
 
 mod bench;
 mod data;
+mod deteval;
 mod profile;
 mod report;
 mod sweep;
@@ -56,6 +57,13 @@ enum Command {
     #[command(after_help = "Examples:\n  netaug report results/fashion-mnist\n  \
                       netaug report results/imagenet --paper experiments/paper/results.csv")]
     Report(report::Args),
+    /// Detection metrics of a detections file: COCO (pycocotools' 12 numbers) or VOC AP.
+    #[command(
+        name = "det-eval",
+        after_help = "Examples:\n  netaug det-eval --gt instances_val2017.json --dt dets.json --format coco --json\n  \
+                      netaug det-eval --gt /data/VOCdevkit --voc-set 2007/test --dt dets.json --format voc --voc-metric 11point"
+    )]
+    DetEval(deteval::Args),
     /// Inspect datasets.
     #[command(subcommand)]
     Data(data::Command),
@@ -125,6 +133,7 @@ fn main() -> ExitCode {
         Command::Export(args) => train::export(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Report(args) => report::run(args),
+        Command::DetEval(args) => deteval::run(args),
         Command::Data(cmd) => data::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
     };
