@@ -1,4 +1,4 @@
-//! `netaug data info` and `netaug bench loader` on real-format fixtures.
+//! `netaug data info`, `netaug data pasted` and `netaug bench loader` on real-format fixtures.
 mod common;
 
 use common::{assert_ok, netaug, temp};
@@ -148,4 +148,64 @@ fn bench_loader_reports_both_rates() {
     assert!(v["single_core_images_per_second"].as_f64().unwrap() > 0.0);
     assert!(v["all_cores_images_per_second"].as_f64().unwrap() > 0.0);
     std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn pasted_writes_a_coco_detection_set_that_det_eval_reads() {
+    let dir = temp("data-pasted");
+    let fm = dir.join("fm");
+    fixtures::fashion_mnist(&fm, 40, 20, false).unwrap();
+    let out = dir.join("det");
+    let o = netaug()
+        .args([
+            "data", "pasted", "--train", "12", "--val", "5", "--canvas", "64",
+        ])
+        .args(["--sides", "16", "32", "--root"])
+        .arg(&fm)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_ok(&o, "data pasted");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("train: 12 canvases") && text.contains("val: 5 canvases"),
+        "{text}"
+    );
+    assert!(out.join("train/000012.png").is_file() && out.join("val/000005.png").is_file());
+    // The ground truth as detections scores AP 1 with det-eval.
+    let gt = out.join("annotations/instances_val.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&gt).unwrap()).unwrap();
+    assert_eq!(v["categories"].as_array().unwrap().len(), 10);
+    let dets: Vec<serde_json::Value> = v["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            serde_json::json!({"image_id": a["image_id"], "category_id": a["category_id"],
+            "bbox": a["bbox"], "score": 1.0})
+        })
+        .collect();
+    let dt = dir.join("dt.json");
+    std::fs::write(&dt, serde_json::Value::Array(dets).to_string()).unwrap();
+    let o = netaug()
+        .args(["det-eval", "--format", "coco", "--json", "--gt"])
+        .arg(&gt)
+        .arg("--dt")
+        .arg(&dt)
+        .output()
+        .unwrap();
+    assert_ok(&o, "det-eval");
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!((s["AP50"].as_f64().unwrap() - 1.0).abs() < 1e-9, "{s}");
+
+    let o = netaug()
+        .args(["data", "pasted", "--sides", "40", "20", "--root"])
+        .arg(&fm)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
 }

@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod image;
 pub mod loader;
 pub mod mat;
+pub mod pasted;
 pub mod transform;
 
 pub use dataset::{Dataset, ImageRef, OpenOptions, Sample, Split, open};
