@@ -396,6 +396,58 @@ impl Net {
         self.classifier.forward(x)
     }
 
+    /// Feature maps of the active sub-network at the output strides `strides` (e.g. 8,
+    /// 16, 32: a detector's backbone): for each, the output of the last block at that
+    /// stride, in the order asked. A stride the net does not reach is left out.
+    pub fn features(&self, x: Tensor<4>, mode: Mode, strides: &[usize]) -> Vec<(usize, Tensor<4>)> {
+        let a = &self.active;
+        let mut x = self.stem.forward(x, a.stem, mode);
+        if self.spec.stem.max_pool {
+            x = ops::max_pool_3x3_s2(x);
+        }
+        if let (Some(first), Some(out)) = (&self.first, a.first) {
+            x = first.forward(x, out, mode);
+        }
+        let mut stride = self.spec.stem.stride * if self.spec.stem.max_pool { 2 } else { 1 };
+        let mut found: Vec<(usize, Tensor<4>)> = Vec::new();
+        let n = self.blocks.len();
+        for (i, ((block, w), spec)) in self
+            .blocks
+            .iter()
+            .zip(&a.blocks)
+            .zip(&self.spec.blocks)
+            .enumerate()
+        {
+            x = block.forward(x, *w, mode);
+            stride *= spec.stride;
+            let last_at_stride = i + 1 == n || self.spec.blocks[i + 1].stride > 1;
+            if last_at_stride && strides.contains(&stride) {
+                found.push((stride, x.clone()));
+            }
+        }
+        strides
+            .iter()
+            .filter_map(|s| found.iter().find(|(f, _)| f == s).cloned())
+            .collect()
+    }
+
+    /// Channels of [`Net::features`] at `strides` for the active sub-network.
+    pub fn feature_channels(&self, strides: &[usize]) -> Vec<(usize, usize)> {
+        let mut stride = self.spec.stem.stride * if self.spec.stem.max_pool { 2 } else { 1 };
+        let n = self.spec.blocks.len();
+        let mut found = Vec::new();
+        for (i, (spec, w)) in self.spec.blocks.iter().zip(&self.active.blocks).enumerate() {
+            stride *= spec.stride;
+            if (i + 1 == n || self.spec.blocks[i + 1].stride > 1) && strides.contains(&stride) {
+                found.push((stride, w.out));
+            }
+        }
+        strides
+            .iter()
+            .filter_map(|s| found.iter().find(|(f, _)| f == s).copied())
+            .collect()
+    }
+
     /// Every trainable weight with the leading-slice shape the active sub-network uses.
     pub fn active_weights(&self) -> Vec<ActiveWeight<'_>> {
         let a = &self.active;

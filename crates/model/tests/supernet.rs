@@ -589,3 +589,39 @@ fn recorded_widths_can_be_selected_again_and_impossible_ones_are_refused() {
         "a refused arch leaves the active one in place"
     );
 }
+
+#[test]
+fn features_at_strides_8_16_32_follow_the_active_widths() {
+    let device = Device::flex();
+    for name in ["tinymbv2", "mcunet", "proxylessnas-0.35"] {
+        let mut net = supernet(name, 10, &device);
+        let strides = [8, 16, 32];
+        for active in [Active::Min, Active::Max] {
+            net.set_active(active);
+            let feats = net.features(images(&device, 2, 96), Mode::Eval, &strides);
+            let channels = net.feature_channels(&strides);
+            assert_eq!(feats.len(), 3, "{name}");
+            for ((stride, f), (s, c)) in feats.iter().zip(&channels) {
+                assert_eq!(stride, s);
+                assert_eq!(
+                    f.dims(),
+                    [2, *c, 96 / stride, 96 / stride],
+                    "{name} stride {stride}"
+                );
+            }
+        }
+        // The augmented net is wider at every stride.
+        net.set_active(Active::Min);
+        let min = net.feature_channels(&strides);
+        net.set_active(Active::Max);
+        let max = net.feature_channels(&strides);
+        assert!(
+            min.iter().zip(&max).all(|(a, b)| a.1 < b.1),
+            "{name}: {min:?} {max:?}"
+        );
+        assert!(
+            net.features(images(&device, 1, 64), Mode::Eval, &[64])
+                .is_empty()
+        );
+    }
+}
