@@ -37,6 +37,7 @@
 #![allow(clippy::single_range_in_vec_init)]
 
 pub mod blocks;
+pub mod detector;
 pub mod divisible;
 pub mod error;
 pub mod init;
@@ -47,6 +48,7 @@ pub mod profile;
 pub mod regularize;
 pub mod zoo;
 
+pub use detector::Detector;
 pub use error::ModelError;
 pub use init::InitKind;
 pub use layers::Mode;

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod det_loss;
 pub mod error;
 pub mod eval;
 pub mod loss;
