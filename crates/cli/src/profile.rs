@@ -1,8 +1,8 @@
-//! `netaug profile`: params and MACs of a zoo network.
+//! `netaug profile`: params and MACs of a zoo network, or of a detector on it.
 
 use anyhow::Result;
 use burn::tensor::Device;
-use netaug_model::{AugFactors, InitKind, Net, zoo};
+use netaug_model::{AugFactors, Detector, InitKind, Net, zoo};
 use serde::Serialize;
 
 use crate::UsageError;
@@ -22,6 +22,10 @@ pub struct Args {
     /// Image channels (3 for RGB, 1 for grayscale).
     #[arg(long, default_value_t = 3)]
     in_channels: usize,
+    /// Profile the YOLOv3-style detector on this backbone instead (`--classes` are then
+    /// the detector's, 3 anchors per scale).
+    #[arg(long)]
+    detector: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -30,6 +34,9 @@ pub struct Args {
 #[derive(Serialize)]
 struct Output<'a> {
     model: &'a str,
+    // Only with --detector, so the classifier's output keeps its contract shape.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    detector: bool,
     resolution: usize,
     classes: usize,
     params: u64,
@@ -47,17 +54,25 @@ pub fn run(args: Args) -> Result<()> {
     }
     let spec = zoo::spec(&args.model, args.classes, args.in_channels)
         .map_err(|e| UsageError(e.to_string()))?;
-    let net = Net::new(
-        &spec,
-        &AugFactors::none(),
-        InitKind::HeFout,
-        0,
-        &Device::flex(),
-    );
-    let p = net.profile(args.resolution);
+    let (factors, device) = (AugFactors::none(), Device::flex());
+    let p = if args.detector {
+        let det = Detector::new(
+            &spec,
+            &factors,
+            args.classes,
+            3,
+            InitKind::HeFout,
+            0,
+            &device,
+        );
+        det.profile(args.resolution)
+    } else {
+        Net::new(&spec, &factors, InitKind::HeFout, 0, &device).profile(args.resolution)
+    };
     if args.json {
         let out = Output {
             model: &args.model,
+            detector: args.detector,
             resolution: args.resolution,
             classes: args.classes,
             params: p.params,
@@ -66,8 +81,9 @@ pub fn run(args: Args) -> Result<()> {
         println!("{}", serde_json::to_string(&out)?);
     } else {
         println!(
-            "{}  resolution {}  classes {}\n  params {:>14}  ({:.2}M)\n  MACs   {:>14}  ({:.1}M)",
+            "{}{}  resolution {}  classes {}\n  params {:>14}  ({:.2}M)\n  MACs   {:>14}  ({:.1}M)",
             args.model,
+            if args.detector { " detector" } else { "" },
             args.resolution,
             args.classes,
             p.params,

@@ -93,3 +93,28 @@ fn bad_values_exit_2() {
     // clap's own usage errors also exit 2.
     netaug().args(["profile"]).assert().code(2);
 }
+
+#[test]
+fn detector_profile_is_the_detector_of_the_library() {
+    let out = netaug()
+        .args(["profile", "--model", "mcunet", "--resolution", "160"])
+        .args(["--classes", "20", "--detector", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["detector"], true);
+    let spec = netaug_model::zoo::spec("mcunet", 20, 3).unwrap();
+    let det = netaug_model::Detector::new(
+        &spec,
+        &netaug_model::AugFactors::none(),
+        20,
+        3,
+        netaug_model::InitKind::HeFout,
+        0,
+        &burn::tensor::Device::flex(),
+    );
+    let p = det.profile(160);
+    assert_eq!(v["params"].as_u64(), Some(p.params));
+    assert_eq!(v["macs"].as_u64(), Some(p.macs));
+}

@@ -12,6 +12,7 @@ use crate::divisible::make_divisible;
 use crate::init::{InitKind, Initializer};
 use crate::layers::{Act, ConvCfg, ConvLayer, Mode};
 use crate::net::{Active, AugFactors, Net};
+use crate::profile::Profile;
 use crate::zoo::NetSpec;
 
 /// Output strides of the three scales.
@@ -142,6 +143,26 @@ impl Detector {
         self.anchors_per_scale
     }
 
+    /// Params and MACs of the active detector for `resolution` x `resolution` input:
+    /// backbone trunk ([`Net::trunk_profile`]) and heads.
+    pub fn profile(&self, resolution: usize) -> Profile {
+        let trunk = self.backbone.trunk_profile(resolution);
+        let outputs = self.anchors_per_scale * (5 + self.classes);
+        let (mut params, mut macs) = (trunk.params, trunk.macs);
+        let channels = self.backbone.feature_channels(&STRIDES);
+        for ((&(stride, cin), head), w) in channels.iter().zip(&self.heads).zip(self.head_widths())
+        {
+            let side = resolution.div_ceil(stride);
+            let conv = |l: &ConvLayer, cin: usize, out: usize| l.conv.macs(cin, out, side, side).0;
+            macs += conv(&head.reduce, cin, w)
+                + conv(&head.spatial, w, w)
+                + conv(&head.predict, w, outputs);
+            // Weights, BN scale and shift of the two BN layers, the prediction's bias.
+            params += (cin * w + 2 * w + 9 * w + 2 * w + w * outputs + outputs) as u64;
+        }
+        Profile { params, macs }
+    }
+
     /// Raw outputs `[N, anchors * (5 + classes), H / s, W / s]` for strides 8, 16, 32.
     pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Vec<Tensor<4>> {
         let outputs = self.anchors_per_scale * (5 + self.classes);
@@ -186,6 +207,20 @@ mod tests {
         let max = det.head_widths();
         assert!(min.iter().zip(&max).all(|(a, b)| b > a), "{min:?} {max:?}");
         assert_eq!(det.forward(x.clone(), Mode::Eval)[0].dims(), [2, 27, 8, 8]);
+        // The profile counts what the forward uses: trunk + heads, wider when augmented.
+        det.set_active(Active::Min);
+        let p = det.profile(64);
+        let trunk = det.backbone.trunk_profile(64);
+        assert!(p.params > trunk.params && p.macs > trunk.macs);
+        det.set_active(Active::Max);
+        let max = det.profile(64);
+        assert!(max.macs > p.macs && max.params > p.params);
+        // At the widest, the heads use every weight they hold; burn's count includes the
+        // running mean and variance of their two BN layers, which are not parameters.
+        let held: usize = det.heads.iter().map(|h| h.num_params()).sum();
+        let running: usize = det.head_widths().iter().map(|w| 2 * 2 * w).sum();
+        let trunk = det.backbone.trunk_profile(64);
+        assert_eq!(max.params - trunk.params, (held - running) as u64);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         det.set_active(Active::Random(&mut rng));
         assert_eq!(det.forward(x, Mode::Train).len(), 3);
