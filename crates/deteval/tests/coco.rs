@@ -3,7 +3,7 @@
 //! differ from the box areas, images without boxes, detections that are jittered
 //! matches, duplicates, wrong classes, false positives, more than 100 in one image, and
 //! tied scores). The expected numbers in tests/coco_expected.json were computed once by
-//! pycocotools 2.0 (PyPI) from these files with tests/pycocotools_expected.py; set
+//! pycocotools 2.0.11 (PyPI) from these files with tests/pycocotools_expected.py; set
 //! NETAUG_DETEVAL_FIXTURES=DIR to write the files there.
 
 use std::path::PathBuf;
