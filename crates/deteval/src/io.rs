@@ -59,13 +59,9 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, EvalError> 
         .map_err(|e| EvalError::file(path, format!("{}: {}", e.path(), e.inner())))
 }
 
-fn read_gt(path: &Path) -> Result<GtFile, EvalError> {
-    read_json(path)
-}
-
 /// A COCO instances file as COCO ground truth.
 pub fn coco_gt(path: &Path) -> Result<CocoGt, EvalError> {
-    let f = read_gt(path)?;
+    let f: GtFile = read_json(path)?;
     Ok(CocoGt {
         image_ids: f.images.iter().map(|i| i.id).collect(),
         category_ids: f.categories.iter().map(|c| c.id).collect(),
@@ -87,7 +83,7 @@ pub fn coco_gt(path: &Path) -> Result<CocoGt, EvalError> {
 /// A COCO-format file as VOC ground truth (`difficult` per annotation; categories in
 /// file order).
 pub fn voc_gt_from_coco(path: &Path) -> Result<VocGt, EvalError> {
-    let f = read_gt(path)?;
+    let f: GtFile = read_json(path)?;
     let mut gt = VocGt {
         categories: f.categories.into_iter().map(|c| (c.id, c.name)).collect(),
         images: f.images.iter().map(|i| (i.id, Vec::new())).collect(),

@@ -363,16 +363,10 @@ impl Net {
     /// Logits `[N, classes]` of the active sub-network for images `[N, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<2> {
         let a = &self.active;
-        let mut x = self.stem.forward(x, a.stem, mode);
-        if self.spec.stem.max_pool {
-            x = ops::max_pool_3x3_s2(x);
-        }
-        if let (Some(first), Some(out)) = (&self.first, a.first) {
-            x = first.forward(x, out, mode);
-        }
+        let mut x = self.forward_stem(x, mode);
         let train = mode == Mode::Train;
         let drop_block = self.stochastic.dropblock.filter(|_| train);
-        let mut stride = self.spec.stem.stride * if self.spec.stem.max_pool { 2 } else { 1 };
+        let mut stride = self.stem_stride();
         for ((block, w), spec) in self.blocks.iter().zip(&a.blocks).zip(&self.spec.blocks) {
             x = block.forward(x, *w, mode);
             stride *= spec.stride;
@@ -396,10 +390,8 @@ impl Net {
         self.classifier.forward(x)
     }
 
-    /// Feature maps of the active sub-network at the output strides `strides` (e.g. 8,
-    /// 16, 32: a detector's backbone): for each, the output of the last block at that
-    /// stride, in the order asked. A stride the net does not reach is left out.
-    pub fn features(&self, x: Tensor<4>, mode: Mode, strides: &[usize]) -> Vec<(usize, Tensor<4>)> {
+    /// Stem, its max pool and the depthwise-separable block: what runs before the blocks.
+    fn forward_stem(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
         let a = &self.active;
         let mut x = self.stem.forward(x, a.stem, mode);
         if self.spec.stem.max_pool {
@@ -408,43 +400,70 @@ impl Net {
         if let (Some(first), Some(out)) = (&self.first, a.first) {
             x = first.forward(x, out, mode);
         }
-        let mut stride = self.spec.stem.stride * if self.spec.stem.max_pool { 2 } else { 1 };
-        let mut found: Vec<(usize, Tensor<4>)> = Vec::new();
-        let n = self.blocks.len();
-        for (i, ((block, w), spec)) in self
-            .blocks
-            .iter()
-            .zip(&a.blocks)
-            .zip(&self.spec.blocks)
-            .enumerate()
-        {
-            x = block.forward(x, *w, mode);
+        x
+    }
+
+    /// Output stride of [`Net::forward_stem`].
+    fn stem_stride(&self) -> usize {
+        self.spec.stem.stride * if self.spec.stem.max_pool { 2 } else { 1 }
+    }
+
+    /// For each of `strides` the net reaches, in the order asked: (stride, index of the
+    /// last block at that stride).
+    fn feature_blocks(&self, strides: &[usize]) -> Vec<(usize, usize)> {
+        let blocks = &self.spec.blocks;
+        let mut stride = self.stem_stride();
+        let mut last = Vec::new();
+        for (i, spec) in blocks.iter().enumerate() {
             stride *= spec.stride;
-            let last_at_stride = i + 1 == n || self.spec.blocks[i + 1].stride > 1;
-            if last_at_stride && strides.contains(&stride) {
-                found.push((stride, x.clone()));
+            if blocks.get(i + 1).is_none_or(|next| next.stride > 1) {
+                last.push((stride, i));
             }
         }
         strides
             .iter()
-            .filter_map(|s| found.iter().find(|(f, _)| f == s).cloned())
+            .filter_map(|s| last.iter().find(|(f, _)| f == s).copied())
+            .collect()
+    }
+
+    /// Feature maps of the active sub-network at the output strides `strides` (e.g. 8,
+    /// 16, 32: a detector's backbone): for each, the output of the last block at that
+    /// stride, in the order asked. A stride the net does not reach is left out.
+    pub fn features(&self, x: Tensor<4>, mode: Mode, strides: &[usize]) -> Vec<(usize, Tensor<4>)> {
+        let points = self.feature_blocks(strides);
+        let Some(end) = points.iter().map(|&(_, i)| i).max() else {
+            return Vec::new();
+        };
+        let mut x = self.forward_stem(x, mode);
+        // (block index, its output) of the blocks asked for.
+        let mut kept: Vec<(usize, Tensor<4>)> = Vec::new();
+        for (i, (block, w)) in self
+            .blocks
+            .iter()
+            .zip(&self.active.blocks)
+            .enumerate()
+            .take(end + 1)
+        {
+            x = block.forward(x, *w, mode);
+            if points.iter().any(|&(_, j)| j == i) {
+                kept.push((i, x.clone()));
+            }
+        }
+        points
+            .into_iter()
+            .filter_map(|(stride, i)| {
+                kept.iter()
+                    .find(|(j, _)| *j == i)
+                    .map(|(_, t)| (stride, t.clone()))
+            })
             .collect()
     }
 
     /// Channels of [`Net::features`] at `strides` for the active sub-network.
     pub fn feature_channels(&self, strides: &[usize]) -> Vec<(usize, usize)> {
-        let mut stride = self.spec.stem.stride * if self.spec.stem.max_pool { 2 } else { 1 };
-        let n = self.spec.blocks.len();
-        let mut found = Vec::new();
-        for (i, (spec, w)) in self.spec.blocks.iter().zip(&self.active.blocks).enumerate() {
-            stride *= spec.stride;
-            if (i + 1 == n || self.spec.blocks[i + 1].stride > 1) && strides.contains(&stride) {
-                found.push((stride, w.out));
-            }
-        }
-        strides
-            .iter()
-            .filter_map(|s| found.iter().find(|(f, _)| f == s).copied())
+        self.feature_blocks(strides)
+            .into_iter()
+            .map(|(stride, i)| (stride, self.active.blocks[i].out))
             .collect()
     }
 

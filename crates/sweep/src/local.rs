@@ -179,21 +179,27 @@ pub fn run_one(
 
 /// Whether run `id` has finished (its summary says done).
 pub fn is_done(out: &Path, id: &str) -> bool {
-    let summary = read_summary(&workdir::run_dir(out, id).join("summary.json"));
-    matches!(summary, Ok(Some(s)) if s.status == Status::Done)
+    summary_state(out, id) == Some(RunState::Done)
+}
+
+/// What run `id`'s summary says: done, failed with its reason, or nothing (no summary
+/// yet, or an unreadable one).
+pub fn summary_state(out: &Path, id: &str) -> Option<RunState> {
+    match read_summary(&workdir::run_dir(out, id).join("summary.json")) {
+        Ok(Some(s)) if s.status == Status::Done => Some(RunState::Done),
+        Ok(Some(s)) => Some(RunState::Failed(s.error.unwrap_or_default())),
+        _ => None,
+    }
 }
 
 /// The state of run `id` whose process exited with `status`.
 fn ended(out: &Path, id: &str, status: std::process::ExitStatus) -> RunState {
-    let run_dir = workdir::run_dir(out, id);
-    match read_summary(&run_dir.join("summary.json")) {
-        Ok(Some(s)) if s.status == Status::Done => RunState::Done,
-        Ok(Some(s)) => RunState::Failed(s.error.unwrap_or_default()),
-        _ => RunState::Failed(format!(
+    summary_state(out, id).unwrap_or_else(|| {
+        RunState::Failed(format!(
             "netaug train exited with {status}; see {}",
-            run_dir.join(workdir::LOG_FILE).display()
-        )),
-    }
+            workdir::run_dir(out, id).join(workdir::LOG_FILE).display()
+        ))
+    })
 }
 
 /// Counts of each state.

@@ -259,13 +259,14 @@ pub fn states_on_disk(plan: &Plan, out: &Path) -> Vec<RunState> {
     plan.runs
         .iter()
         .map(|r| {
-            let dir = workdir::run_dir(out, &r.id);
-            match netaug_trainer::metrics::read_summary(&dir.join("summary.json")) {
-                Ok(Some(s)) if s.status == netaug_trainer::Status::Done => RunState::Done,
-                Ok(Some(s)) => RunState::Failed(s.error.unwrap_or_default()),
-                _ if dir.join(workdir::LOG_FILE).exists() => RunState::Running,
-                _ => RunState::Queued,
-            }
+            local::summary_state(out, &r.id).unwrap_or_else(|| {
+                let log = workdir::run_dir(out, &r.id).join(workdir::LOG_FILE);
+                if log.exists() {
+                    RunState::Running
+                } else {
+                    RunState::Queued
+                }
+            })
         })
         .collect()
 }

@@ -124,12 +124,8 @@ impl SweepSpec {
         if let Value::Mapping(m) = &mut value {
             m.retain(|k, _| !k.as_str().is_some_and(|k| k.starts_with("x-")));
         }
-        let raw: RawSweep =
-            serde_path_to_error::deserialize(value).map_err(|e| SweepError::Invalid {
-                file: file.into(),
-                key: e.path().to_string(),
-                message: e.inner().to_string(),
-            })?;
+        let raw: RawSweep = serde_path_to_error::deserialize(value)
+            .map_err(|e| bad(&e.path().to_string(), e.inner().to_string()))?;
         let stages = if raw.stages.is_empty() {
             let base = raw
                 .base
