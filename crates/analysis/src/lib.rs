@@ -11,6 +11,7 @@ pub mod table;
 use std::path::{Path, PathBuf};
 
 pub use error::AnalysisError;
+pub use table::Metric;
 
 /// What a report wrote.
 #[derive(Clone, Debug, Default)]
@@ -37,15 +38,19 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
         Some(p) => table::read_paper(p)?,
         None => Vec::new(),
     };
-    let agg = table::aggregate(&runs.summary)?;
-    let tables = table::tables(&agg, &paper)?;
+    let mut tables = Vec::new();
+    for metric in [Metric::Top1, Metric::Map50] {
+        let agg = table::aggregate(&runs.summary, metric)?;
+        tables.extend(table::tables(&agg, metric, &paper)?);
+    }
     let tdir = dir.join("tables");
     std::fs::create_dir_all(&tdir).map_err(|e| AnalysisError::file(&tdir, e))?;
     let mut markdown = Vec::new();
     for t in &tables {
         let md = format!(
-            "# {}: final validation top-1\n\n{}",
+            "# {}: final validation {}\n\n{}",
             t.dataset,
+            t.metric.label(),
             t.markdown()
         );
         let path = tdir.join(format!("{}.md", t.dataset));
@@ -57,10 +62,12 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
     }
     let val = plot::curves(&runs.metrics, "val_top1")?;
     let train = plot::curves(&runs.metrics, "train_top1")?;
+    let map50 = plot::curves(&runs.metrics, "val_map50")?;
     let params = plot::params(&runs.summary)?;
     let data = plot::FigureData {
         val: &val,
         train: &train,
+        map50: &map50,
         params: &params,
         tables: &tables,
     };

@@ -1,8 +1,9 @@
-//! Figures with plotters, each as PNG and SVG: validation top-1 against epoch per model
-//! (one line per method, the seeds' range shaded), training against validation top-1 of
-//! the smallest and the largest baseline net of a dataset (the paper's underfitting
-//! figure: a tiny net's training accuracy stays as low as its validation accuracy), and
-//! the methods of each dataset as bars with their standard deviation.
+//! Figures with plotters, each as PNG and SVG: validation top-1 (or mAP50) against epoch
+//! per model (one line per method, the seeds' range shaded), training against validation
+//! top-1 of the smallest and the largest baseline net of a dataset (the paper's
+//! underfitting figure: a tiny net's training accuracy stays as low as its validation
+//! accuracy), the methods of each dataset as bars with their standard deviation, and for
+//! detection mAP50 against input resolution (one line per model and method).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use polars::prelude::*;
 
 use crate::error::AnalysisError;
 use crate::runs::{floats, ints, strings};
-use crate::table::{Agg, Table, grouped};
+use crate::table::{Agg, Metric, Table, grouped};
 
 /// The embedded font (DejaVu Sans; see assets/DejaVuSans-LICENSE), so figures have text on
 /// machines without fonts.
@@ -51,7 +52,7 @@ pub type Curves = BTreeMap<(String, String), BTreeMap<String, Curve>>;
 pub fn curves(metrics: &DataFrame, column: &str) -> Result<Curves, AnalysisError> {
     let keys = ["dataset", "model", "method", "epoch"];
     let agg = grouped(
-        &crate::runs::done(metrics)?,
+        &crate::runs::done_with(metrics, column)?,
         &keys,
         &[
             (column, Agg::Mean, "mean"),
@@ -145,19 +146,22 @@ where
 fn draw_lines<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     title: &str,
-    y_desc: &str,
+    (x_desc, y_desc): (&str, &str),
     lines: &[Line],
 ) -> PlotResult
 where
     DB::ErrorType: 'static,
 {
     area.fill(&WHITE)?;
-    let max_epoch = lines
-        .iter()
-        .flat_map(|l| l.curve.epoch.iter().copied())
-        .max()
-        .unwrap_or(1)
-        .max(2);
+    let xs = || lines.iter().flat_map(|l| l.curve.epoch.iter().copied());
+    let max_x = xs().max().unwrap_or(1);
+    let min_x = xs().min().unwrap_or(1).min(max_x);
+    // At least a span of one, so that a single point still has an axis.
+    let (min_x, max_x) = if max_x > min_x {
+        (min_x, max_x)
+    } else {
+        (min_x - 1, max_x + 1)
+    };
     let (lo, hi) = value_range(
         lines
             .iter()
@@ -170,10 +174,10 @@ where
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(1i64..max_epoch, lo..hi)?;
+        .build_cartesian_2d(min_x..max_x, lo..hi)?;
     chart
         .configure_mesh()
-        .x_desc("epoch")
+        .x_desc(x_desc)
         .y_desc(y_desc)
         .label_style((FAMILY, 16))
         .axis_desc_style((FAMILY, 18))
@@ -226,7 +230,11 @@ where
     let names: Vec<String> = table.rows.iter().map(|r| r.model.clone()).collect();
     let mut chart = ChartBuilder::on(&area)
         .caption(
-            format!("{}: final validation top-1 by method", table.dataset),
+            format!(
+                "{}: final validation {} by method",
+                table.dataset,
+                table.metric.label()
+            ),
             (FAMILY, 24),
         )
         .margin(16)
@@ -246,7 +254,10 @@ where
             }
         })
         .x_desc("model")
-        .y_desc("validation top-1 (%), mean ± std over seeds")
+        .y_desc(format!(
+            "validation {} (%), mean ± std over seeds",
+            table.metric.label()
+        ))
         .label_style((FAMILY, 16))
         .axis_desc_style((FAMILY, 18))
         .draw()?;
@@ -287,6 +298,8 @@ pub struct FigureData<'a> {
     pub val: &'a Curves,
     /// Training top-1 per epoch.
     pub train: &'a Curves,
+    /// Validation mAP50 per epoch (detection runs).
+    pub map50: &'a Curves,
     /// Params of each (dataset, model).
     pub params: &'a BTreeMap<(String, String), i64>,
     /// The tables (bar charts).
@@ -346,6 +359,26 @@ fn underfitting<'a>(data: &FigureData<'a>) -> Vec<(String, Vec<Line<'a>>)> {
     out
 }
 
+/// One curve per (model, method) of a table: its mean over resolutions, the band one
+/// standard deviation either side.
+fn by_resolution(t: &Table) -> Vec<(String, Curve)> {
+    let mut out: BTreeMap<(String, String), Curve> = BTreeMap::new();
+    let mut rows: Vec<_> = t.rows.iter().collect();
+    rows.sort_by_key(|r| (r.model.clone(), r.resolution));
+    for r in rows {
+        for (method, c) in &r.cells {
+            let curve = out.entry((r.model.clone(), method.clone())).or_default();
+            curve.epoch.push(r.resolution);
+            curve.mean.push(c.mean);
+            curve.min.push(c.mean - c.std);
+            curve.max.push(c.mean + c.std);
+        }
+    }
+    out.into_iter()
+        .map(|((model, method), c)| (format!("{model} {method}"), c))
+        .collect()
+}
+
 /// The method name of plain training.
 const BASELINE: &str = "baseline";
 
@@ -362,43 +395,71 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
         }
         Ok::<_, AnalysisError>(())
     };
-    let lines = |path: &Path, svg: bool, title: &str, y: &str, lines: &[Line]| {
+    let lines = |path: &Path, svg: bool, title: &str, axes: (&str, &str), lines: &[Line]| {
         if svg {
             draw_lines(
                 SVGBackend::new(path, SIZE).into_drawing_area(),
                 title,
-                y,
+                axes,
                 lines,
             )
         } else {
             draw_lines(
                 BitMapBackend::new(path, SIZE).into_drawing_area(),
                 title,
-                y,
+                axes,
                 lines,
             )
         }
     };
-    for ((dataset, model), by_method) in data.val {
-        let title = format!("{model} on {dataset}: validation top-1 per epoch");
-        let ls: Vec<Line> = by_method
+    for (curves, what) in [(data.val, "top-1"), (data.map50, "mAP50")] {
+        for ((dataset, model), by_method) in curves {
+            let title = format!("{model} on {dataset}: validation {what} per epoch");
+            let ls: Vec<Line> = by_method
+                .iter()
+                .enumerate()
+                .map(|(i, (method, curve))| Line {
+                    label: method.clone(),
+                    color: color(i),
+                    dashed: false,
+                    curve,
+                })
+                .collect();
+            let stem = format!("{dataset}-{model}-val-{}", what.replace('-', ""));
+            let y = format!("validation {what} (%)");
+            both(&stem.to_lowercase(), &|p, svg| {
+                lines(p, svg, &title, ("epoch", &y), &ls)
+            })?;
+        }
+    }
+    for (dataset, ls) in underfitting(data) {
+        let title = format!("{dataset}: training vs validation top-1, smallest and largest net");
+        both(&format!("{dataset}-underfitting"), &|p, svg| {
+            lines(
+                p,
+                svg,
+                &title,
+                ("epoch", "top-1 (%), baseline training"),
+                &ls,
+            )
+        })?;
+    }
+    for t in data.tables.iter().filter(|t| t.metric == Metric::Map50) {
+        let curves = by_resolution(t);
+        let ls: Vec<Line> = curves
             .iter()
             .enumerate()
-            .map(|(i, (method, curve))| Line {
-                label: method.clone(),
+            .map(|(i, (label, curve))| Line {
+                label: label.clone(),
                 color: color(i),
                 dashed: false,
                 curve,
             })
             .collect();
-        both(&format!("{dataset}-{model}-val-top1"), &|p, svg| {
-            lines(p, svg, &title, "validation top-1 (%)", &ls)
-        })?;
-    }
-    for (dataset, ls) in underfitting(data) {
-        let title = format!("{dataset}: training vs validation top-1, smallest and largest net");
-        both(&format!("{dataset}-underfitting"), &|p, svg| {
-            lines(p, svg, &title, "top-1 (%), baseline training", &ls)
+        let title = format!("{}: mAP50 against input resolution", t.dataset);
+        both(&format!("{}-map50-vs-resolution", t.dataset), &|p, svg| {
+            let axes = ("input resolution (px)", "validation mAP50 (%), mean ± std");
+            lines(p, svg, &title, axes, &ls)
         })?;
     }
     for t in data.tables {

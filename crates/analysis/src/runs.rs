@@ -11,11 +11,12 @@ use crate::error::AnalysisError;
 /// The runs of a results folder.
 pub struct Runs {
     /// One row per run: run_id, dataset, model, resolution, method, epochs, seed, params,
-    /// macs, best_val_top1, final_val_top1, final_val_top5, wall_seconds,
-    /// images_per_second, status.
+    /// macs, best_val_top1, final_val_top1, final_val_top5 (classification),
+    /// best_val_map50, final_val_map50, final_val_map (detection; NaN where a run does not
+    /// have them), wall_seconds, images_per_second, status.
     pub summary: DataFrame,
     /// One row per run and epoch: run_id, dataset, model, method, seed, epoch, train_loss,
-    /// train_top1, val_loss, val_top1, val_top5, status (of the run).
+    /// train_top1, val_loss, val_top1, val_top5, val_map50, val_map, status (of the run).
     pub metrics: DataFrame,
 }
 
@@ -66,6 +67,9 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
         s.best_val_top1.push(num("best_val_top1"));
         s.final_val_top1.push(num("final_val_top1"));
         s.final_val_top5.push(num("final_val_top5"));
+        s.best_val_map50.push(num("best_val_map50"));
+        s.final_val_map50.push(num("final_val_map50"));
+        s.final_val_map.push(num("final_val_map"));
         s.wall_seconds.push(num("wall_seconds"));
         s.images_per_second.push(num("images_per_second"));
 
@@ -90,6 +94,8 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
             m.val_loss.push(num("val_loss"));
             m.val_top1.push(num("val_top1"));
             m.val_top5.push(num("val_top5"));
+            m.val_map50.push(num("val_map50"));
+            m.val_map.push(num("val_map"));
             m.status.push(str_of("status"));
         }
     }
@@ -114,6 +120,9 @@ struct SummaryCols {
     best_val_top1: Vec<f64>,
     final_val_top1: Vec<f64>,
     final_val_top5: Vec<f64>,
+    best_val_map50: Vec<f64>,
+    final_val_map50: Vec<f64>,
+    final_val_map: Vec<f64>,
     wall_seconds: Vec<f64>,
     images_per_second: Vec<f64>,
 }
@@ -133,6 +142,9 @@ impl SummaryCols {
             Column::new("best_val_top1".into(), self.best_val_top1),
             Column::new("final_val_top1".into(), self.final_val_top1),
             Column::new("final_val_top5".into(), self.final_val_top5),
+            Column::new("best_val_map50".into(), self.best_val_map50),
+            Column::new("final_val_map50".into(), self.final_val_map50),
+            Column::new("final_val_map".into(), self.final_val_map),
             Column::new("wall_seconds".into(), self.wall_seconds),
             Column::new("images_per_second".into(), self.images_per_second),
             Column::new("status".into(), self.status),
@@ -153,6 +165,8 @@ struct MetricCols {
     val_loss: Vec<f64>,
     val_top1: Vec<f64>,
     val_top5: Vec<f64>,
+    val_map50: Vec<f64>,
+    val_map: Vec<f64>,
     status: Vec<String>,
 }
 
@@ -170,6 +184,8 @@ impl MetricCols {
             Column::new("val_loss".into(), self.val_loss),
             Column::new("val_top1".into(), self.val_top1),
             Column::new("val_top5".into(), self.val_top5),
+            Column::new("val_map50".into(), self.val_map50),
+            Column::new("val_map".into(), self.val_map),
             Column::new("status".into(), self.status),
         ])
     }
@@ -179,6 +195,14 @@ impl MetricCols {
 pub fn done(df: &DataFrame) -> PolarsResult<DataFrame> {
     let mask = df.column("status")?.str()?.equal("done");
     df.filter(&mask)
+}
+
+/// The rows of finished runs that have a (non-NaN) value in `column`: classification or
+/// detection rows, by the metric asked for.
+pub fn done_with(df: &DataFrame, column: &str) -> PolarsResult<DataFrame> {
+    let done = done(df)?;
+    let mask = done.column(column)?.f64()?.is_not_nan();
+    done.filter(&mask)
 }
 
 /// A frame as CSV (header, then one line per row; strings quoted when they need it).

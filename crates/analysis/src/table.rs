@@ -1,6 +1,7 @@
 //! Paper-style tables: rows are models (with params, MACs, resolution), columns are
-//! methods (mean ± std of the final val top-1 over seeds), plus the change against the
-//! baseline and, with a paper-results file, the paper's number beside ours.
+//! methods (mean ± std over seeds of the final val top-1, or of the final val mAP50 for
+//! detection runs), plus the change against the baseline and, with a paper-results file,
+//! the paper's number beside ours.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -24,10 +25,45 @@ const METHOD_ORDER: &[&str] = &[
     "dropblock",
 ];
 
+/// What a table reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// Final validation top-1 (classification runs).
+    Top1,
+    /// Final validation mAP50 (detection runs).
+    Map50,
+}
+
+impl Metric {
+    /// The summary column.
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::Top1 => "final_val_top1",
+            Self::Map50 => "final_val_map50",
+        }
+    }
+
+    /// The name in headers and titles.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Top1 => "top-1",
+            Self::Map50 => "mAP50",
+        }
+    }
+
+    /// The name in CSV columns and paper-results files.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Top1 => "top1",
+            Self::Map50 => "map50",
+        }
+    }
+}
+
 /// One method's result for one model.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Cell {
-    /// Mean final val top-1 (percent).
+    /// Mean of the metric (percent).
     pub mean: f64,
     /// Sample standard deviation over seeds (0 for one seed).
     pub std: f64,
@@ -55,6 +91,8 @@ pub struct Row {
 /// The table of one dataset.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Table {
+    /// What the cells hold.
+    pub metric: Metric,
     /// Dataset.
     pub dataset: String,
     /// Methods present, in column order.
@@ -63,18 +101,19 @@ pub struct Table {
     pub rows: Vec<Row>,
 }
 
-/// Groups finished runs by (dataset, model, resolution, method) with polars: mean, std
-/// and count of the final val top-1, the target net's params and MACs.
-pub fn aggregate(summary: &DataFrame) -> PolarsResult<DataFrame> {
-    let done = crate::runs::done(summary)?;
+/// Groups the finished runs that have `metric` by (dataset, model, resolution, method)
+/// with polars: its mean, std and count, the target net's params and MACs.
+pub fn aggregate(summary: &DataFrame, metric: Metric) -> PolarsResult<DataFrame> {
+    let column = metric.column();
+    let done = crate::runs::done_with(summary, column)?;
     let keys = ["dataset", "model", "resolution", "method"];
     let cols = grouped(
         &done,
         &keys,
         &[
-            ("final_val_top1", Agg::Mean, "mean"),
-            ("final_val_top1", Agg::Std, "std"),
-            ("final_val_top1", Agg::Count, "n"),
+            (column, Agg::Mean, "mean"),
+            (column, Agg::Std, "std"),
+            (column, Agg::Count, "n"),
             ("params", Agg::First, "params"),
             ("macs", Agg::First, "macs"),
         ],
@@ -128,8 +167,11 @@ pub(crate) fn grouped(
     out.ok_or_else(|| polars_err!(ComputeError: "no aggregations"))
 }
 
+/// A paper number: dataset, model, method, metric key (`top1`, `map50`), value.
+pub type PaperValue = (String, String, String, String, f64);
+
 /// The paper's numbers: `table,dataset,model,resolution,method,metric,value,note` rows.
-pub fn read_paper(path: &Path) -> Result<Vec<(String, String, String, f64)>, AnalysisError> {
+pub fn read_paper(path: &Path) -> Result<Vec<PaperValue>, AnalysisError> {
     let text = std::fs::read_to_string(path).map_err(|e| AnalysisError::file(path, e))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
@@ -140,17 +182,22 @@ pub fn read_paper(path: &Path) -> Result<Vec<(String, String, String, f64)>, Ana
         let value = f[6].trim().parse::<f64>().map_err(|_| {
             AnalysisError::file(path, format!("line {}: `{}` is not a number", i + 1, f[6]))
         })?;
-        if f[5] == "top1" {
-            out.push((f[1].to_string(), f[2].to_string(), f[4].to_string(), value));
-        }
+        out.push((
+            f[1].to_string(),
+            f[2].to_string(),
+            f[4].to_string(),
+            f[5].to_string(),
+            value,
+        ));
     }
     Ok(out)
 }
 
-/// Builds one table per dataset from the aggregate.
+/// Builds one table per dataset from the aggregate of `metric`.
 pub fn tables(
     agg: &DataFrame,
-    paper: &[(String, String, String, f64)],
+    metric: Metric,
+    paper: &[PaperValue],
 ) -> Result<Vec<Table>, AnalysisError> {
     let s = |name: &str| strings(agg, name);
     let i = |name: &str| ints(agg, name);
@@ -164,6 +211,7 @@ pub fn tables(
         let t = by_dataset
             .entry(dataset[k].clone())
             .or_insert_with(|| Table {
+                metric,
                 dataset: dataset[k].clone(),
                 methods: Vec::new(),
                 rows: Vec::new(),
@@ -207,8 +255,8 @@ pub fn tables(
             )
         });
         for row in &mut t.rows {
-            for (d, m, meth, v) in paper {
-                if *d == t.dataset && *m == row.model {
+            for (d, m, meth, key, v) in paper {
+                if *d == t.dataset && *m == row.model && key == metric.key() {
                     row.paper.insert(meth.clone(), *v);
                 }
             }
@@ -233,7 +281,7 @@ impl Table {
             .map(String::from)
             .collect::<Vec<_>>();
         for m in &self.methods {
-            head.push(format!("{m} top-1 (%)"));
+            head.push(format!("{m} {} (%)", self.metric.label()));
         }
         let others: Vec<&String> = self.methods.iter().filter(|m| *m != "baseline").collect();
         let has_base = self.methods.iter().any(|m| m == "baseline");
@@ -277,8 +325,9 @@ impl Table {
 
     /// The table as CSV, one line per (model, method).
     pub fn csv(&self) -> String {
-        let mut out = String::from(
-            "dataset,model,resolution,params,macs,method,mean_top1,std_top1,seeds,delta_vs_baseline,paper_top1\n",
+        let k = self.metric.key();
+        let mut out = format!(
+            "dataset,model,resolution,params,macs,method,mean_{k},std_{k},seeds,delta_vs_baseline,paper_{k}\n"
         );
         for r in &self.rows {
             for m in &self.methods {

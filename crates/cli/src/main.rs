@@ -2,6 +2,7 @@
 
 mod bench;
 mod data;
+mod detect;
 mod deteval;
 mod profile;
 mod report;
@@ -57,6 +58,12 @@ enum Command {
     #[command(after_help = "Examples:\n  netaug report results/fashion-mnist\n  \
                       netaug report results/imagenet --paper experiments/paper/results.csv")]
     Report(report::Args),
+    /// Run a saved detector on images; write its detections as a COCO results JSON.
+    #[command(
+        after_help = "Examples:\n  netaug detect --checkpoint results/pasted-netaug --out dets.json\n  \
+                      netaug detect --checkpoint DIR/exported --images photos/ --image-size 320 --out dets.json"
+    )]
+    Detect(detect::Args),
     /// Detection metrics of a detections file: COCO (pycocotools' 12 numbers) or VOC AP.
     #[command(
         name = "det-eval",
@@ -133,6 +140,7 @@ fn main() -> ExitCode {
         Command::Export(args) => train::export(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Report(args) => report::run(args),
+        Command::Detect(args) => detect::run(args),
         Command::DetEval(args) => deteval::run(args),
         Command::Data(cmd) => data::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use netaug_model::{Active, Net};
 use netaug_trainer::checkpoint::resolve_net;
+use netaug_trainer::metrics::DetEpochMetrics;
 use netaug_trainer::run::CONFIG_FILE;
 use netaug_trainer::{
     EpochMetrics, Observer, RunConfig, Running, TrainError, TrainOptions, backend, data, eval,
@@ -88,14 +89,25 @@ pub fn train(args: TrainArgs) -> Result<()> {
         &mut bars,
     )
     .map_err(classify)?;
+    let result = match (summary.final_val_top1, summary.final_val_map50) {
+        (Some(top1), _) => format!(
+            "final val top-1 {top1:.2}% (best {:.2}% at epoch {})",
+            summary.best_val_top1.unwrap_or(top1),
+            summary.best_epoch
+        ),
+        (None, Some(map50)) => format!(
+            "final val mAP50 {map50:.2}% mAP {:.2}% (best mAP50 {:.2}% at epoch {})",
+            summary.final_val_map.unwrap_or(0.0),
+            summary.best_val_map50.unwrap_or(map50),
+            summary.best_epoch
+        ),
+        (None, None) => "no evaluation".into(),
+    };
     println!(
-        "{}: {} {} final val top-1 {:.2}% (best {:.2}% at epoch {}), {:.0} img/s, {:.0} s",
+        "{}: {} {} {result}, {:.0} img/s, {:.0} s",
         args.out.display(),
         summary.model,
         summary.method,
-        summary.final_val_top1,
-        summary.best_val_top1,
-        summary.best_epoch,
         summary.images_per_second,
         summary.wall_seconds
     );
@@ -108,6 +120,9 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let dir = resolve_net(&args.checkpoint).map_err(input)?;
     // Defaults from the run this checkpoint belongs to, when there is one.
     let run_config = run_config_of(&dir).map_err(|e| input(e.into()))?;
+    if let Some(config) = run_config.as_ref().filter(|c| c.detection.is_some()) {
+        return eval_detector(&args, &dir, config);
+    }
     let mut data_cfg = match (&run_config, &args.dataset) {
         (Some(c), None) => c.data.clone(),
         (_, Some(dataset)) => netaug_trainer::config::DataConfig {
@@ -192,10 +207,85 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// `netaug eval` of a detector in a detection run: mAP50 and mAP on the run's evaluation
+/// split (`--root`, `--image-size` apply; `--dataset` and `--split` do not).
+fn eval_detector(args: &EvalArgs, dir: &Path, config: &RunConfig) -> Result<()> {
+    use netaug_trainer::detection::{data as det_data, eval as det_eval, run::decode_options};
+    if args.dataset.is_some() || args.split.is_some() {
+        return Err(UsageError(
+            "--dataset/--split: a detector is evaluated on its run's evaluation split".into(),
+        )
+        .into());
+    }
+    let mut data_cfg = config.data.clone();
+    if args.root.is_some() {
+        data_cfg.root = args.root.clone();
+    }
+    let size = args.image_size.unwrap_or(data_cfg.image_size);
+    let data = det_data::open(&data_cfg).map_err(classify)?;
+    let device = backend::device(&args.device).map_err(classify)?;
+    let det = crate::detect::load_detector(dir, &device)?;
+    let options = config
+        .detection
+        .as_ref()
+        .map(decode_options)
+        .unwrap_or_default();
+    let images = data.eval.len();
+    let found = crate::detect::detect(
+        &det,
+        data.eval,
+        size,
+        args.batch_size,
+        &device,
+        &options,
+        args.json,
+    )?;
+    let s = det_eval::score(&data.gt, &found).map_err(classify)?;
+    if args.json {
+        let out = json!({
+            "checkpoint": dir.display().to_string(),
+            "dataset": data_cfg.dataset,
+            "image_size": size,
+            "images": images,
+            "map50": s.map50,
+            "map": s.map,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{} on {} ({images} images at {size} px): mAP50 {:.2}%, mAP {:.2}%",
+            dir.display(),
+            data_cfg.dataset,
+            s.map50,
+            s.map
+        );
+    }
+    Ok(())
+}
+
 /// Runs `netaug export`.
 pub fn export(args: ExportArgs) -> Result<()> {
     let dir = resolve_net(&args.checkpoint).map_err(classify)?;
     let device = burn::tensor::Device::flex();
+    if let Some(config) = run_config_of(&dir)
+        .ok()
+        .flatten()
+        .filter(|c| c.detection.is_some())
+    {
+        let det = crate::detect::load_detector(&dir, &device)?;
+        let tiny = det.export();
+        tiny.save(&args.out)
+            .with_context(|| format!("writing {}", args.out.display()))?;
+        let p = tiny.profile(config.data.image_size);
+        println!(
+            "{} -> {}: detector, {} params, {} MACs",
+            dir.display(),
+            args.out.display(),
+            p.params,
+            p.macs
+        );
+        return Ok(());
+    }
     let mut net = Net::load(&dir, &device).map_err(|e| UsageError(format!("--checkpoint: {e}")))?;
     net.set_active(Active::Min);
     let tiny = net.export();
@@ -218,7 +308,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
 }
 
 /// The config of the run folder that holds `dir` (a checkpoint or exported net inside it).
-fn run_config_of(dir: &Path) -> Result<Option<RunConfig>, netaug_trainer::ConfigError> {
+pub(crate) fn run_config_of(dir: &Path) -> Result<Option<RunConfig>, netaug_trainer::ConfigError> {
     dir.ancestors()
         .map(|d| d.join(CONFIG_FILE))
         .find(|p| p.is_file())
@@ -227,13 +317,13 @@ fn run_config_of(dir: &Path) -> Result<Option<RunConfig>, netaug_trainer::Config
 }
 
 /// Progress bars on a terminal, one line per epoch on stderr.
-struct Bars {
+pub(crate) struct Bars {
     quiet: bool,
     bar: Option<ProgressBar>,
 }
 
 impl Bars {
-    fn new(quiet: bool) -> Self {
+    pub(crate) fn new(quiet: bool) -> Self {
         Self { quiet, bar: None }
     }
 }
@@ -257,9 +347,13 @@ impl Observer for Bars {
         if let Some(bar) = &self.bar {
             bar.set_position(done as u64);
             if let Some(r) = running {
+                let top1 = r
+                    .top1
+                    .map(|t| format!(" top-1 {t:.1}%"))
+                    .unwrap_or_default();
                 bar.set_message(format!(
-                    "loss {:.3} top-1 {:.1}% {:.0} img/s",
-                    r.loss, r.top1, r.images_per_second
+                    "loss {:.3}{top1} {:.0} img/s",
+                    r.loss, r.images_per_second
                 ));
             }
         }
@@ -268,6 +362,16 @@ impl Observer for Bars {
     fn finish_phase(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
+        }
+    }
+
+    fn det_epoch(&mut self, m: &DetEpochMetrics, total: usize) {
+        if !self.quiet {
+            eprintln!(
+                "epoch {}/{total}: train loss {:.4} | val mAP50 {:.2}% mAP {:.2}% | lr {:.2e} \
+                 | {:.0} img/s | {:.1} s",
+                m.epoch, m.train_loss, m.val_map50, m.val_map, m.lr, m.images_per_second, m.seconds
+            );
         }
     }
 

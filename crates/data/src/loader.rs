@@ -234,24 +234,10 @@ impl Loader {
         if self.cfg.drop_last && chunks.last().is_some_and(|c| c.len() < bs) {
             chunks.pop();
         }
-        let (tx, rx) = crossbeam_channel::bounded(self.cfg.prefetch.max(1));
         let job = self.job(epoch, self.cfg.mixup_alpha);
-        let handle = std::thread::Builder::new()
-            .name("netaug-loader".into())
-            .spawn(move || {
-                for (b, chunk) in chunks.into_iter().enumerate() {
-                    let batch = job.batch(b, &chunk);
-                    let failed = batch.is_err();
-                    if tx.send(batch).is_err() || failed {
-                        return;
-                    }
-                }
-            })
-            .expect("spawning the loader thread");
-        EpochIter {
-            rx: Some(rx),
-            handle: Some(handle),
-        }
+        spawn_epoch(self.cfg.prefetch, chunks, move |b, chunk| {
+            job.batch(b, chunk)
+        })
     }
 
     /// Loads every image of the given indices as one batch, in order (no prefetch).
@@ -277,7 +263,7 @@ impl Loader {
 
 /// A fixed random subset of `n` samples (all of them if fewer), for BN re-calibration:
 /// the same for a given seed, in the subset's own random order.
-pub fn fixed_subset(samples: &[Sample], n: usize, seed: u64) -> Vec<Sample> {
+pub fn fixed_subset<T: Clone>(samples: &[T], n: usize, seed: u64) -> Vec<T> {
     let mut idx: Vec<usize> = (0..samples.len()).collect();
     idx.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, u64::MAX, 0)));
     idx.truncate(n);
@@ -285,7 +271,7 @@ pub fn fixed_subset(samples: &[Sample], n: usize, seed: u64) -> Vec<Sample> {
 }
 
 /// One stream seed from three numbers (splitmix64 over their combination).
-fn mix(a: u64, b: u64, c: u64) -> u64 {
+pub(crate) fn mix(a: u64, b: u64, c: u64) -> u64 {
     let mut x = a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ 0x9e37_79b9_7f4a_7c15;
     for _ in 0..2 {
         x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -383,21 +369,47 @@ pub fn mixup(batch: &mut Batch, alpha: f64, rng: &mut impl Rng) {
     batch.mix = Some(Mix { lam, perm });
 }
 
+/// Runs `make` over `chunks` (batch index, sample indices) on a producer thread that keeps
+/// `prefetch` batches ready; stops after the first error.
+pub(crate) fn spawn_epoch<T: Send + 'static>(
+    prefetch: usize,
+    chunks: Vec<Vec<usize>>,
+    make: impl Fn(usize, &[usize]) -> Result<T, DataError> + Send + 'static,
+) -> EpochIter<T> {
+    let (tx, rx) = crossbeam_channel::bounded(prefetch.max(1));
+    let handle = std::thread::Builder::new()
+        .name("netaug-loader".into())
+        .spawn(move || {
+            for (b, chunk) in chunks.into_iter().enumerate() {
+                let batch = make(b, &chunk);
+                let failed = batch.is_err();
+                if tx.send(batch).is_err() || failed {
+                    return;
+                }
+            }
+        })
+        .expect("spawning the loader thread");
+    EpochIter {
+        rx: Some(rx),
+        handle: Some(handle),
+    }
+}
+
 /// Batches of one epoch; dropping it stops the producer.
-pub struct EpochIter {
-    rx: Option<crossbeam_channel::Receiver<Result<Batch, DataError>>>,
+pub struct EpochIter<T = Batch> {
+    rx: Option<crossbeam_channel::Receiver<Result<T, DataError>>>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Iterator for EpochIter {
-    type Item = Result<Batch, DataError>;
+impl<T> Iterator for EpochIter<T> {
+    type Item = Result<T, DataError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.rx.as_ref()?.recv().ok()
     }
 }
 
-impl Drop for EpochIter {
+impl<T> Drop for EpochIter<T> {
     fn drop(&mut self) {
         // Closing the channel makes the producer's next send fail and return.
         self.rx.take();

@@ -342,7 +342,7 @@ fn contrast(img: &mut FImage, f: f32) {
 }
 
 /// torchvision's ColorJitter with brightness and saturation, in random order.
-fn color_jitter(img: &mut FImage, b: f32, s: f32, rng: &mut impl Rng) {
+pub(crate) fn color_jitter(img: &mut FImage, b: f32, s: f32, rng: &mut impl Rng) {
     let bf = (b > 0.0).then(|| rng.random_range(1.0 - b..=1.0 + b));
     let sf = (s > 0.0).then(|| rng.random_range((1.0 - s).max(0.0)..=1.0 + s));
     let brightness_first = rng.random_bool(0.5);

@@ -81,6 +81,18 @@ impl Initializer {
         self.param(vec![value; len], [len])
     }
 
+    /// A conv weight drawn from N(0, std²).
+    pub fn conv_normal(&mut self, shape: [usize; 4], std: f64) -> Param<Tensor<4>> {
+        let values = self.normal(shape.iter().product(), std);
+        self.param(values, shape)
+    }
+
+    /// A vector parameter with the given values.
+    pub fn values(&self, values: Vec<f32>) -> Param<Tensor<1>> {
+        let n = values.len();
+        self.param(values, [n])
+    }
+
     fn normal(&mut self, n: usize, std: f64) -> Vec<f32> {
         (0..n)
             .map(|_| {

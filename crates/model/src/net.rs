@@ -562,23 +562,9 @@ impl Net {
     /// through, then its running mean/var (active channels) become the averages of the
     /// batch means/variances, weighted by batch size. Returns the number of images seen.
     pub fn calibrate_bn(&self, batches: impl IntoIterator<Item = Tensor<4>>) -> usize {
-        let bns: Vec<_> = self
-            .conv_layers()
-            .into_iter()
-            .filter_map(|c| c.bn.as_ref())
-            .collect();
-        for bn in &bns {
-            bn.begin_calibration();
-        }
-        let mut images = 0;
-        for x in batches {
-            images += x.dims()[0];
-            let _ = self.forward(x.detach(), Mode::Calibrate);
-        }
-        for bn in &bns {
-            bn.finish_calibration();
-        }
-        images
+        calibrate_layers(&self.conv_layers(), batches, |x| {
+            let _ = self.forward(x, Mode::Calibrate);
+        })
     }
 
     /// Every conv layer, in forward order.
@@ -696,63 +682,119 @@ impl Net {
 
     /// Writes `dir/model.json` (description and factors) and `dir/weights.bpk` (burnpack).
     pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
-        std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
         let meta = SavedModel {
             spec: self.spec.clone(),
             factors: self.factors.clone(),
         };
-        let json_path = dir.join(MODEL_JSON);
-        let json = serde_json::to_string_pretty(&meta).expect("model descriptions serialize");
-        std::fs::write(&json_path, json).map_err(|source| ModelError::Io {
-            path: json_path,
-            source,
-        })?;
-        let weights = dir.join(WEIGHTS_FILE);
-        self.clone()
-            .save_file(&weights)
-            .map_err(|e| ModelError::File {
-                path: weights,
-                message: e.to_string(),
-            })
+        save_module(self, &meta, dir)
     }
 
     /// Reads a network written by [`Net::save`]; the active sub-network is the target.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
-        let json_path = dir.join(MODEL_JSON);
-        let text = std::fs::read_to_string(&json_path).map_err(|source| ModelError::Io {
-            path: json_path.clone(),
-            source,
-        })?;
-        let meta: SavedModel = serde_json::from_str(&text).map_err(|source| ModelError::Spec {
-            path: json_path.clone(),
-            source,
-        })?;
-        let bad = |e: ModelError| ModelError::File {
-            path: json_path.clone(),
-            message: e.to_string(),
-        };
-        AugFactors::new(
-            meta.factors.aug_expand_list.clone(),
-            meta.factors.aug_width_mult_list.clone(),
-        )
-        .map_err(bad)?;
-        meta.spec.validate().map_err(bad)?;
+        let (meta, json_path): (SavedModel, _) = read_description(dir)?;
+        check_saved(&meta.spec, &meta.factors, &json_path)?;
         let net = Net::new(&meta.spec, &meta.factors, InitKind::HeFout, 0, device);
-        let weights = dir.join(WEIGHTS_FILE);
-        if !weights.is_file() {
-            return Err(ModelError::Io {
-                path: weights,
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-            });
-        }
-        net.try_load_file(&weights).map_err(|e| ModelError::File {
+        load_weights(net, dir)
+    }
+}
+
+/// Writes `meta` as `dir/model.json` and the module's weights as `dir/weights.bpk`.
+pub(crate) fn save_module<M: Module + Clone>(
+    module: &M,
+    meta: &impl Serialize,
+    dir: &Path,
+) -> Result<(), ModelError> {
+    std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let json_path = dir.join(MODEL_JSON);
+    let json = serde_json::to_string_pretty(meta).expect("model descriptions serialize");
+    std::fs::write(&json_path, json).map_err(|source| ModelError::Io {
+        path: json_path,
+        source,
+    })?;
+    let weights = dir.join(WEIGHTS_FILE);
+    module
+        .clone()
+        .save_file(&weights)
+        .map_err(|e| ModelError::File {
             path: weights,
             message: e.to_string(),
         })
+}
+
+/// Reads `dir/model.json` as `T`; returns it with the file's path.
+pub(crate) fn read_description<T: for<'de> Deserialize<'de>>(
+    dir: &Path,
+) -> Result<(T, std::path::PathBuf), ModelError> {
+    let json_path = dir.join(MODEL_JSON);
+    let text = std::fs::read_to_string(&json_path).map_err(|source| ModelError::Io {
+        path: json_path.clone(),
+        source,
+    })?;
+    let meta = serde_json::from_str(&text).map_err(|source| ModelError::Spec {
+        path: json_path.clone(),
+        source,
+    })?;
+    Ok((meta, json_path))
+}
+
+/// Runs `batches` through `forward` with the BN layers of `layers` gathering batch
+/// statistics, then makes those their running statistics. Returns the images seen.
+pub(crate) fn calibrate_layers(
+    layers: &[&ConvLayer],
+    batches: impl IntoIterator<Item = Tensor<4>>,
+    forward: impl Fn(Tensor<4>),
+) -> usize {
+    let bns: Vec<_> = layers.iter().filter_map(|c| c.bn.as_ref()).collect();
+    for bn in &bns {
+        bn.begin_calibration();
     }
+    let mut images = 0;
+    for x in batches {
+        images += x.dims()[0];
+        forward(x.detach());
+    }
+    for bn in &bns {
+        bn.finish_calibration();
+    }
+    images
+}
+
+/// Checks a saved description's spec and factors; errors name `json_path`.
+pub(crate) fn check_saved(
+    spec: &NetSpec,
+    factors: &AugFactors,
+    json_path: &Path,
+) -> Result<(), ModelError> {
+    let bad = |e: ModelError| ModelError::File {
+        path: json_path.to_path_buf(),
+        message: e.to_string(),
+    };
+    AugFactors::new(
+        factors.aug_expand_list.clone(),
+        factors.aug_width_mult_list.clone(),
+    )
+    .map_err(bad)?;
+    spec.validate().map_err(bad)
+}
+
+/// Fills `module` from `dir/weights.bpk`.
+pub(crate) fn load_weights<M: Module>(module: M, dir: &Path) -> Result<M, ModelError> {
+    let weights = dir.join(WEIGHTS_FILE);
+    if !weights.is_file() {
+        return Err(ModelError::Io {
+            path: weights,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    module
+        .try_load_file(&weights)
+        .map_err(|e| ModelError::File {
+            path: weights,
+            message: e.to_string(),
+        })
 }
 
 /// Description file name of a saved network.

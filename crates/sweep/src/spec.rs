@@ -304,7 +304,7 @@ fn seed_of(base: &Value) -> u64 {
 }
 
 /// A grid value in a run table: scalars as written, `null` as `off`, a section as `on`, or
-/// as its key when it has one (`{mixup: 0.2}` is `mixup`).
+/// as its key when it has one (`{mixup: 0.2}` is `mixup`), a list as `[a, b]`.
 pub fn describe(v: &Value) -> String {
     match v {
         Value::Null => "off".into(),
@@ -315,6 +315,10 @@ pub fn describe(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
+        Value::Sequence(items) => {
+            let items: Vec<String> = items.iter().map(describe).collect();
+            format!("[{}]", items.join(", "))
+        }
         other => serde_yaml_ng::to_string(other)
             .map(|s| s.trim().replace('\n', " "))
             .unwrap_or_default(),
@@ -326,5 +330,21 @@ pub fn single_key(m: &serde_yaml_ng::Mapping) -> Option<&str> {
     match m.len() {
         1 => m.keys().next().and_then(Value::as_str),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_values_read_as_the_user_wrote_them() {
+        let v = |text: &str| serde_yaml_ng::from_str::<Value>(text).unwrap();
+        assert_eq!(describe(&v("null")), "off");
+        assert_eq!(describe(&v("{mixup: 0.2}")), "mixup");
+        assert_eq!(describe(&v("{a: 1, b: 2}")), "on");
+        assert_eq!(describe(&v("[320, 352, 384]")), "[320, 352, 384]");
+        assert_eq!(describe(&v("[[1, 2], x]")), "[[1, 2], x]");
+        assert_eq!(describe(&v("0.35")), "0.35");
     }
 }

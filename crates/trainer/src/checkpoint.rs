@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
-use netaug_model::Net;
+use netaug_model::{Detector, ModelError, Net};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -28,8 +28,11 @@ pub struct TrainState {
     pub epochs_done: usize,
     /// Optimizer steps taken.
     pub step: usize,
-    /// Best validation top-1 so far (percent).
+    /// Best validation top-1 so far (percent; classification).
     pub best_val_top1: f64,
+    /// Best validation mAP50 so far (percent; detection).
+    #[serde(default)]
+    pub best_val_map50: f64,
     /// Its epoch.
     pub best_epoch: usize,
     /// Wall seconds so far.
@@ -40,16 +43,34 @@ pub struct TrainState {
     pub train_images: u64,
 }
 
+/// A network a checkpoint holds.
+pub trait Network {
+    /// Writes the network into `dir`.
+    fn save_to(&self, dir: &Path) -> Result<(), ModelError>;
+}
+
+impl Network for Net {
+    fn save_to(&self, dir: &Path) -> Result<(), ModelError> {
+        self.save(dir)
+    }
+}
+
+impl Network for Detector {
+    fn save_to(&self, dir: &Path) -> Result<(), ModelError> {
+        self.save(dir)
+    }
+}
+
 /// Writes checkpoint `name` under `root`.
 pub fn save(
     root: &Path,
     name: &str,
-    net: &Net,
+    net: &impl Network,
     optimizer: Option<&ModuleOptimizer>,
     state: &TrainState,
 ) -> Result<(), TrainError> {
     write_dir(root, name, |tmp| {
-        net.save(tmp)?;
+        net.save_to(tmp)?;
         if let Some(opt) = optimizer {
             let path = tmp.join(OPTIMIZER);
             opt.save(&path).map_err(|e| TrainError::file(&path, e))?;
@@ -112,17 +133,27 @@ pub fn load(
     optimizer: Option<ModuleOptimizer>,
 ) -> Result<(Checkpoint, Option<ModuleOptimizer>), TrainError> {
     let net = Net::load(dir, device)?;
+    let state = load_state(dir)?;
+    let optimizer = optimizer.map(|o| load_optimizer(dir, o)).transpose()?;
+    Ok((Checkpoint { net, state }, optimizer))
+}
+
+/// The loop's position saved in checkpoint `dir`.
+pub fn load_state(dir: &Path) -> Result<TrainState, TrainError> {
     let path = dir.join(STATE);
     let text = std::fs::read_to_string(&path).map_err(|e| TrainError::file(&path, e))?;
-    let state = serde_json::from_str(&text).map_err(|e| TrainError::file(&path, e))?;
-    let optimizer = match optimizer {
-        Some(opt) => {
-            let path = dir.join(OPTIMIZER);
-            Some(opt.load(&path).map_err(|e| TrainError::file(&path, e))?)
-        }
-        None => None,
-    };
-    Ok((Checkpoint { net, state }, optimizer))
+    serde_json::from_str(&text).map_err(|e| TrainError::file(&path, e))
+}
+
+/// `optimizer` filled from checkpoint `dir`'s optimizer state.
+pub fn load_optimizer(
+    dir: &Path,
+    optimizer: ModuleOptimizer,
+) -> Result<ModuleOptimizer, TrainError> {
+    let path = dir.join(OPTIMIZER);
+    optimizer
+        .load(&path)
+        .map_err(|e| TrainError::file(&path, e))
 }
 
 /// The saved network a user points at: a folder with `model.json` (a checkpoint or an

@@ -52,10 +52,43 @@ pub struct RunConfig {
     /// The regularizers the paper compares NetAug with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regularization: Option<RegularizationConfig>,
+    /// Detection: a YOLO-style detector on the `model` backbone, trained on a `coco` or
+    /// `voc` dataset; absent for classification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<DetectionConfig>,
     /// Device: `cpu` (default, pure Rust), `tch-cpu`, `tch-cuda`, `cuda`.
     #[serde(default = "default_device")]
     pub device: String,
 }
+
+/// `detection:` section.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectionConfig {
+    /// Anchors: `kmeans` (9 by k-means on the training boxes at `data.image_size`) or
+    /// `yolov3` (YOLOv3's set scaled from 416 px).
+    #[serde(default = "default_anchors")]
+    pub anchors: String,
+    /// Multi-scale training: square sides drawn per batch (multiples of 32); empty trains
+    /// at `data.image_size` only.
+    #[serde(default)]
+    pub multi_scale: Vec<usize>,
+    /// Smallest random-crop side, as a fraction of the image's side (1 = no crop).
+    #[serde(default = "default_min_crop")]
+    pub min_crop: f64,
+    /// Detections scoring below are dropped (evaluation and `netaug detect`).
+    #[serde(default = "default_score_threshold")]
+    pub score_threshold: f32,
+    /// Per-class NMS IoU.
+    #[serde(default = "default_nms_iou")]
+    pub nms_iou: f32,
+    /// Detections kept per image.
+    #[serde(default = "default_max_detections")]
+    pub max_detections: usize,
+}
+
+/// The detection datasets (`data.dataset` with a `detection:` section).
+pub const DETECTION_DATASETS: [&str; 2] = ["coco", "voc"];
 
 /// `data:` section.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -208,6 +241,21 @@ pub struct NetAugConfig {
     pub bn_recal_images: usize,
 }
 
+fn default_anchors() -> String {
+    "kmeans".into()
+}
+fn default_min_crop() -> f64 {
+    0.5
+}
+fn default_score_threshold() -> f32 {
+    0.005
+}
+fn default_nms_iou() -> f32 {
+    0.45
+}
+fn default_max_detections() -> usize {
+    100
+}
 fn default_min_scale() -> f64 {
     0.08
 }
@@ -335,6 +383,70 @@ impl RunConfig {
             if !(0.0..=1.0).contains(&kd.weight) {
                 return Err(("kd.weight", "must be in [0, 1]".into()));
             }
+        }
+        let detection_set = DETECTION_DATASETS.contains(&self.data.dataset.as_str());
+        match &self.detection {
+            Some(d) => {
+                if !detection_set {
+                    return Err((
+                        "data.dataset",
+                        format!(
+                            "`{}` is not a detection dataset (detection: {})",
+                            self.data.dataset,
+                            DETECTION_DATASETS.join(", ")
+                        ),
+                    ));
+                }
+                if !["kmeans", "yolov3"].contains(&d.anchors.as_str()) {
+                    return Err((
+                        "detection.anchors",
+                        format!("unknown anchors `{}` (known: kmeans, yolov3)", d.anchors),
+                    ));
+                }
+                if let Some(s) = d.multi_scale.iter().find(|&&s| s == 0 || s % 32 != 0) {
+                    return Err((
+                        "detection.multi_scale",
+                        format!("{s} is not a positive multiple of 32"),
+                    ));
+                }
+                if !(d.min_crop > 0.0 && d.min_crop <= 1.0) {
+                    return Err((
+                        "detection.min_crop",
+                        format!("{} is not in (0, 1]", d.min_crop),
+                    ));
+                }
+                if !(d.nms_iou > 0.0 && d.nms_iou <= 1.0) {
+                    return Err((
+                        "detection.nms_iou",
+                        format!("{} is not in (0, 1]", d.nms_iou),
+                    ));
+                }
+                if !(0.0..1.0).contains(&d.score_threshold) {
+                    return Err((
+                        "detection.score_threshold",
+                        format!("{} is not in [0, 1)", d.score_threshold),
+                    ));
+                }
+                if d.max_detections == 0 {
+                    return Err(("detection.max_detections", "must be at least 1".into()));
+                }
+                if self.kd.is_some() || self.regularization.is_some() {
+                    return Err((
+                        "detection",
+                        "detection runs take no kd or regularization section".into(),
+                    ));
+                }
+            }
+            None if detection_set => {
+                return Err((
+                    "detection",
+                    format!(
+                        "dataset `{}` is a detection set: add a `detection:` section",
+                        self.data.dataset
+                    ),
+                ));
+            }
+            None => {}
         }
         self.stochastic()
             .validate()
@@ -514,6 +626,35 @@ netaug:
             .unwrap_err()
             .to_string();
         assert!(e.contains("netaug.aug_expand_list[1]"), "{e}");
+    }
+
+    #[test]
+    fn detection_sections_are_checked() {
+        let det = BASE.replace("fashion-mnist", "coco") + "detection: {multi_scale: [64, 96]}\n";
+        let c = RunConfig::parse(&det, "t.yaml", &[]).unwrap();
+        let d = c.detection.unwrap();
+        assert_eq!(
+            (d.anchors.as_str(), d.min_crop, d.max_detections),
+            ("kmeans", 0.5, 100)
+        );
+        let bad = |sets: &[&str], text: &str| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            RunConfig::parse(text, "t.yaml", &sets)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad(&["detection.multi_scale=[70]"], &det).contains("detection.multi_scale: 70"));
+        assert!(bad(&["detection.anchors=x"], &det).contains("unknown anchors `x`"));
+        assert!(bad(&["detection.min_crop=0"], &det).contains("detection.min_crop"));
+        assert!(bad(&["data.dataset=fashion-mnist"], &det).contains("not a detection dataset"));
+        let e = bad(&[], &BASE.replace("fashion-mnist", "voc"));
+        assert!(e.contains("add a `detection:` section"), "{e}");
+        let again = RunConfig::parse(&c_yaml(&det), "r.yaml", &[]).unwrap();
+        assert!(again.detection.is_some());
+    }
+
+    fn c_yaml(text: &str) -> String {
+        RunConfig::parse(text, "t.yaml", &[]).unwrap().to_yaml()
     }
 
     #[test]

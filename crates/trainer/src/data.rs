@@ -53,7 +53,7 @@ pub fn open(data: &DataConfig) -> Result<Dataset, TrainError> {
 }
 
 /// The first `n` of a fixed shuffle of `samples` (all of them without `n`).
-pub fn subset(samples: &[Sample], n: Option<usize>) -> Vec<Sample> {
+pub fn subset<T: Clone>(samples: &[T], n: Option<usize>) -> Vec<T> {
     match n {
         Some(n) => fixed_subset(samples, n, SUBSET_SEED),
         None => samples.to_vec(),

@@ -1,9 +1,11 @@
 //! The run's result files: `metrics.jsonl` (one object per epoch) and `summary.json`, in
-//! the shape DESIGN.md fixes (accuracies in percent).
+//! the shape DESIGN.md fixes (accuracies and mAP in percent). Classification runs write
+//! top-1/top-5, detection runs mAP50 and mAP@[.5:.95]; neither writes the other's.
 
 use std::io::Write;
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -29,6 +31,43 @@ pub struct EpochMetrics {
     pub seconds: f64,
     /// Training images per second (training steps only).
     pub images_per_second: f64,
+}
+
+/// One line of a detection run's `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DetEpochMetrics {
+    /// 1-based epoch, warm-up included.
+    pub epoch: usize,
+    /// Mean YOLO loss of the target detector over the epoch's steps.
+    pub train_loss: f64,
+    /// Validation mAP at IoU 0.5 (percent; VOC: the devkit's 11-point mAP).
+    pub val_map50: f64,
+    /// Validation mAP over IoU 0.5:0.95 (percent; pycocotools' AP).
+    pub val_map: f64,
+    /// Learning rate of the epoch's last step.
+    pub lr: f64,
+    /// Wall seconds of the epoch (training, calibration, evaluation).
+    pub seconds: f64,
+    /// Training images per second (training steps only).
+    pub images_per_second: f64,
+}
+
+/// An epoch's metrics line: its 1-based epoch.
+pub trait EpochLine: Serialize + DeserializeOwned {
+    /// The 1-based epoch.
+    fn epoch(&self) -> usize;
+}
+
+impl EpochLine for EpochMetrics {
+    fn epoch(&self) -> usize {
+        self.epoch
+    }
+}
+
+impl EpochLine for DetEpochMetrics {
+    fn epoch(&self) -> usize {
+        self.epoch
+    }
 }
 
 /// Outcome of a run.
@@ -64,14 +103,26 @@ pub struct Summary {
     pub params: u64,
     /// MACs of the target net for one image.
     pub macs: u64,
-    /// Best validation top-1 over the epochs (percent).
-    pub best_val_top1: f64,
-    /// Epoch of the best validation top-1.
+    /// Best validation top-1 over the epochs (percent; classification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_val_top1: Option<f64>,
+    /// Epoch of the best validation top-1 (classification) or mAP50 (detection).
     pub best_epoch: usize,
-    /// Validation top-1 after the last epoch (percent).
-    pub final_val_top1: f64,
-    /// Validation top-5 after the last epoch (percent).
-    pub final_val_top5: f64,
+    /// Validation top-1 after the last epoch (percent; classification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_val_top1: Option<f64>,
+    /// Validation top-5 after the last epoch (percent; classification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_val_top5: Option<f64>,
+    /// Best validation mAP50 over the epochs (percent; detection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_val_map50: Option<f64>,
+    /// Validation mAP50 after the last epoch (percent; detection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_val_map50: Option<f64>,
+    /// Validation mAP@[.5:.95] after the last epoch (percent; detection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_val_map: Option<f64>,
     /// Wall seconds of the whole run, resumed parts added.
     pub wall_seconds: f64,
     /// Training images per second over the run's training steps.
@@ -99,7 +150,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 }
 
 /// Reads `metrics.jsonl`; a missing file is an empty history.
-pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
+pub fn read_metrics<M: EpochLine>(path: &Path) -> Result<Vec<M>, TrainError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -116,7 +167,7 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
 }
 
 /// Rewrites `metrics.jsonl` with `metrics` (atomically).
-pub fn write_metrics(path: &Path, metrics: &[EpochMetrics]) -> Result<(), TrainError> {
+pub fn write_metrics<M: EpochLine>(path: &Path, metrics: &[M]) -> Result<(), TrainError> {
     let mut text = String::new();
     for m in metrics {
         text.push_str(&serde_json::to_string(m).expect("metrics serialize"));

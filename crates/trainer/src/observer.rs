@@ -1,15 +1,15 @@
 //! How the loop reports progress, so the library stays free of terminal code: the CLI
 //! draws bars, tests and sweeps stay quiet.
 
-use crate::metrics::EpochMetrics;
+use crate::metrics::{DetEpochMetrics, EpochMetrics};
 
 /// Running figures of a phase, read from the device every `run.log_every` steps.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Running {
     /// Mean loss so far.
     pub loss: f64,
-    /// Top-1 so far (percent).
-    pub top1: f64,
+    /// Top-1 so far (percent; classification).
+    pub top1: Option<f64>,
     /// Images per second so far.
     pub images_per_second: f64,
 }
@@ -24,6 +24,8 @@ pub trait Observer {
     fn finish_phase(&mut self) {}
     /// An epoch is over.
     fn epoch(&mut self, _metrics: &EpochMetrics, _total_epochs: usize) {}
+    /// An epoch of a detection run is over.
+    fn det_epoch(&mut self, _metrics: &DetEpochMetrics, _total_epochs: usize) {}
 }
 
 /// Reports nothing.

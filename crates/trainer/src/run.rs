@@ -6,7 +6,7 @@
 //! sampler's generators from (seed, step), the loader's batches depend only on (seed,
 //! epoch), and a checkpoint holds the weights, BN statistics and optimizer state.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -16,14 +16,13 @@ use netaug_model::{Active, AugFactors, Mode, Net, Profile, zoo};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::checkpoint::{self, BEST, LATEST, TrainState};
+use crate::checkpoint::{self, LATEST, TrainState};
 use crate::config::{NetAugConfig, RunConfig};
 use crate::error::TrainError;
 use crate::eval::{evaluate, to_device};
+use crate::ledger::{Ledger, calibrate_phase, running_loss};
 use crate::loss::{hits_topk, mixed_targets, smoothed_targets};
-use crate::metrics::{
-    EpochMetrics, Status, Summary, read_metrics, read_summary, write_atomic, write_metrics,
-};
+use crate::metrics::{EpochMetrics, Status, Summary, read_metrics, read_summary, write_atomic};
 use crate::observer::{Observer, Running};
 use crate::schedule::CosineWithWarmup;
 use crate::step::{Distill, Objective, step_loss};
@@ -64,12 +63,15 @@ pub fn train(
         tracing::info!("{}: the run is already done", out.display());
         return Ok(s);
     }
+    if config.detection.is_some() {
+        return crate::detection::run::train(config, out, options, observer);
+    }
     let mut run = Run::prepare(config, out, options)?;
     match run.execute(observer) {
         Ok(summary) => Ok(summary),
         Err(e) => {
             let summary = run.summary(Status::Failed, Some(e.to_string()));
-            run.write_summary(&summary)?;
+            run.ledger.write_summary(&summary)?;
             Err(e)
         }
     }
@@ -89,7 +91,7 @@ struct EpochTotals {
 
 /// Which augmented nets an epoch samples (official `netaug_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AugMode {
+pub(crate) enum AugMode {
     /// Random width and expand factors.
     Random,
     /// Width at the target, random expand factors (the last `stop_aug_w_epoch` epochs).
@@ -100,7 +102,7 @@ enum AugMode {
 
 impl AugMode {
     /// The mode of 0-based `epoch` of `total`.
-    fn of(netaug: &NetAugConfig, epoch: usize, total: usize) -> Self {
+    pub(crate) fn of(netaug: &NetAugConfig, epoch: usize, total: usize) -> Self {
         let remaining = total - epoch;
         if remaining <= netaug.stop_aug_w_epoch {
             Self::MinWidth
@@ -114,7 +116,7 @@ impl AugMode {
 
 struct Run {
     config: RunConfig,
-    out: PathBuf,
+    ledger: Ledger,
     device: Device,
     net: Option<Net>,
     optimizer: Option<ModuleOptimizer>,
@@ -125,11 +127,9 @@ struct Run {
     classes: usize,
     schedule: CosineWithWarmup,
     total_epochs: usize,
-    state: TrainState,
     metrics: Vec<EpochMetrics>,
     profile: Profile,
     model: String,
-    started: Instant,
 }
 
 impl Run {
@@ -227,7 +227,7 @@ impl Run {
         }
         let mut optimizer = optim::optimizer(config.run.weight_decay);
         let mut state = TrainState::default();
-        let mut metrics = Vec::new();
+        let mut metrics: Vec<EpochMetrics> = Vec::new();
 
         prepare_out(config, out, options.resume)?;
         let ckpt_root = out.join(CHECKPOINTS);
@@ -260,7 +260,7 @@ impl Run {
         );
         Ok(Self {
             config: config.clone(),
-            out: out.to_path_buf(),
+            ledger: Ledger::new(out.to_path_buf(), state, started),
             device,
             net: Some(net),
             optimizer: Some(optimizer),
@@ -271,26 +271,22 @@ impl Run {
             classes,
             schedule,
             total_epochs,
-            state,
             metrics,
             profile,
             model,
-            started,
         })
     }
 
     fn execute(&mut self, observer: &mut dyn Observer) -> Result<Summary, TrainError> {
-        for epoch in self.state.epochs_done..self.total_epochs {
+        for epoch in self.ledger.state.epochs_done..self.total_epochs {
             self.epoch(epoch, observer)?;
         }
         let net = self.net.as_mut().expect("the loop owns the net");
         net.set_active(Active::Min);
         let exported = net.export();
-        checkpoint::write_dir(&self.out, EXPORTED, |tmp| Ok(exported.save(tmp)?))?;
-        self.state.wall_seconds += self.started.elapsed().as_secs_f64();
-        self.started = Instant::now();
+        self.ledger.export(&exported)?;
         let summary = self.summary(Status::Done, None);
-        self.write_summary(&summary)?;
+        self.ledger.write_summary(&summary)?;
         Ok(summary)
     }
 
@@ -327,8 +323,7 @@ impl Run {
         self.net = Some(net);
         let val = evaluated?;
 
-        self.state.train_seconds += seconds;
-        self.state.train_images += images as u64;
+        self.ledger.record_training(images, seconds);
         let m = EpochMetrics {
             epoch: epoch + 1,
             train_loss,
@@ -336,28 +331,20 @@ impl Run {
             val_loss: val.loss,
             val_top1: val.top1,
             val_top5: val.top5,
-            lr: self.schedule.at(self.state.step.saturating_sub(1)),
+            lr: self.schedule.at(self.ledger.state.step.saturating_sub(1)),
             seconds: epoch_start.elapsed().as_secs_f64(),
             images_per_second: images as f64 / seconds.max(1e-9),
         };
         self.metrics.push(m.clone());
-        // Metrics before the checkpoint: a kill in between redoes this epoch on resume,
-        // and the line it wrote is dropped then.
-        write_metrics(&self.out.join(METRICS_FILE), &self.metrics)?;
-        let is_best = self.state.best_epoch == 0 || m.val_top1 > self.state.best_val_top1;
-        if is_best {
-            self.state.best_val_top1 = m.val_top1;
-            self.state.best_epoch = m.epoch;
-        }
-        self.state.epochs_done = epoch + 1;
-        self.state.wall_seconds += self.started.elapsed().as_secs_f64();
-        self.started = Instant::now();
-        let root = self.out.join(CHECKPOINTS);
         let net = self.net.as_ref().expect("the loop owns the net");
-        checkpoint::save(&root, LATEST, net, self.optimizer.as_ref(), &self.state)?;
-        if is_best {
-            checkpoint::save(&root, BEST, net, None, &self.state)?;
-        }
+        self.ledger.end_epoch(
+            epoch,
+            &self.metrics,
+            m.val_top1,
+            |s| &mut s.best_val_top1,
+            net,
+            self.optimizer.as_ref(),
+        )?;
         observer.epoch(&m, self.total_epochs);
         Ok(())
     }
@@ -395,7 +382,7 @@ impl Run {
         observer.phase(&format!("epoch {}/{}", epoch + 1, self.total_epochs), steps);
         for (i, batch) in self.train.epoch(epoch as u64).enumerate() {
             let batch = tri!(batch);
-            let step_seed = mix(seed, self.state.step as u64);
+            let step_seed = mix(seed, self.ledger.state.step as u64);
             device.seed(step_seed);
             let n = batch.labels.len();
             let targets = match &batch.mix {
@@ -434,7 +421,7 @@ impl Run {
             };
             let out = tri!(step_loss(&mut net, x, &objective, aug));
             let grads = GradientsParams::from_grads(out.total.backward(), &net);
-            let lr = self.schedule.at(self.state.step);
+            let lr = self.schedule.at(self.ledger.state.step);
             let optimizer = self
                 .optimizer
                 .as_mut()
@@ -443,21 +430,18 @@ impl Run {
             loss_sum = loss_sum + out.target.inner().mul_scalar(n as f64);
             hits = hits + hits_topk(out.logits.inner(), labels.inner(), 1);
             images += n;
-            self.state.step += 1;
+            self.ledger.state.step += 1;
             let running = if (i + 1) % log_every == 0 || i + 1 == steps {
-                let loss = loss_sum.clone().into_scalar::<f64>() / images as f64;
-                if !loss.is_finite() {
-                    observer.finish_phase();
-                    let why = format!(
-                        "mean training loss is {loss} at epoch {}, step {}",
-                        epoch + 1,
-                        i + 1
-                    );
-                    return (net, Err(TrainError::Diverged(why)));
-                }
+                let loss = match running_loss(&loss_sum, images, epoch + 1, i + 1) {
+                    Ok(loss) => loss,
+                    Err(e) => {
+                        observer.finish_phase();
+                        return (net, Err(e));
+                    }
+                };
                 Some(Running {
                     loss,
-                    top1: 100.0 * hits.clone().into_scalar::<i64>() as f64 / images as f64,
+                    top1: Some(100.0 * hits.clone().into_scalar::<i64>() as f64 / images as f64),
                     images_per_second: images as f64 / start.elapsed().as_secs_f64().max(1e-9),
                 })
             } else {
@@ -484,33 +468,23 @@ impl Run {
         let Some(loader) = &self.recal else {
             return Ok(());
         };
-        let mut failed = None;
-        observer.phase("calibrate BN", loader.batches());
         let device = self.device.clone();
-        let mut done = 0;
-        let batches = loader.epoch(u64::MAX).map_while(|b| match b {
-            Ok(b) => {
-                done += 1;
-                observer.advance(done, None);
-                Some(to_device(b, &device).0)
-            }
-            Err(e) => {
-                failed = Some(e);
-                None
-            }
-        });
-        net.calibrate_bn(batches);
-        observer.finish_phase();
-        match failed {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
-        }
+        calibrate_phase(
+            observer,
+            loader.batches(),
+            loader.epoch(u64::MAX),
+            |b| to_device(b, &device).0,
+            |batches| {
+                net.calibrate_bn(batches);
+            },
+        )
     }
 
     fn summary(&self, status: Status, error: Option<String>) -> Summary {
         let last = self.metrics.last();
         Summary {
             run_id: self
+                .ledger
                 .out
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
@@ -523,26 +497,24 @@ impl Run {
             device: self.config.device.clone(),
             params: self.profile.params,
             macs: self.profile.macs,
-            best_val_top1: self.state.best_val_top1,
-            best_epoch: self.state.best_epoch,
-            final_val_top1: last.map_or(0.0, |m| m.val_top1),
-            final_val_top5: last.map_or(0.0, |m| m.val_top5),
-            wall_seconds: self.state.wall_seconds + self.started.elapsed().as_secs_f64(),
-            images_per_second: self.state.train_images as f64 / self.state.train_seconds.max(1e-9),
+            best_val_top1: Some(self.ledger.state.best_val_top1),
+            best_epoch: self.ledger.state.best_epoch,
+            final_val_top1: Some(last.map_or(0.0, |m| m.val_top1)),
+            final_val_top5: Some(last.map_or(0.0, |m| m.val_top5)),
+            best_val_map50: None,
+            final_val_map50: None,
+            final_val_map: None,
+            wall_seconds: self.ledger.wall_seconds(),
+            images_per_second: self.ledger.images_per_second(),
             status,
             error,
         }
-    }
-
-    fn write_summary(&self, summary: &Summary) -> Result<(), TrainError> {
-        let json = serde_json::to_string_pretty(summary).expect("summaries serialize");
-        write_atomic(&self.out.join(SUMMARY_FILE), json.as_bytes())
     }
 }
 
 /// Creates the run folder; refuses to overwrite a run unless resuming it with the same
 /// config; writes `config.yaml` for a new run.
-fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Result<(), TrainError> {
+pub(crate) fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Result<(), TrainError> {
     let path = out.join(CONFIG_FILE);
     if path.exists() {
         if !resume {
@@ -571,7 +543,7 @@ fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Result<(), Train
 }
 
 /// The config a run in `out` started with, if there is one.
-fn saved_config(out: &Path) -> Result<Option<RunConfig>, TrainError> {
+pub(crate) fn saved_config(out: &Path) -> Result<Option<RunConfig>, TrainError> {
     let path = out.join(CONFIG_FILE);
     if !path.exists() {
         return Ok(None);
@@ -592,7 +564,7 @@ fn first_difference(saved: &RunConfig, config: &RunConfig) -> String {
 }
 
 /// One stream seed from two numbers (splitmix64).
-fn mix(a: u64, b: u64) -> u64 {
+pub(crate) fn mix(a: u64, b: u64) -> u64 {
     let mut z = a ^ b.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

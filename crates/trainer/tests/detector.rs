@@ -12,7 +12,7 @@ use netaug_detect::decode::{DecodeOptions, ScaleOutput, decode};
 use netaug_detect::geometry::Corners;
 use netaug_model::detector::STRIDES;
 use netaug_model::{Active, AugFactors, Detector, InitKind, Mode, zoo};
-use netaug_trainer::det_loss::yolo_loss;
+use netaug_trainer::detection::loss::yolo_loss;
 use netaug_trainer::optim::optimizer;
 
 /// Class 0: a filled square; class 1: a frame.

@@ -2,6 +2,10 @@
 //! ImageSets/Main/*.txt, JPEGImages/}`) and COCO (`annotations/instances_{train,val}2017.json`,
 //! `{train,val}2017/`), and box-aware resize / flip / crop.
 
+pub mod loader;
+
+pub use loader::{DetBatch, DetLoader, DetTrainTransform, DetTransform};
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,155 @@
+//! What every run keeps beside its network, shared by the classification loop
+//! ([`crate::run`]) and the detection loop ([`crate::detection::run`]): the run folder,
+//! the loop's position ([`TrainState`]) and its clock, and the bookkeeping around the
+//! steps: the epoch's metrics file, best epoch and checkpoints, the exported net and
+//! `summary.json`, the running loss read back from the device, BN re-calibration phases.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::optim::ModuleOptimizer;
+use burn::tensor::Tensor;
+use netaug_data::DataError;
+
+use crate::checkpoint::{self, BEST, LATEST, Network, TrainState};
+use crate::error::TrainError;
+use crate::metrics::{EpochLine, Summary, write_atomic, write_metrics};
+use crate::observer::Observer;
+use crate::run::{CHECKPOINTS, EXPORTED, METRICS_FILE, SUMMARY_FILE};
+
+/// A run's folder, position and clock.
+pub(crate) struct Ledger {
+    /// The run folder.
+    pub out: PathBuf,
+    /// Where the loop stands (saved with each checkpoint).
+    pub state: TrainState,
+    /// Since when wall time is not yet in `state`.
+    started: Instant,
+}
+
+impl Ledger {
+    /// A ledger for `out` at `state`, its clock started at `started`.
+    pub fn new(out: PathBuf, state: TrainState, started: Instant) -> Self {
+        Self {
+            out,
+            state,
+            started,
+        }
+    }
+
+    /// Moves the wall time since the last call into the state.
+    fn tick(&mut self) {
+        self.state.wall_seconds += self.started.elapsed().as_secs_f64();
+        self.started = Instant::now();
+    }
+
+    /// Wall seconds of the run so far, resumed parts included.
+    pub fn wall_seconds(&self) -> f64 {
+        self.state.wall_seconds + self.started.elapsed().as_secs_f64()
+    }
+
+    /// Training images per second over the run's training steps.
+    pub fn images_per_second(&self) -> f64 {
+        self.state.train_images as f64 / self.state.train_seconds.max(1e-9)
+    }
+
+    /// Counts an epoch's training steps.
+    pub fn record_training(&mut self, images: usize, seconds: f64) {
+        self.state.train_seconds += seconds;
+        self.state.train_images += images as u64;
+    }
+
+    /// Ends 0-based `epoch`: rewrites `metrics.jsonl` with `metrics`, makes this epoch the
+    /// best when `value` beats the best so far (kept in `best` of the state), advances the
+    /// state and writes `checkpoints/latest` (with the optimizer) and, when best,
+    /// `checkpoints/best`. Metrics come before the checkpoint: a kill in between redoes
+    /// this epoch on resume, and the line it wrote is dropped then.
+    #[allow(clippy::too_many_arguments)]
+    pub fn end_epoch<M: EpochLine>(
+        &mut self,
+        epoch: usize,
+        metrics: &[M],
+        value: f64,
+        best: fn(&mut TrainState) -> &mut f64,
+        net: &impl Network,
+        optimizer: Option<&ModuleOptimizer>,
+    ) -> Result<(), TrainError> {
+        write_metrics(&self.out.join(METRICS_FILE), metrics)?;
+        let is_best = self.state.best_epoch == 0 || value > *best(&mut self.state);
+        if is_best {
+            *best(&mut self.state) = value;
+            self.state.best_epoch = epoch + 1;
+        }
+        self.state.epochs_done = epoch + 1;
+        self.tick();
+        let root = self.out.join(CHECKPOINTS);
+        checkpoint::save(&root, LATEST, net, optimizer, &self.state)?;
+        if is_best {
+            checkpoint::save(&root, BEST, net, None, &self.state)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the exported target net into `exported/`.
+    pub fn export(&mut self, exported: &impl Network) -> Result<(), TrainError> {
+        checkpoint::write_dir(&self.out, EXPORTED, |tmp| Ok(exported.save_to(tmp)?))?;
+        self.tick();
+        Ok(())
+    }
+
+    /// Writes `summary.json`.
+    pub fn write_summary(&self, summary: &Summary) -> Result<(), TrainError> {
+        let json = serde_json::to_string_pretty(summary).expect("summaries serialize");
+        write_atomic(&self.out.join(SUMMARY_FILE), json.as_bytes())
+    }
+}
+
+/// The mean loss so far, read from the device (`loss_sum` over `images`); a non-finite
+/// mean stops the run as diverged at 1-based `epoch` and `step`.
+pub(crate) fn running_loss(
+    loss_sum: &Tensor<1>,
+    images: usize,
+    epoch: usize,
+    step: usize,
+) -> Result<f64, TrainError> {
+    let loss = loss_sum.clone().into_scalar::<f64>() / images.max(1) as f64;
+    if loss.is_finite() {
+        Ok(loss)
+    } else {
+        Err(TrainError::Diverged(format!(
+            "mean training loss is {loss} at epoch {epoch}, step {step}"
+        )))
+    }
+}
+
+/// BN re-calibration as an observed phase: `batches` (of `total`) become tensors through
+/// `to_tensor` and pass through `calibrate`; a loader error stops the phase and is returned.
+pub(crate) fn calibrate_phase<B>(
+    observer: &mut dyn Observer,
+    total: usize,
+    batches: impl Iterator<Item = Result<B, DataError>>,
+    to_tensor: impl Fn(B) -> Tensor<4>,
+    calibrate: impl FnOnce(&mut dyn Iterator<Item = Tensor<4>>),
+) -> Result<(), TrainError> {
+    let mut failed = None;
+    observer.phase("calibrate BN", total);
+    let mut done = 0;
+    let mut tensors = batches.map_while(|b| match b {
+        Ok(b) => {
+            done += 1;
+            observer.advance(done, None);
+            Some(to_tensor(b))
+        }
+        Err(e) => {
+            failed = Some(e);
+            None
+        }
+    });
+    calibrate(&mut tensors);
+    drop(tensors);
+    observer.finish_phase();
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
