@@ -59,7 +59,12 @@ SWEEP_NAME = $(shell sed -n 's/^name: *//p' $(SWEEP) | head -1)
 SWEEP_OUT ?= results/$(SWEEP_NAME)
 JOBS ?= 1
 
-sweep: build ## Run a sweep and report it (SWEEP=file, DATA=root, JOBS=n; default: Fashion-MNIST).
+# The pasted Fashion-MNIST detection set that experiments/detection-pasted.yaml reads.
+PASTED := data/pasted
+$(PASTED)/annotations/instances_val.json: | build
+	$(NETAUG) data pasted --out $(PASTED) --train 1000 --val 300 --canvas 64 --max-items 3 --sides 16 40
+
+sweep: build $(if $(findstring detection-pasted,$(SWEEP)),$(PASTED)/annotations/instances_val.json) ## Run a sweep and report it (SWEEP=file, DATA=root, JOBS=n; default: Fashion-MNIST).
 	$(NETAUG) sweep $(SWEEP) --out $(SWEEP_OUT) --jobs $(JOBS) $(if $(DATA),--set data.root=$(DATA))
 	$(NETAUG) report $(SWEEP_OUT) --paper experiments/paper/results.csv
 	@echo "table: $(SWEEP_OUT)/tables/   plots: $(SWEEP_OUT)/plots/   per run: $(SWEEP_OUT)/summary.csv"

@@ -108,6 +108,8 @@ struct Line<'a> {
     label: String,
     color: RGBColor,
     dashed: bool,
+    /// Marks each point (for few points, where a line alone may not show).
+    markers: bool,
     curve: &'a Curve,
 }
 
@@ -189,6 +191,10 @@ where
                 c.epoch.iter().copied().zip(c.max.iter().copied()).collect();
             band.extend(c.epoch.iter().copied().zip(c.min.iter().copied()).rev());
             chart.draw_series(std::iter::once(Polygon::new(band, col.mix(0.2).filled())))?;
+        }
+        if l.markers {
+            let points = c.epoch.iter().copied().zip(c.mean.iter().copied());
+            chart.draw_series(points.map(|p| Circle::new(p, 5, col.filled())))?;
         }
         let points = c.epoch.iter().copied().zip(c.mean.iter().copied());
         let dashed = l.dashed;
@@ -350,6 +356,7 @@ fn underfitting<'a>(data: &FigureData<'a>) -> Vec<(String, Vec<Line<'a>>)> {
                     label: format!("{size} {what}"),
                     color: color(i),
                     dashed,
+                    markers: false,
                     curve: &curves[&key][BASELINE],
                 });
             }
@@ -422,6 +429,7 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
                     label: method.clone(),
                     color: color(i),
                     dashed: false,
+                    markers: false,
                     curve,
                 })
                 .collect();
@@ -453,6 +461,7 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
                 label: label.clone(),
                 color: color(i),
                 dashed: false,
+                markers: true,
                 curve,
             })
             .collect();

@@ -12,7 +12,7 @@ use netaug_detect::decode::{DecodeOptions, ScaleOutput, decode};
 use netaug_detect::geometry::Corners;
 use netaug_model::detector::STRIDES;
 use netaug_model::{Active, AugFactors, Detector, InitKind, Mode, zoo};
-use netaug_trainer::detection::loss::yolo_loss;
+use netaug_trainer::detection::loss::{detector_geometry, yolo_loss};
 use netaug_trainer::optim::optimizer;
 
 /// Class 0: a filled square; class 1: a frame.
@@ -86,7 +86,7 @@ fn a_detector_fits_a_few_canvases() {
     let mut losses = Vec::new();
     for _ in 0..80 {
         let out = det.forward(images.clone(), Mode::Train);
-        let loss = yolo_loss(&out, &targets, 3, 2);
+        let loss = yolo_loss(&out, &detector_geometry(&anchors), &targets, 2);
         losses.push(loss.clone().into_scalar::<f32>());
         let grads = GradientsParams::from_grads(loss.backward(), &det);
         det = opt.step(0.02, det, grads);

@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::data::{self, DetData};
 use super::eval::{predict, score};
-use super::loss::yolo_loss;
+use super::loss::{detector_geometry, yolo_loss};
 use crate::checkpoint::{self, LATEST, TrainState};
 use crate::config::{DetectionConfig, RunConfig};
 use crate::error::TrainError;
@@ -327,6 +327,7 @@ impl DetRun {
         let log_every = self.config.run.log_every;
         let steps = self.train.batches();
         let anchors = det.labels().anchors.clone();
+        let geometry = detector_geometry(&anchors);
         let classes = det.classes();
         let mut loss_sum = Tensor::<1>::zeros([1], &device.clone().inner());
         let mut images = 0usize;
@@ -349,8 +350,8 @@ impl DetRun {
             det.set_active(Active::Min);
             let target_loss = yolo_loss(
                 &det.forward(x.clone(), Mode::Train),
+                &geometry,
                 &targets,
-                ANCHORS_PER_SCALE,
                 classes,
             );
             let total = match (mode, &self.config.netaug) {
@@ -361,12 +362,7 @@ impl DetRun {
                         AugMode::MinWidth => Active::MinW(&mut rng),
                         AugMode::MinExpand => Active::MinE(&mut rng),
                     });
-                    let aug = yolo_loss(
-                        &det.forward(x, Mode::Train),
-                        &targets,
-                        ANCHORS_PER_SCALE,
-                        classes,
-                    );
+                    let aug = yolo_loss(&det.forward(x, Mode::Train), &geometry, &targets, classes);
                     det.set_active(Active::Min);
                     target_loss.clone() + aug.mul_scalar(n.alpha)
                 }
