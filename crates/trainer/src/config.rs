@@ -65,10 +65,11 @@ pub struct RunConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectionConfig {
-    /// Anchors: `kmeans` (9 by k-means on the training boxes at `data.image_size`) or
-    /// `yolov3` (YOLOv3's set scaled from 416 px).
+    /// Anchors: `kmeans` (9 by k-means on the training boxes at `data.image_size`),
+    /// `yolov3` (YOLOv3's set scaled from 416 px), or nine `[w, h]` in input pixels,
+    /// smallest first.
     #[serde(default = "default_anchors")]
-    pub anchors: String,
+    pub anchors: Anchors,
     /// Multi-scale training: square sides drawn per batch (multiples of 32); empty trains
     /// at `data.image_size` only.
     #[serde(default)]
@@ -86,6 +87,19 @@ pub struct DetectionConfig {
     #[serde(default = "default_max_detections")]
     pub max_detections: usize,
 }
+
+/// `detection.anchors`: a method's name or the anchors themselves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Anchors {
+    /// `kmeans` or `yolov3`.
+    Named(String),
+    /// `[w, h]` pairs in input pixels.
+    List(Vec<[f32; 2]>),
+}
+
+/// Anchors a detector takes: three per stride.
+pub const ANCHOR_COUNT: usize = 9;
 
 /// The detection datasets (`data.dataset` with a `detection:` section).
 pub const DETECTION_DATASETS: [&str; 2] = ["coco", "voc"];
@@ -241,8 +255,8 @@ pub struct NetAugConfig {
     pub bn_recal_images: usize,
 }
 
-fn default_anchors() -> String {
-    "kmeans".into()
+fn default_anchors() -> Anchors {
+    Anchors::Named("kmeans".into())
 }
 fn default_min_crop() -> f64 {
     0.5
@@ -397,11 +411,27 @@ impl RunConfig {
                         ),
                     ));
                 }
-                if !["kmeans", "yolov3"].contains(&d.anchors.as_str()) {
-                    return Err((
-                        "detection.anchors",
-                        format!("unknown anchors `{}` (known: kmeans, yolov3)", d.anchors),
-                    ));
+                match &d.anchors {
+                    Anchors::Named(n) if !["kmeans", "yolov3"].contains(&n.as_str()) => {
+                        return Err((
+                            "detection.anchors",
+                            format!(
+                                "unknown anchors `{n}` (known: kmeans, yolov3, or {ANCHOR_COUNT} [w, h])"
+                            ),
+                        ));
+                    }
+                    Anchors::List(l)
+                        if l.len() != ANCHOR_COUNT
+                            || l.iter().flatten().any(|v| !(v.is_finite() && *v > 0.0)) =>
+                    {
+                        return Err((
+                            "detection.anchors",
+                            format!(
+                                "expected {ANCHOR_COUNT} [w, h] pairs of positive sizes, got {l:?}"
+                            ),
+                        ));
+                    }
+                    _ => {}
                 }
                 if let Some(s) = d.multi_scale.iter().find(|&&s| s == 0 || s % 32 != 0) {
                     return Err((
@@ -634,8 +664,8 @@ netaug:
         let c = RunConfig::parse(&det, "t.yaml", &[]).unwrap();
         let d = c.detection.unwrap();
         assert_eq!(
-            (d.anchors.as_str(), d.min_crop, d.max_detections),
-            ("kmeans", 0.5, 100)
+            (d.anchors, d.min_crop, d.max_detections),
+            (Anchors::Named("kmeans".into()), 0.5, 100)
         );
         let bad = |sets: &[&str], text: &str| {
             let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
@@ -645,6 +675,20 @@ netaug:
         };
         assert!(bad(&["detection.multi_scale=[70]"], &det).contains("detection.multi_scale: 70"));
         assert!(bad(&["detection.anchors=x"], &det).contains("unknown anchors `x`"));
+        assert!(bad(&["detection.anchors=[[1, 2]]"], &det).contains("expected 9 [w, h]"));
+        let nine =
+            "detection.anchors=[[4,5],[6,7],[8,9],[10,11],[12,13],[14,15],[16,17],[18,19],[20,21]]";
+        let c = RunConfig::parse(&det, "t.yaml", &[nine.into()]).unwrap();
+        let d = c.detection.clone().unwrap();
+        assert_eq!(
+            d.anchors,
+            Anchors::List(
+                (0..9)
+                    .map(|i| [4.0 + 2.0 * i as f32, 5.0 + 2.0 * i as f32])
+                    .collect()
+            )
+        );
+        assert_eq!(RunConfig::parse(&c.to_yaml(), "r.yaml", &[]).unwrap(), c);
         assert!(bad(&["detection.min_crop=0"], &det).contains("detection.min_crop"));
         assert!(bad(&["data.dataset=fashion-mnist"], &det).contains("not a detection dataset"));
         let e = bad(&[], &BASE.replace("fashion-mnist", "voc"));

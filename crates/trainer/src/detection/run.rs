@@ -24,7 +24,7 @@ use super::data::{self, DetData};
 use super::eval::{predict, score};
 use super::loss::{detector_geometry, yolo_loss};
 use crate::checkpoint::{self, LATEST, TrainState};
-use crate::config::{DetectionConfig, RunConfig};
+use crate::config::{Anchors, DetectionConfig, RunConfig};
 use crate::error::TrainError;
 use crate::ledger::{Ledger, calibrate_phase, running_loss};
 use crate::metrics::{DetEpochMetrics, Status, Summary, read_metrics};
@@ -63,32 +63,41 @@ pub fn decode_options(d: &DetectionConfig) -> DecodeOptions {
     }
 }
 
-/// The anchors of a run: k-means (1 - IoU) on the training boxes scaled to the training
-/// resolution, or YOLOv3's set scaled; k-means falls back to YOLOv3's with fewer than
-/// nine distinct box shapes.
+/// The anchors of a run: the config's list (sorted by area), k-means (1 - IoU) on the training boxes
+/// scaled to the training resolution, or YOLOv3's set scaled; k-means falls back to
+/// YOLOv3's with fewer than nine distinct box shapes.
 pub fn anchors(d: &DetectionConfig, data: &DetData, size: usize) -> Vec<(f32, f32)> {
     let n = ANCHORS_PER_SCALE * STRIDES.len();
-    if d.anchors == "kmeans" {
-        let sizes: Vec<(f32, f32)> = data
-            .train
-            .iter()
-            .filter(|s| s.width > 0 && s.height > 0)
-            .flat_map(|s| {
-                let (sx, sy) = (size as f32 / s.width as f32, size as f32 / s.height as f32);
-                s.boxes
-                    .iter()
-                    .map(move |b| ((b.x2 - b.x1) * sx, (b.y2 - b.y1) * sy))
-            })
-            .collect();
-        let found = kmeans(&sizes, n, 100);
-        if found.len() == n {
-            return found;
+    match &d.anchors {
+        Anchors::List(list) => {
+            // Smallest first, so that each stride gets the anchors of its size.
+            let mut a: Vec<(f32, f32)> = list.iter().map(|&[w, h]| (w, h)).collect();
+            a.sort_by(|x, y| (x.0 * x.1).total_cmp(&(y.0 * y.1)));
+            return a;
         }
-        tracing::warn!(
-            "k-means found {} anchors in {} training boxes; using YOLOv3's",
-            found.len(),
-            sizes.len()
-        );
+        Anchors::Named(name) if name == "kmeans" => {
+            let sizes: Vec<(f32, f32)> = data
+                .train
+                .iter()
+                .filter(|s| s.width > 0 && s.height > 0)
+                .flat_map(|s| {
+                    let (sx, sy) = (size as f32 / s.width as f32, size as f32 / s.height as f32);
+                    s.boxes
+                        .iter()
+                        .map(move |b| ((b.x2 - b.x1) * sx, (b.y2 - b.y1) * sy))
+                })
+                .collect();
+            let found = kmeans(&sizes, n, 100);
+            if found.len() == n {
+                return found;
+            }
+            tracing::warn!(
+                "k-means found {} anchors in {} training boxes; using YOLOv3's",
+                found.len(),
+                sizes.len()
+            );
+        }
+        Anchors::Named(_) => {}
     }
     yolov3_scaled(size)
 }
@@ -480,4 +489,59 @@ pub fn targets_of(batch: &DetBatch, anchors: &[(f32, f32)]) -> Vec<Vec<Target>> 
             assign(&b, anchors, &STRIDES, size)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netaug_data::detection::{BBox, DetSample};
+
+    fn config(anchors: &str) -> DetectionConfig {
+        let text = format!(
+            "data: {{dataset: coco, root: /x, image_size: 64, batch_size: 8}}
+model: {{name: tinymbv2}}
+run: {{epochs: 1}}
+detection: {{anchors: {anchors}}}
+"
+        );
+        RunConfig::parse(&text, "t.yaml", &[])
+            .unwrap()
+            .detection
+            .unwrap()
+    }
+
+    #[test]
+    fn anchors_come_from_the_list_k_means_or_yolov3() {
+        // Nine box shapes at 128 px, scaled to 64 px by k-means.
+        let boxes = (1..=9)
+            .map(|i| BBox {
+                x1: 0.0,
+                y1: 0.0,
+                x2: 8.0 * i as f32,
+                y2: 6.0 * i as f32,
+                class: 0,
+                difficult: false,
+                crowd: false,
+            })
+            .collect();
+        let data = DetData {
+            categories: Vec::new(),
+            train: vec![DetSample {
+                image: "x.png".into(),
+                id: 1,
+                width: 128,
+                height: 128,
+                boxes,
+            }],
+            eval: Vec::new(),
+            gt: data::GroundTruth::Coco(Default::default()),
+        };
+        let k = anchors(&config("kmeans"), &data, 64);
+        let want: Vec<(f32, f32)> = (1..=9).map(|i| (4.0 * i as f32, 3.0 * i as f32)).collect();
+        assert_eq!(k, want);
+        assert_eq!(anchors(&config("yolov3"), &data, 64), yolov3_scaled(64));
+        let list = "[[9,9],[1,1],[2,2],[3,3],[4,4],[5,5],[6,6],[7,7],[8,8]]";
+        let l = anchors(&config(list), &data, 64);
+        assert_eq!(l, (1..=9).map(|i| (i as f32, i as f32)).collect::<Vec<_>>());
+    }
 }
