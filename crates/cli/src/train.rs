@@ -267,11 +267,9 @@ fn eval_detector(args: &EvalArgs, dir: &Path, config: &RunConfig) -> Result<()> 
 pub fn export(args: ExportArgs) -> Result<()> {
     let dir = resolve_net(&args.checkpoint).map_err(classify)?;
     let device = burn::tensor::Device::flex();
-    if let Some(config) = run_config_of(&dir)
-        .ok()
-        .flatten()
-        .filter(|c| c.detection.is_some())
-    {
+    // Profiled at the run's resolution when the checkpoint is inside a run folder.
+    let run_config = run_config_of(&dir).ok().flatten();
+    if let Some(config) = run_config.as_ref().filter(|c| c.detection.is_some()) {
         let det = crate::detect::load_detector(&dir, &device)?;
         let tiny = det.export();
         tiny.save(&args.out)
@@ -291,11 +289,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
     let tiny = net.export();
     tiny.save(&args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
-    // Profiled at the run's resolution when the checkpoint is inside a run folder.
-    let resolution = run_config_of(&dir)
-        .ok()
-        .flatten()
-        .map_or(224, |c| c.data.image_size);
+    let resolution = run_config.as_ref().map_or(224, |c| c.data.image_size);
     let p = tiny.profile(resolution);
     println!(
         "{} -> {}: {} params, {} MACs",

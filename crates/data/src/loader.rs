@@ -113,6 +113,83 @@ impl LoaderConfig {
     }
 }
 
+impl LoaderConfig {
+    /// Refuses batch size 0, a bad shard, or fewer than `n` images than ranks.
+    pub(crate) fn check(&self, n: usize) -> Result<(), DataError> {
+        if self.batch_size == 0 {
+            return Err(DataError::BadOption("batch size must be at least 1".into()));
+        }
+        if self.world_size == 0 || self.rank >= self.world_size {
+            return Err(DataError::BadOption(format!(
+                "rank {} is not below world size {}",
+                self.rank, self.world_size
+            )));
+        }
+        if n < self.world_size {
+            return Err(DataError::BadOption(format!(
+                "{n} images cannot be sharded over {} ranks",
+                self.world_size
+            )));
+        }
+        Ok(())
+    }
+
+    /// The decode threads (`workers`; 0 = one per core), named `<name>-<i>`.
+    pub(crate) fn pool(&self, name: &'static str) -> Result<Arc<rayon::ThreadPool>, DataError> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(self.workers)
+            .thread_name(move |i| format!("{name}-{i}"))
+            .build()
+            .map(Arc::new)
+            .map_err(|e| DataError::BadOption(format!("cannot start loader threads: {e}")))
+    }
+
+    /// Images of this shard per epoch, of `n`.
+    pub(crate) fn shard_len(&self, n: usize) -> usize {
+        n / self.world_size
+    }
+
+    /// Batches per epoch, of `n` images.
+    pub(crate) fn batches(&self, n: usize) -> usize {
+        let n = self.shard_len(n);
+        if self.drop_last {
+            n / self.batch_size
+        } else {
+            n.div_ceil(self.batch_size)
+        }
+    }
+
+    /// This shard's indices of `n` samples for `epoch`, in order: the shuffled list (the
+    /// same on every rank) cut to a multiple of the world size, every `world_size`-th
+    /// from `rank`.
+    pub(crate) fn order(&self, n: usize, epoch: u64) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..n).collect();
+        if self.shuffle {
+            idx.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(
+                self.seed,
+                epoch,
+                u64::MAX,
+            )));
+        }
+        let keep = n / self.world_size * self.world_size;
+        idx.truncate(keep);
+        idx.into_iter()
+            .skip(self.rank)
+            .step_by(self.world_size)
+            .collect()
+    }
+
+    /// `order` in batches; with `drop_last`, without a short last one.
+    pub(crate) fn chunks(&self, order: &[usize]) -> Vec<Vec<usize>> {
+        let bs = self.batch_size;
+        let mut chunks: Vec<Vec<usize>> = order.chunks(bs).map(<[usize]>::to_vec).collect();
+        if self.drop_last && chunks.last().is_some_and(|c| c.len() < bs) {
+            chunks.pop();
+        }
+        chunks
+    }
+}
+
 /// Mixup applied to a batch: images are `lam * x + (1 - lam) * x[perm]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mix {
@@ -155,50 +232,26 @@ impl Loader {
         norm: Normalize,
         cfg: LoaderConfig,
     ) -> Result<Self, DataError> {
-        if cfg.batch_size == 0 {
-            return Err(DataError::BadOption("batch size must be at least 1".into()));
-        }
-        if cfg.world_size == 0 || cfg.rank >= cfg.world_size {
-            return Err(DataError::BadOption(format!(
-                "rank {} is not below world size {}",
-                cfg.rank, cfg.world_size
-            )));
-        }
-        if samples.len() < cfg.world_size {
-            return Err(DataError::BadOption(format!(
-                "{} images cannot be sharded over {} ranks",
-                samples.len(),
-                cfg.world_size
-            )));
-        }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(cfg.workers)
-            .thread_name(|i| format!("netaug-loader-{i}"))
-            .build()
-            .map_err(|e| DataError::BadOption(format!("cannot start loader threads: {e}")))?;
+        cfg.check(samples.len())?;
+        let pool = cfg.pool("netaug-loader")?;
         Ok(Self {
             samples: Arc::new(samples),
             transform: Arc::new(transform),
             norm: Arc::new(norm),
             cfg,
-            pool: Arc::new(pool),
+            pool,
             skipped: Arc::default(),
         })
     }
 
     /// Images of this shard per epoch.
     pub fn shard_len(&self) -> usize {
-        self.samples.len() / self.cfg.world_size
+        self.cfg.shard_len(self.samples.len())
     }
 
     /// Batches per epoch.
     pub fn batches(&self) -> usize {
-        let n = self.shard_len();
-        if self.cfg.drop_last {
-            n / self.cfg.batch_size
-        } else {
-            n.div_ceil(self.cfg.batch_size)
-        }
+        self.cfg.batches(self.samples.len())
     }
 
     /// Images skipped as unreadable so far (with `skip_corrupt`).
@@ -209,31 +262,12 @@ impl Loader {
     /// This shard's sample indices for `epoch`, in order: the shuffled list (the same on
     /// every rank) cut to a multiple of the world size, every `world_size`-th from `rank`.
     pub fn order(&self, epoch: u64) -> Vec<usize> {
-        let n = self.samples.len();
-        let mut idx: Vec<usize> = (0..n).collect();
-        if self.cfg.shuffle {
-            idx.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(
-                self.cfg.seed,
-                epoch,
-                u64::MAX,
-            )));
-        }
-        let keep = n / self.cfg.world_size * self.cfg.world_size;
-        idx.truncate(keep);
-        idx.into_iter()
-            .skip(self.cfg.rank)
-            .step_by(self.cfg.world_size)
-            .collect()
+        self.cfg.order(self.samples.len(), epoch)
     }
 
     /// The batches of `epoch`, prepared ahead on a background thread.
     pub fn epoch(&self, epoch: u64) -> EpochIter {
-        let order = self.order(epoch);
-        let bs = self.cfg.batch_size;
-        let mut chunks: Vec<Vec<usize>> = order.chunks(bs).map(<[usize]>::to_vec).collect();
-        if self.cfg.drop_last && chunks.last().is_some_and(|c| c.len() < bs) {
-            chunks.pop();
-        }
+        let chunks = self.cfg.chunks(&self.order(epoch));
         let job = self.job(epoch, self.cfg.mixup_alpha);
         spawn_epoch(self.cfg.prefetch, chunks, move |b, chunk| {
             job.batch(b, chunk)

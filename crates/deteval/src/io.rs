@@ -110,16 +110,20 @@ pub fn voc_gt_from_coco(path: &Path) -> Result<VocGt, EvalError> {
 pub fn voc_gt_from_folder(root: &Path, year: &str, set: &str) -> Result<VocGt, EvalError> {
     let ds =
         netaug_data::detection::voc(root, &[(year, set)]).map_err(|e| EvalError::file(root, e))?;
-    Ok(VocGt {
-        categories: ds
-            .classes
+    Ok(voc_gt_of(&ds.samples, &ds.classes))
+}
+
+/// VOC ground truth of loaded `samples` with `classes`: image ids are the samples', the
+/// category id of class `c` is `c + 1`.
+pub fn voc_gt_of(samples: &[netaug_data::detection::DetSample], classes: &[String]) -> VocGt {
+    VocGt {
+        categories: classes
             .iter()
             .enumerate()
             .map(|(i, c)| (i as u64 + 1, c.clone()))
             .collect(),
-        images: ds
-            .samples
-            .into_iter()
+        images: samples
+            .iter()
             .map(|s| {
                 let boxes = s
                     .boxes
@@ -133,7 +137,7 @@ pub fn voc_gt_from_folder(root: &Path, year: &str, set: &str) -> Result<VocGt, E
                 (s.id, boxes)
             })
             .collect(),
-    })
+    }
 }
 
 /// A COCO results file.

@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 
 use burn::optim::ModuleOptimizer;
-use burn::tensor::Device;
 use netaug_model::{Detector, ModelError, Net};
 use serde::{Deserialize, Serialize};
 
@@ -116,26 +115,6 @@ pub fn find(root: &Path, name: &str) -> Option<PathBuf> {
     [root.join(name), root.join(format!(".{name}.old"))]
         .into_iter()
         .find(|d| d.join(STATE).is_file())
-}
-
-/// A loaded checkpoint.
-pub struct Checkpoint {
-    /// The network.
-    pub net: Net,
-    /// The loop's position.
-    pub state: TrainState,
-}
-
-/// Loads the checkpoint in `dir` onto `device`; `optimizer` is filled from its state.
-pub fn load(
-    dir: &Path,
-    device: &Device,
-    optimizer: Option<ModuleOptimizer>,
-) -> Result<(Checkpoint, Option<ModuleOptimizer>), TrainError> {
-    let net = Net::load(dir, device)?;
-    let state = load_state(dir)?;
-    let optimizer = optimizer.map(|o| load_optimizer(dir, o)).transpose()?;
-    Ok((Checkpoint { net, state }, optimizer))
 }
 
 /// The loop's position saved in checkpoint `dir`.

@@ -693,12 +693,9 @@ netaug:
         assert!(bad(&["data.dataset=fashion-mnist"], &det).contains("not a detection dataset"));
         let e = bad(&[], &BASE.replace("fashion-mnist", "voc"));
         assert!(e.contains("add a `detection:` section"), "{e}");
-        let again = RunConfig::parse(&c_yaml(&det), "r.yaml", &[]).unwrap();
+        let yaml = RunConfig::parse(&det, "t.yaml", &[]).unwrap().to_yaml();
+        let again = RunConfig::parse(&yaml, "r.yaml", &[]).unwrap();
         assert!(again.detection.is_some());
-    }
-
-    fn c_yaml(text: &str) -> String {
-        RunConfig::parse(text, "t.yaml", &[]).unwrap().to_yaml()
     }
 
     #[test]

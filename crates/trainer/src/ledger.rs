@@ -4,7 +4,7 @@
 //! steps: the epoch's metrics file, best epoch and checkpoints, the exported net and
 //! `summary.json`, the running loss read back from the device, BN re-calibration phases.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::optim::ModuleOptimizer;
@@ -12,10 +12,52 @@ use burn::tensor::Tensor;
 use netaug_data::DataError;
 
 use crate::checkpoint::{self, BEST, LATEST, Network, TrainState};
+use crate::config::RunConfig;
 use crate::error::TrainError;
-use crate::metrics::{EpochLine, Summary, write_atomic, write_metrics};
+use crate::metrics::{EpochLine, Summary, read_metrics, write_atomic, write_metrics};
 use crate::observer::Observer;
-use crate::run::{CHECKPOINTS, EXPORTED, METRICS_FILE, SUMMARY_FILE};
+use crate::run::{CHECKPOINTS, EXPORTED, METRICS_FILE, SUMMARY_FILE, prepare_out};
+
+/// Where a resumed run continues: its latest checkpoint's folder (network and optimizer
+/// state to load), the loop's position, and the metrics lines up to it.
+pub(crate) struct ResumePoint<M> {
+    /// The checkpoint folder.
+    pub dir: PathBuf,
+    /// The loop's position.
+    pub state: TrainState,
+    /// `metrics.jsonl` up to the checkpoint's epoch.
+    pub metrics: Vec<M>,
+}
+
+/// Creates the run folder `out` for `config` (or, resuming, checks it holds the same
+/// run) and, when resuming a run that has a checkpoint, says where it continues.
+pub(crate) fn open_run<M: EpochLine>(
+    config: &RunConfig,
+    out: &Path,
+    resume: bool,
+) -> Result<Option<ResumePoint<M>>, TrainError> {
+    prepare_out(config, out, resume)?;
+    if !resume {
+        return Ok(None);
+    }
+    let Some(dir) = checkpoint::find(&out.join(CHECKPOINTS), LATEST) else {
+        return Ok(None);
+    };
+    let state = checkpoint::load_state(&dir)?;
+    let mut metrics: Vec<M> = read_metrics(&out.join(METRICS_FILE))?;
+    metrics.retain(|m| m.epoch() <= state.epochs_done);
+    tracing::info!(
+        "resuming {} after epoch {} (step {})",
+        out.display(),
+        state.epochs_done,
+        state.step
+    );
+    Ok(Some(ResumePoint {
+        dir,
+        state,
+        metrics,
+    }))
+}
 
 /// A run's folder, position and clock.
 pub(crate) struct Ledger {

@@ -16,13 +16,13 @@ use netaug_model::{Active, AugFactors, Mode, Net, Profile, zoo};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::checkpoint::{self, LATEST, TrainState};
+use crate::checkpoint::{self, TrainState};
 use crate::config::{NetAugConfig, RunConfig};
 use crate::error::TrainError;
 use crate::eval::{evaluate, to_device};
-use crate::ledger::{Ledger, calibrate_phase, running_loss};
+use crate::ledger::{Ledger, calibrate_phase, open_run, running_loss};
 use crate::loss::{hits_topk, mixed_targets, smoothed_targets};
-use crate::metrics::{EpochMetrics, Status, Summary, read_metrics, read_summary, write_atomic};
+use crate::metrics::{EpochMetrics, Status, Summary, read_summary, write_atomic};
 use crate::observer::{Observer, Running};
 use crate::schedule::CosineWithWarmup;
 use crate::step::{Distill, Objective, step_loss};
@@ -229,23 +229,10 @@ impl Run {
         let mut state = TrainState::default();
         let mut metrics: Vec<EpochMetrics> = Vec::new();
 
-        prepare_out(config, out, options.resume)?;
-        let ckpt_root = out.join(CHECKPOINTS);
-        if options.resume
-            && let Some(dir) = checkpoint::find(&ckpt_root, LATEST)
-        {
-            let (ckpt, opt) = checkpoint::load(&dir, &device, Some(optimizer))?;
-            net = ckpt.net;
-            optimizer = opt.expect("asked for the optimizer");
-            state = ckpt.state;
-            metrics = read_metrics(&out.join(METRICS_FILE))?;
-            metrics.retain(|m| m.epoch <= state.epochs_done);
-            tracing::info!(
-                "resuming {} after epoch {} (step {})",
-                out.display(),
-                state.epochs_done,
-                state.step
-            );
+        if let Some(r) = open_run(config, out, options.resume)? {
+            net = Net::load(&r.dir, &device)?;
+            optimizer = checkpoint::load_optimizer(&r.dir, optimizer)?;
+            (state, metrics) = (r.state, r.metrics);
         }
         net.set_stochastic(config.stochastic())?;
         net.set_active(Active::Min);

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -92,12 +91,10 @@ impl DetLoader {
         norm: Normalize,
         cfg: LoaderConfig,
     ) -> Result<Self, DataError> {
-        if cfg.batch_size == 0 {
-            return Err(DataError::BadOption("batch size must be at least 1".into()));
-        }
         if samples.is_empty() {
             return Err(DataError::BadOption("the split has no images".into()));
         }
+        cfg.check(samples.len())?;
         let sizes_ok = match &transform {
             DetTransform::Train(t) => !t.sizes.is_empty() && t.sizes.iter().all(|&s| s > 0),
             DetTransform::Eval(s) => *s > 0,
@@ -107,17 +104,13 @@ impl DetLoader {
                 "image sizes must be at least 1 pixel".into(),
             ));
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(cfg.workers)
-            .thread_name(|i| format!("netaug-det-loader-{i}"))
-            .build()
-            .map_err(|e| DataError::BadOption(format!("cannot start loader threads: {e}")))?;
+        let pool = cfg.pool("netaug-det-loader")?;
         Ok(Self {
             samples: Arc::new(samples),
             transform: Arc::new(transform),
             norm: Arc::new(norm),
             cfg,
-            pool: Arc::new(pool),
+            pool,
         })
     }
 
@@ -136,31 +129,14 @@ impl DetLoader {
         &self.samples
     }
 
-    /// Batches per epoch.
+    /// Batches per epoch (of this shard, as [`crate::Loader`]).
     pub fn batches(&self) -> usize {
-        let n = self.samples.len();
-        if self.cfg.drop_last {
-            n / self.cfg.batch_size
-        } else {
-            n.div_ceil(self.cfg.batch_size)
-        }
+        self.cfg.batches(self.samples.len())
     }
 
     /// The batches of `epoch`, prepared ahead on a background thread.
     pub fn epoch(&self, epoch: u64) -> EpochIter<DetBatch> {
-        let mut order: Vec<usize> = (0..self.samples.len()).collect();
-        if self.cfg.shuffle {
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(
-                self.cfg.seed,
-                epoch,
-                u64::MAX,
-            )));
-        }
-        let bs = self.cfg.batch_size;
-        let mut chunks: Vec<Vec<usize>> = order.chunks(bs).map(<[usize]>::to_vec).collect();
-        if self.cfg.drop_last && chunks.last().is_some_and(|c| c.len() < bs) {
-            chunks.pop();
-        }
+        let chunks = self.cfg.chunks(&self.cfg.order(self.samples.len(), epoch));
         let job = Job {
             samples: self.samples.clone(),
             transform: self.transform.clone(),

@@ -86,14 +86,20 @@ pub struct DetDataset {
 const VOC_LAYOUT: &str =
     "VOCdevkit/VOC<year>/{Annotations/<id>.xml, ImageSets/Main/<set>.txt, JPEGImages/<id>.jpg}";
 
+/// The devkit folder of a VOC root: `root/VOCdevkit` when there is one, else `root`.
+pub fn voc_devkit(root: &Path) -> PathBuf {
+    let nested = root.join("VOCdevkit");
+    if nested.is_dir() {
+        nested
+    } else {
+        root.to_path_buf()
+    }
+}
+
 /// Pascal VOC image sets, e.g. `[("2007", "trainval"), ("2012", "trainval")]`; `root` holds
 /// `VOCdevkit/` or is it.
 pub fn voc(root: &Path, sets: &[(&str, &str)]) -> Result<DetDataset, DataError> {
-    let devkit = if root.join("VOCdevkit").is_dir() {
-        root.join("VOCdevkit")
-    } else {
-        root.to_path_buf()
-    };
+    let devkit = voc_devkit(root);
     let mut samples = Vec::new();
     for (year, set) in sets {
         let base = devkit.join(format!("VOC{year}"));

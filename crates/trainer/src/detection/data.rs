@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use netaug_data::detection::{self, DetSample};
 use netaug_deteval::coco::{CocoGt, GtBox};
-use netaug_deteval::voc::{VocBox, VocGt};
+use netaug_deteval::io::voc_gt_of;
+use netaug_deteval::voc::VocGt;
 use netaug_model::detector::Category;
 
 use crate::config::DataConfig;
@@ -127,11 +128,7 @@ fn open_coco(root: &Path) -> Result<DetData, netaug_data::DataError> {
 }
 
 fn open_voc(root: &Path) -> Result<DetData, netaug_data::DataError> {
-    let devkit = if root.join("VOCdevkit").is_dir() {
-        root.join("VOCdevkit")
-    } else {
-        root.to_path_buf()
-    };
+    let devkit = detection::voc_devkit(root);
     let sets: Vec<(&str, &str)> = ["2007", "2012"]
         .into_iter()
         .filter(|y| {
@@ -167,32 +164,25 @@ fn open_voc(root: &Path) -> Result<DetData, netaug_data::DataError> {
     })
 }
 
-/// The VOC ground truth of `samples`, for the devkit metric and for COCOeval.
+/// The VOC ground truth of `samples` (VOC categories: ids are positions + 1), for the
+/// devkit metric and, with difficult boxes as crowd regions, for COCOeval.
 pub fn voc_truth(samples: &[DetSample], categories: &[Category]) -> GroundTruth {
-    let mut voc = VocGt {
-        categories: categories.iter().map(|c| (c.id, c.name.clone())).collect(),
-        images: Default::default(),
-    };
+    let names: Vec<String> = categories.iter().map(|c| c.name.clone()).collect();
+    let voc = voc_gt_of(samples, &names);
     let mut coco = CocoGt {
         image_ids: samples.iter().map(|s| s.id).collect(),
-        category_ids: categories.iter().map(|c| c.id).collect(),
+        category_ids: voc.categories.iter().map(|c| c.0).collect(),
         annotations: Vec::new(),
     };
     for s in samples {
-        let boxes = voc.images.entry(s.id).or_default();
-        for b in &s.boxes {
-            let category_id = categories[b.class as usize].id;
-            boxes.push(VocBox {
-                category_id,
-                corners: [b.x1 as f64, b.y1 as f64, b.x2 as f64, b.y2 as f64],
-                difficult: b.difficult,
-            });
-            let (w, h) = ((b.x2 - b.x1) as f64, (b.y2 - b.y1) as f64);
+        for b in voc.images.get(&s.id).into_iter().flatten() {
+            let [x1, y1, x2, y2] = b.corners;
+            let (w, h) = (x2 - x1, y2 - y1);
             coco.annotations.push(GtBox {
                 id: coco.annotations.len() as u64 + 1,
                 image_id: s.id,
-                category_id,
-                bbox: [b.x1 as f64, b.y1 as f64, w, h],
+                category_id: b.category_id,
+                bbox: [x1, y1, w, h],
                 area: w * h,
                 iscrowd: b.difficult,
             });

@@ -7,10 +7,10 @@ use netaug_data::detection::DetLoader;
 use netaug_detect::decode::{DecodeOptions, ScaleOutput, decode};
 use netaug_deteval::Detection;
 use netaug_deteval::voc::Metric;
-use netaug_model::detector::STRIDES;
 use netaug_model::{Detector, Mode};
 
 use super::data::GroundTruth;
+use super::loss::detector_geometry;
 use crate::error::TrainError;
 use crate::observer::Observer;
 
@@ -32,8 +32,7 @@ pub fn predict(
     options: &DecodeOptions,
     observer: &mut dyn Observer,
 ) -> Result<Vec<Detection>, TrainError> {
-    let anchors = &det.labels().anchors;
-    let per_scale = det.anchors_per_scale();
+    let geometry = detector_geometry(&det.labels().anchors);
     let classes = det.classes();
     let categories = &det.labels().categories;
     let mut found = Vec::new();
@@ -62,12 +61,12 @@ pub fn predict(
         for i in 0..n {
             let scales: Vec<ScaleOutput> = host
                 .iter()
-                .enumerate()
-                .map(|(s, (data, [_, c, rows, cols]))| {
+                .zip(&geometry)
+                .map(|((data, [_, c, rows, cols]), geo)| {
                     let per_image = c * rows * cols;
                     ScaleOutput {
-                        stride: STRIDES[s],
-                        anchors: &anchors[per_scale * s..per_scale * (s + 1)],
+                        stride: geo.stride,
+                        anchors: geo.anchors,
                         rows: *rows,
                         cols: *cols,
                         data: &data[i * per_image..(i + 1) * per_image],

@@ -23,13 +23,13 @@ use rand_chacha::ChaCha8Rng;
 use super::data::{self, DetData};
 use super::eval::{predict, score};
 use super::loss::{detector_geometry, yolo_loss};
-use crate::checkpoint::{self, LATEST, TrainState};
+use crate::checkpoint::{self, TrainState};
 use crate::config::{Anchors, DetectionConfig, RunConfig};
 use crate::error::TrainError;
-use crate::ledger::{Ledger, calibrate_phase, running_loss};
-use crate::metrics::{DetEpochMetrics, Status, Summary, read_metrics};
+use crate::ledger::{Ledger, calibrate_phase, open_run, running_loss};
+use crate::metrics::{DetEpochMetrics, Status, Summary};
 use crate::observer::{Observer, Running};
-use crate::run::{AugMode, CHECKPOINTS, METRICS_FILE, TrainOptions, mix, prepare_out};
+use crate::run::{AugMode, TrainOptions, mix};
 use crate::schedule::CosineWithWarmup;
 use crate::{backend, optim};
 
@@ -212,21 +212,10 @@ impl DetRun {
         let mut state = TrainState::default();
         let mut metrics = Vec::new();
 
-        prepare_out(config, out, options.resume)?;
-        if options.resume
-            && let Some(dir) = checkpoint::find(&out.join(CHECKPOINTS), LATEST)
-        {
-            det = Detector::load(&dir, &device)?;
-            optimizer = checkpoint::load_optimizer(&dir, optimizer)?;
-            state = checkpoint::load_state(&dir)?;
-            metrics = read_metrics(&out.join(METRICS_FILE))?;
-            metrics.retain(|m: &DetEpochMetrics| m.epoch <= state.epochs_done);
-            tracing::info!(
-                "resuming {} after epoch {} (step {})",
-                out.display(),
-                state.epochs_done,
-                state.step
-            );
+        if let Some(r) = open_run(config, out, options.resume)? {
+            det = Detector::load(&r.dir, &device)?;
+            optimizer = checkpoint::load_optimizer(&r.dir, optimizer)?;
+            (state, metrics) = (r.state, r.metrics);
         }
         det.set_active(Active::Min);
         let profile = det.profile(size);
