@@ -11,7 +11,7 @@ TORCH_VENV ?= .venv-torch
 TORCH_VERSION ?= 2.11.0
 NETAUG_TCH := target-tch/release/netaug
 
-.PHONY: help setup build build-tch test fmt lint profile-table sweep clean
+.PHONY: help setup build build-tch test test-tch fmt lint profile-table sweep clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,6 +35,15 @@ build-tch: $(TORCH_VENV)/bin/python ## Build netaug with LibTorch (devices tch-c
 	PATH=$(abspath $(TORCH_VENV))/bin:$$PATH LIBTORCH_USE_PYTORCH=1 LIBTORCH_BYPASS_VERSION_CHECK=1 \
 		CARGO_TARGET_DIR=target-tch $(CARGO) build --release --locked -p netaug-cli --features tch
 	@echo "built $(NETAUG_TCH); run it with LD_LIBRARY_PATH set as in README, Backends"
+
+# The torch wheel's libraries, for running what build-tch and test-tch build.
+TORCH_LIBS = $$(d=$$($(TORCH_VENV)/bin/python -c 'import site; print(site.getsitepackages()[0])'); \
+	echo $$d/torch/lib:$$(ls -d $$d/nvidia/*/lib 2>/dev/null | paste -sd:))
+
+test-tch: $(TORCH_VENV)/bin/python ## The LibTorch fast-path tests (kernels vs burn's ops on tch-cpu).
+	PATH=$(abspath $(TORCH_VENV))/bin:$$PATH LIBTORCH_USE_PYTORCH=1 LIBTORCH_BYPASS_VERSION_CHECK=1 \
+		LD_LIBRARY_PATH=$(TORCH_LIBS) CARGO_TARGET_DIR=target-tch \
+		$(CARGO) test --release --locked -p netaug-kernels --features tch
 
 # Slurm and munge, for the Slurm executor's test against a real single-node cluster.
 SLURM_PKGS := slurmctld slurmd slurm-client munge

@@ -7,6 +7,7 @@ use netaug_data::loader::{Loader, LoaderConfig, Normalize, Transform};
 use netaug_data::{Sample, TrainTransform};
 use serde_json::json;
 
+use netaug_model::NetSpec;
 use netaug_trainer::bench::{BenchResult, TrainBench, train_throughput};
 
 use crate::data::Source;
@@ -57,6 +58,10 @@ pub struct TrainArgs {
     /// Zoo model.
     #[arg(long, default_value = "tinymbv2")]
     model: String,
+    /// Build this net description instead (NetSpec JSON, as `netaug profile --spec`
+    /// prints; e.g. bench/probe.json); `--classes` and `--channels` are then its own.
+    #[arg(long, value_name = "FILE")]
+    spec: Option<std::path::PathBuf>,
     /// Input side in pixels.
     #[arg(long, default_value_t = 144)]
     resolution: usize,
@@ -187,8 +192,20 @@ fn train(args: TrainArgs) -> Result<()> {
             UsageError("--resolution must be >= 8, --batch and --steps >= 1".into()).into(),
         );
     }
+    let net = match &args.spec {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| UsageError(format!("--spec {}: {e}", path.display())))?;
+            let net: NetSpec = serde_json::from_str(&text)
+                .map_err(|e| UsageError(format!("--spec {}: {e}", path.display())))?;
+            Some(net)
+        }
+        None => None,
+    };
+    let model = net.as_ref().map_or(args.model.clone(), |n| n.name.clone());
     let spec = |netaug| TrainBench {
-        model: args.model.clone(),
+        model: model.clone(),
+        net: net.clone(),
         resolution: args.resolution,
         batch: args.batch,
         classes: args.classes,
@@ -209,7 +226,7 @@ fn train(args: TrainArgs) -> Result<()> {
         (runs.len() == 2).then(|| runs[0].1.images_per_second / runs[1].1.images_per_second);
     if args.json {
         let mut out = json!({
-            "model": args.model, "resolution": args.resolution, "batch": args.batch,
+            "model": model, "resolution": args.resolution, "batch": args.batch,
             "device": args.device, "steps": args.steps,
         });
         for (name, r) in &runs {
@@ -225,7 +242,7 @@ fn train(args: TrainArgs) -> Result<()> {
     } else {
         println!(
             "{} at {}px, batch {}, {} ({} timed steps)",
-            args.model, args.resolution, args.batch, args.device, args.steps
+            model, args.resolution, args.batch, args.device, args.steps
         );
         for (name, r) in &runs {
             println!(

@@ -29,6 +29,10 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Print the network's description (the NetSpec JSON: widths, kernels, strides,
+    /// activations) instead, e.g. for bench/torch_train.py to build the same net.
+    #[arg(long, conflicts_with = "detector")]
+    spec: bool,
 }
 
 #[derive(Serialize)]
@@ -54,6 +58,10 @@ pub fn run(args: Args) -> Result<()> {
     }
     let spec = zoo::spec(&args.model, args.classes, args.in_channels)
         .map_err(|e| UsageError(e.to_string()))?;
+    if args.spec {
+        println!("{}", serde_json::to_string_pretty(&spec)?);
+        return Ok(());
+    }
     let (factors, device) = (AugFactors::none(), Device::flex());
     let p = if args.detector {
         let det = Detector::new(

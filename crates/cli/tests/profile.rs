@@ -118,3 +118,21 @@ fn detector_profile_is_the_detector_of_the_library() {
     assert_eq!(v["params"].as_u64(), Some(p.params));
     assert_eq!(v["macs"].as_u64(), Some(p.macs));
 }
+
+#[test]
+fn spec_output_is_the_zoo_description() {
+    let out = netaug()
+        .args([
+            "profile",
+            "--model",
+            "tinymbv2",
+            "--classes",
+            "10",
+            "--spec",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let spec: netaug_model::NetSpec = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(spec, netaug_model::zoo::spec("tinymbv2", 10, 3).unwrap());
+}

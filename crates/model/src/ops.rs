@@ -1,8 +1,9 @@
 //! The one place where the dynamic layers call tensor kernels.
 //!
 //! Every convolution (dense and depthwise), batch norm and linear map of the model goes
-//! through these functions, so a faster implementation (e.g. native LibTorch kernels with
-//! their own backward) replaces them here and nowhere else.
+//! through these functions. Convolutions without bias and training-mode batch norm run
+//! on netaug-kernels' fast paths (direct depthwise backward on flex, libtorch's own
+//! backward on LibTorch); the rest are burn's ops.
 
 use burn::tensor::Tensor;
 use burn::tensor::module as m;
@@ -18,12 +19,15 @@ pub(crate) fn conv2d(
 ) -> Tensor<4> {
     let kernel = weight.dims()[2];
     let pad = kernel / 2;
-    m::conv2d(
-        x,
-        weight,
-        bias,
-        ConvOptions::new([stride, stride], [pad, pad], [1, 1], groups),
-    )
+    match bias {
+        None => netaug_kernels::conv2d(x, weight, stride, pad, groups),
+        Some(b) => m::conv2d(
+            x,
+            weight,
+            Some(b),
+            ConvOptions::new([stride, stride], [pad, pad], [1, 1], groups),
+        ),
+    }
 }
 
 /// Batch norm with the batch's own statistics; returns the output, the batch mean and the
@@ -34,8 +38,7 @@ pub(crate) fn batch_norm_train(
     beta: Tensor<1>,
     eps: f64,
 ) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
-    let out = m::batch_norm_train(x, gamma, beta, eps);
-    (out.output, out.mean, out.variance)
+    netaug_kernels::batch_norm_train(x, gamma, beta, eps)
 }
 
 /// Batch norm with given statistics (inference).

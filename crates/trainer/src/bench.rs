@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Tensor};
-use netaug_model::{Active, AugFactors, InitKind, Net, zoo};
+use netaug_model::{Active, AugFactors, InitKind, Net, NetSpec, zoo};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -20,6 +20,9 @@ use crate::step::{Objective, step_loss};
 pub struct TrainBench {
     /// Zoo model name.
     pub model: String,
+    /// A net description to build instead of the zoo's `model` (its classes and channels
+    /// replace `classes` and `channels`).
+    pub net: Option<NetSpec>,
     /// Input side in pixels.
     pub resolution: usize,
     /// Images per step.
@@ -53,10 +56,17 @@ pub struct BenchResult {
 pub fn train_throughput(b: &TrainBench) -> Result<BenchResult, TrainError> {
     let device = backend::device(&b.device)?.autodiff();
     device.seed(0);
-    let spec = zoo::spec(&b.model, b.classes, b.channels)
-        .map_err(|e| TrainError::setting("--model", e.to_string()))?;
+    let spec = match &b.net {
+        Some(net) => {
+            net.validate()
+                .map_err(|e| TrainError::setting("--spec", e.to_string()))?;
+            net.clone()
+        }
+        None => zoo::spec(&b.model, b.classes, b.channels)
+            .map_err(|e| TrainError::setting("--model", e.to_string()))?,
+    };
     let factors = if b.netaug {
-        let (e, w) = zoo::paper_factors(&b.model);
+        let (e, w) = zoo::paper_factors(&spec.name);
         AugFactors::new(e, w)?
     } else {
         AugFactors::none()
@@ -64,12 +74,12 @@ pub fn train_throughput(b: &TrainBench) -> Result<BenchResult, TrainError> {
     let mut net = Net::new(&spec, &factors, InitKind::KaimingUniform, 0, &device);
     let mut opt = optimizer(4e-5);
     let x = Tensor::<4>::random(
-        [b.batch, b.channels, b.resolution, b.resolution],
+        [b.batch, spec.in_channels, b.resolution, b.resolution],
         Distribution::Normal(0.0, 1.0),
         &device,
     );
-    let labels: Vec<u32> = (0..b.batch).map(|i| (i % b.classes) as u32).collect();
-    let objective = Objective::hard(&labels, b.classes, 0.1, &device);
+    let labels: Vec<u32> = (0..b.batch).map(|i| (i % spec.classes) as u32).collect();
+    let objective = Objective::hard(&labels, spec.classes, 0.1, &device);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut total = Tensor::<1>::zeros([1], &device.clone().inner());
     let mut start = Instant::now();

@@ -1,7 +1,7 @@
 //! Activation functions of the zoo.
 
 use burn::tensor::Tensor;
-use burn::tensor::activation as a;
+use netaug_kernels::{Activation, activation};
 use serde::{Deserialize, Serialize};
 
 /// An element-wise activation.
@@ -19,14 +19,15 @@ pub enum Act {
 }
 
 impl Act {
-    /// Applies the activation.
+    /// Applies the activation (netaug-kernels: one pass forward and backward).
     pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
-        match self {
-            Act::Relu => a::relu(x),
-            Act::Relu6 => a::relu6(x),
-            Act::HSwish => a::hard_swish(x),
-            Act::HSigmoid => a::hard_sigmoid(x, 1.0 / 6.0, 0.5),
-        }
+        let act = match self {
+            Act::Relu => Activation::Relu,
+            Act::Relu6 => Activation::Relu6,
+            Act::HSwish => Activation::HardSwish,
+            Act::HSigmoid => Activation::HardSigmoid,
+        };
+        activation(x, act)
     }
 }
 
