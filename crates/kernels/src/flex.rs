@@ -82,7 +82,19 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         if x.primitive().dtype() != burn::tensor::DType::F32 {
             return crate::activate_reference::<Self>(x, act);
         }
-        activate::<C>(x, act)
+        match ActivationBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = x.into_primitive();
+                prep.finish((x.clone(), act), <Flex as Kernels>::activate(x, act))
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(<Flex as Kernels>::activate(x.into_primitive(), act))
+            }
+        }
     }
 }
 
@@ -110,26 +122,6 @@ impl Backward<Flex, 1> for ActivationBackward {
             });
         let gx = FlexTensor::from_data(TensorData::new(g, shape));
         grads.register::<Flex>(node.id, gx);
-    }
-}
-
-/// Activations with a one-pass backward (f32; other dtypes keep burn's).
-fn activate<C: CheckpointStrategy>(
-    x: FloatTensor<Autodiff<Flex, C>>,
-    act: Activation,
-) -> FloatTensor<Autodiff<Flex, C>> {
-    match ActivationBackward
-        .prepare::<C>([x.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let x = x.into_primitive();
-            prep.finish((x.clone(), act), <Flex as Kernels>::activate(x, act))
-        }
-        OpsKind::UnTracked(prep) => {
-            prep.finish(<Flex as Kernels>::activate(x.into_primitive(), act))
-        }
     }
 }
 

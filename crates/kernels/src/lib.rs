@@ -2,18 +2,17 @@
 //!
 //! burn's generic backward of a grouped convolution runs one small convolution per group,
 //! so a depthwise layer costs hundreds of kernels (or host loops) per step on backends
-//! that do not override it (burn-tch, burn-flex). The [`Kernels`] backend extension gives
-//! convolution and training-mode batch norm their own implementations:
+//! that do not override it (burn-tch, burn-flex); its batch-norm backward is a dozen
+//! element-wise ops and its ReLU6 four masked passes forward, two backward. The
+//! [`Kernels`] backend extension gives convolution, training-mode batch norm and the
+//! activations (ReLU, ReLU6, hard swish, hard sigmoid) their own implementations:
 //!
 //! - `flex` (pure Rust): depthwise convolutions get direct weight- and input-gradient
-//!   kernels ([`flex`]); everything else is burn's.
-//! - `tch-cpu` / `tch-cuda` (LibTorch): convolution and batch norm run forward and backward
-//!   through libtorch's own autograd, i.e. its native `convolution_backward` and batch-norm
-//!   backward (cudnn on CUDA) ([`libtorch`]).
+//!   kernels, activations a one-pass backward ([`flex`]); everything else is burn's.
+//! - `tch-cpu` / `tch-cuda` (LibTorch): one recorded op per layer whose backward calls
+//!   ATen's own kernels: `convolution_backward` (cudnn on CUDA),
+//!   `native_batch_norm_backward`, `hardtanh_backward` and friends ([`libtorch`]).
 //! - any other backend: burn's ops, unchanged.
-//!
-//! Activations (ReLU, ReLU6, hard swish, hard sigmoid) are here too: burn composes ReLU6
-//! from four masked passes forward and two backward; these run one pass each way.
 //!
 //! The model calls [`conv2d`], [`batch_norm_train`] and [`activation`]; nothing else needs
 //! to know.
@@ -186,16 +185,14 @@ pub fn conv2d(
 
 /// `act` applied element-wise.
 pub fn activation<const D: usize>(x: Tensor<D>, act: Activation) -> Tensor<D> {
-    if !has_kernels(&x.device()) {
-        use burn::tensor::activation as a;
-        return match act {
-            Activation::Relu => a::relu(x),
-            Activation::Relu6 => a::relu6(x),
-            Activation::HardSwish => a::hard_swish(x),
-            Activation::HardSigmoid => a::hard_sigmoid(x, 1.0 / 6.0, 0.5),
-        };
-    }
-    Tensor::from_dispatch(<Dispatch as Kernels>::activate(x.into_dispatch(), act))
+    let fast = has_kernels(&x.device());
+    let x = x.into_dispatch();
+    Tensor::from_dispatch(if fast {
+        <Dispatch as Kernels>::activate(x, act)
+    } else {
+        // Dispatch is a backend too, so burn's ops reach any device from here.
+        activate_reference::<Dispatch>(x, act)
+    })
 }
 
 /// Batch norm of `x` `[N, C, H, W]` with the batch's statistics; returns the output, the

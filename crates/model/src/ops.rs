@@ -2,12 +2,11 @@
 //!
 //! Every convolution (dense and depthwise), batch norm and linear map of the model goes
 //! through these functions. Convolutions without bias and training-mode batch norm run
-//! on netaug-kernels' fast paths (direct depthwise backward on flex, libtorch's own
-//! backward on LibTorch); the rest are burn's ops.
+//! on netaug-kernels' fast paths (direct depthwise backward on flex, ATen's backward on
+//! LibTorch); the rest are burn's ops.
 
 use burn::tensor::Tensor;
 use burn::tensor::module as m;
-use burn::tensor::ops::ConvOptions;
 
 /// 2-D convolution with "same" padding (`kernel / 2`), as every conv of the zoo uses.
 pub(crate) fn conv2d(
@@ -25,7 +24,7 @@ pub(crate) fn conv2d(
             x,
             weight,
             Some(b),
-            ConvOptions::new([stride, stride], [pad, pad], [1, 1], groups),
+            netaug_kernels::conv_options(stride, pad, groups),
         ),
     }
 }
