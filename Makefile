@@ -9,9 +9,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # LibTorch for `--features tch`: the PyPI torch wheel the GPU machines run, in a venv.
 TORCH_VENV ?= .venv-torch
 TORCH_VERSION ?= 2.11.0
+TORCHVISION_VERSION ?= 0.26.0
 NETAUG_TCH := target-tch/release/netaug
 
-.PHONY: help setup build build-tch test test-tch fmt lint profile-table sweep clean
+.PHONY: help setup build build-tch test test-tch fixtures fmt lint profile-table sweep clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,6 +45,15 @@ test-tch: $(TORCH_VENV)/bin/python ## The LibTorch fast-path tests (kernels vs b
 	PATH=$(abspath $(TORCH_VENV))/bin:$$PATH LIBTORCH_USE_PYTORCH=1 LIBTORCH_BYPASS_VERSION_CHECK=1 \
 		LD_LIBRARY_PATH=$(TORCH_LIBS) CARGO_TARGET_DIR=target-tch \
 		$(CARGO) test --release --locked -p netaug-kernels --features tch
+
+# The official NetAug code (the netaug/ folder of github mit-han-lab/tinyml) for `make fixtures`.
+OFFICIAL ?=
+FIXTURES := crates/trainer/tests/fixtures/official
+
+fixtures: $(TORCH_VENV)/bin/python ## Remake the fidelity fixtures by driving the official code (OFFICIAL=.../tinyml/netaug).
+	@test -n "$(OFFICIAL)" -a -f "$(OFFICIAL)/setup.py" || { echo "error: set OFFICIAL to the official netaug/ folder (github mit-han-lab/tinyml)" >&2; exit 2; }
+	$(TORCH_VENV)/bin/pip install -q torchvision==$(TORCHVISION_VERSION) torchprofile tqdm pyyaml
+	$(TORCH_VENV)/bin/python tools/official_fixtures.py --official $(OFFICIAL) --out $(FIXTURES)
 
 # Slurm and munge, for the Slurm executor's test against a real single-node cluster.
 SLURM_PKGS := slurmctld slurmd slurm-client munge

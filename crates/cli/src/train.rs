@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use netaug_model::{Active, Net};
+use netaug_model::{Active, AugFactors, Net};
 use netaug_trainer::checkpoint::resolve_net;
 use netaug_trainer::metrics::DetEpochMetrics;
+use netaug_trainer::pth;
 use netaug_trainer::run::CONFIG_FILE;
 use netaug_trainer::{
     EpochMetrics, Observer, RunConfig, Running, TrainError, TrainOptions, backend, data, eval,
@@ -68,8 +69,35 @@ pub struct EvalArgs {
 #[derive(clap::Args)]
 pub struct ExportArgs {
     /// A run folder or checkpoint folder.
+    #[arg(
+        long,
+        required_unless_present = "from_pth",
+        conflicts_with = "from_pth"
+    )]
+    pub checkpoint: Option<PathBuf>,
+    /// An official NetAug PyTorch checkpoint (`.pth`/`.pt`): a plain net or a NetAug
+    /// supernet, whose target net is exported.
+    #[arg(long, value_name = "FILE", requires = "model")]
+    pub from_pth: Option<PathBuf>,
+    /// With --from-pth: the zoo net the file holds (tinymbv2, mbv2-0.35, ...).
     #[arg(long)]
-    pub checkpoint: PathBuf,
+    pub model: Option<String>,
+    /// With --from-pth: the class count the file must have.
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// With --from-pth: the input channels the file must have.
+    #[arg(long)]
+    pub in_channels: Option<usize>,
+    /// With --from-pth: the resolution the params/MACs line is computed at.
+    #[arg(long, default_value_t = 224)]
+    pub resolution: usize,
+    /// With --from-pth, for a supernet: its expand factors (default: tried plain, then
+    /// the paper's lists for --model).
+    #[arg(long, value_delimiter = ',', requires = "aug_width_mult_list")]
+    pub aug_expand_list: Option<Vec<f64>>,
+    /// With --from-pth, for a supernet: its width factors.
+    #[arg(long, value_delimiter = ',', requires = "aug_expand_list")]
+    pub aug_width_mult_list: Option<Vec<f64>>,
     /// Folder to write the static tiny net to (model.json, weights.bpk).
     #[arg(long)]
     pub out: PathBuf,
@@ -265,7 +293,10 @@ fn eval_detector(args: &EvalArgs, dir: &Path, config: &RunConfig) -> Result<()> 
 
 /// Runs `netaug export`.
 pub fn export(args: ExportArgs) -> Result<()> {
-    let dir = resolve_net(&args.checkpoint).map_err(classify)?;
+    let Some(checkpoint) = &args.checkpoint else {
+        return export_official(&args);
+    };
+    let dir = resolve_net(checkpoint).map_err(classify)?;
     let device = burn::tensor::Device::flex();
     // Profiled at the run's resolution when the checkpoint is inside a run folder.
     let run_config = run_config_of(&dir).ok().flatten();
@@ -297,6 +328,70 @@ pub fn export(args: ExportArgs) -> Result<()> {
         args.out.display(),
         p.params,
         p.macs
+    );
+    Ok(())
+}
+
+/// `netaug export --from-pth`: the target net of an official checkpoint (plain net or
+/// supernet) as a folder that `netaug eval --checkpoint` reads.
+fn export_official(args: &ExportArgs) -> Result<()> {
+    let (Some(path), Some(model)) = (&args.from_pth, &args.model) else {
+        return Err(UsageError("--from-pth needs --model".into()).into());
+    };
+    let device = burn::tensor::Device::flex();
+    let bad = |e: TrainError| UsageError(format!("--from-pth: {e}"));
+    let tensors = pth::read_official(path).map_err(bad)?;
+    let official = |factors: &AugFactors| pth::official_net(model, factors, &tensors, &device);
+    let mut net = match (&args.aug_expand_list, &args.aug_width_mult_list) {
+        (Some(e), Some(w)) => {
+            let factors = AugFactors::new(e.clone(), w.clone()).map_err(|e| {
+                UsageError(format!("--aug-expand-list / --aug-width-mult-list: {e}"))
+            })?;
+            official(&factors)
+        }
+        // A plain net, else a supernet of the paper's factor lists for this net.
+        _ => official(&AugFactors::none()).or_else(|plain| {
+            let (e, w) = netaug_model::zoo::paper_factors(model);
+            official(&AugFactors::new(e, w).expect("the paper's lists are valid")).map_err(|_| {
+                format!(
+                    "{plain} (nor is it a supernet of the paper's factor lists; pass \
+                     --aug-expand-list and --aug-width-mult-list)"
+                )
+            })
+        }),
+    }
+    .map_err(|m| UsageError(format!("--from-pth: {}: {m}", path.display())))?;
+    let spec = net.spec();
+    for (flag, want, have) in [
+        ("--classes", args.classes, spec.classes),
+        ("--in-channels", args.in_channels, spec.in_channels),
+    ] {
+        if let Some(want) = want.filter(|w| *w != have) {
+            return Err(UsageError(format!(
+                "{flag} {want}: {} holds a net with {have}",
+                path.display()
+            ))
+            .into());
+        }
+    }
+    net.set_active(Active::Min);
+    let tiny = net.export();
+    tiny.save(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let p = tiny.profile(args.resolution);
+    println!(
+        "{} -> {}: {model}{}, {} classes, {} params, {} MACs at {} px",
+        path.display(),
+        args.out.display(),
+        if net.factors().is_augmented() {
+            " (target of the supernet)"
+        } else {
+            ""
+        },
+        tiny.spec().classes,
+        p.params,
+        p.macs,
+        args.resolution
     );
     Ok(())
 }

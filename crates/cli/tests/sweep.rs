@@ -1,6 +1,6 @@
 //! `netaug sweep` on a Fashion-MNIST fixture: a grid of 4 runs, the dry-run table, and a
 //! sweep killed mid-way whose restart redoes nothing finished and ends like an
-//! uninterrupted one.
+//! uninterrupted one; every sweep file in experiments/ plans (stage references included).
 
 mod common;
 
@@ -54,6 +54,30 @@ fn summaries(out: &Path) -> Vec<(String, serde_json::Value)> {
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
+}
+
+#[test]
+fn every_shipped_sweep_file_plans() {
+    let dir = temp("sweep-shipped");
+    let experiments = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&experiments)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    for file in files {
+        let out = netaug()
+            .args(["sweep", "--dry-run", "--out"])
+            .arg(dir.join("out"))
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_ok(&out, &file.display().to_string());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("sweep "), "{}: {text}", file.display());
+    }
 }
 
 #[test]

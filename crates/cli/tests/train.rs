@@ -123,7 +123,8 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
     assert!(s["images_per_second"].as_f64().unwrap() > 0.0);
     assert_eq!(s["final_val_top1"], m[2]["val_top1"]);
 
-    // The exported tiny net gives the run's final accuracy.
+    // The exported tiny net is the best epoch's (as the official export), and gives the
+    // run's best accuracy.
     let out = netaug()
         .args(["eval", "--json", "--checkpoint"])
         .arg(run.join("exported"))
@@ -134,9 +135,9 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
     assert_eq!(e["images"], 24);
     let (a, b) = (
         e["top1"].as_f64().unwrap(),
-        s["final_val_top1"].as_f64().unwrap(),
+        s["best_val_top1"].as_f64().unwrap(),
     );
-    assert!((a - b).abs() < 1e-9, "eval {a} vs run {b}");
+    assert!((a - b).abs() < 1e-9, "eval {a} vs the run's best {b}");
 
     // `export` of the latest checkpoint is a plain net with the target's size.
     let tiny = dir.join("tiny");
@@ -343,5 +344,75 @@ fn kd_and_the_regularizers_run_and_name_their_method() {
         let s = json(&run.join("summary.json"));
         assert_eq!(s["method"], method);
         assert_eq!(s["status"], "done");
+    }
+}
+
+#[test]
+fn an_official_checkpoint_exports_to_a_folder_that_eval_reads() {
+    let dir = temp("from-pth");
+    let pth = Path::new(env!("CARGO_MANIFEST_DIR")).join("../trainer/tests/fixtures/tinymbv2.pth");
+    let classes: Vec<String> = (0..10).map(|c| format!("c{c}")).collect();
+    let names: Vec<&str> = classes.iter().map(String::as_str).collect();
+    fixtures::folder(&dir.join("data"), &names, 1, 2).unwrap();
+    let tiny = dir.join("tiny");
+    let export = |extra: &[&str], out: &Path| {
+        netaug()
+            .args(["export", "--from-pth"])
+            .arg(&pth)
+            .args(["--model", "tinymbv2", "--resolution", "32", "--out"])
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = export(&["--classes", "10", "--in-channels", "3"], &tiny);
+    assert_ok(&out, "export --from-pth");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tinymbv2, 10 classes"));
+    let model = json(&tiny.join("model.json"));
+    assert_eq!(model["spec"]["classes"], 10);
+
+    let out = netaug()
+        .args([
+            "eval",
+            "--json",
+            "--dataset",
+            "folder",
+            "--image-size",
+            "32",
+            "--checkpoint",
+        ])
+        .arg(&tiny)
+        .arg("--root")
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    assert_ok(&out, "eval of the exported official net");
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["images"], 20);
+
+    // A class count, a net or a file that does not fit: one line, exit 2, nothing written.
+    for (extra, model, file, needle) in [
+        (
+            vec!["--classes", "12"],
+            "tinymbv2",
+            pth.clone(),
+            "--classes 12",
+        ),
+        (vec![], "mcunet", pth.clone(), "mcunet's"),
+        (vec![], "tinymbv2", dir.join("missing.pth"), "missing.pth"),
+    ] {
+        let bad = dir.join("bad");
+        let out = netaug()
+            .args(["export", "--from-pth"])
+            .arg(&file)
+            .args(["--model", model, "--out"])
+            .arg(&bad)
+            .args(&extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{needle}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{err}");
+        assert!(!bad.exists(), "{needle}: a folder was written");
     }
 }

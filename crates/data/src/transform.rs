@@ -169,8 +169,7 @@ impl EvalTransform {
         // Center crop of `size` in the resized image, mapped back to source pixels: the
         // filter taps are those of resizing the whole image, only fewer are computed.
         let (sx, sy) = (w / rw as f64, h / rh as f64);
-        let left = ((rw as f64 - self.size as f64) / 2.0).round().max(0.0);
-        let top = ((rh as f64 - self.size as f64) / 2.0).round().max(0.0);
+        let (left, top) = (center_offset(rw, self.size), center_offset(rh, self.size));
         let region = (
             left * sx,
             top * sy,
@@ -179,6 +178,14 @@ impl EvalTransform {
         );
         resize_box(img, region, self.size, self.size)
     }
+}
+
+/// torchvision's `CenterCrop` offset of a `size` crop in `side` pixels:
+/// `round((side - size) / 2)` with Python's rounding (half to even).
+fn center_offset(side: usize, size: usize) -> f64 {
+    ((side as f64 - size as f64) / 2.0)
+        .round_ties_even()
+        .max(0.0)
 }
 
 /// torchvision's `RandomResizedCrop.get_params`: (x, y, w, h).

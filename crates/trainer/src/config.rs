@@ -162,6 +162,14 @@ pub struct RunSection {
     /// Learning rate per 128 images (scaled linearly with the batch size).
     #[serde(default = "default_lr")]
     pub base_lr: f64,
+    /// Learning rate the warm-up starts from; default the rate of one official GPU's batch
+    /// (`base_lr` at up to 128 images), as the official scheduler. 0 ramps up from 0.
+    #[serde(default)]
+    pub warmup_lr: Option<f64>,
+    /// Which checkpoint the exported net comes from: `best` (highest validation top-1 or
+    /// mAP50, as the official code) or `last`.
+    #[serde(default)]
+    pub export_from: ExportFrom,
     /// Weight decay (not applied to BN parameters and biases).
     #[serde(default = "default_wd")]
     pub weight_decay: f64,
@@ -178,6 +186,17 @@ pub struct RunSection {
     /// Steps between reads of the running loss from the device (NaN checks, progress).
     #[serde(default = "default_log_every")]
     pub log_every: usize,
+}
+
+/// The checkpoint a run's exported net comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFrom {
+    /// The epoch with the best validation metric (official).
+    #[default]
+    Best,
+    /// The last epoch.
+    Last,
 }
 
 /// `kd:` section: soft targets from a teacher network.
@@ -247,10 +266,14 @@ pub struct NetAugConfig {
     /// Stop expand augmentation for the last N epochs.
     #[serde(default)]
     pub stop_aug_e_epoch: usize,
+    /// Stop NetAug altogether (plain steps of the target net) for the last N epochs.
+    #[serde(default)]
+    pub stop_netaug_epoch: usize,
     /// Sort channels by importance at the start of each width-augmented epoch.
     #[serde(default = "default_true")]
     pub sort_channels: bool,
-    /// Images used to re-estimate BN statistics before evaluation.
+    /// Images used to re-estimate BN statistics before evaluation (official: 16,000, or
+    /// every training image if fewer), in full batches.
     #[serde(default = "default_recal")]
     pub bn_recal_images: usize,
 }
@@ -314,6 +337,14 @@ fn default_recal() -> usize {
 }
 
 impl RunConfig {
+    /// The learning rate the warm-up starts from: `run.warmup_lr`, else the rate of one
+    /// official GPU's batch of up to 128 images (the official scheduler warms up from one
+    /// GPU's rate to that of all GPUs; at batch 128 or less the warm-up is flat).
+    pub fn warmup_lr(&self) -> f64 {
+        let one_gpu = self.data.batch_size.min(128) as f64 / 128.0;
+        self.run.warmup_lr.unwrap_or(self.run.base_lr * one_gpu)
+    }
+
     /// Reads `path` and applies `overrides` (`key.path=value`, the value parsed as YAML).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
@@ -373,6 +404,11 @@ impl RunConfig {
                 "run.base_lr",
                 format!("{} is not a positive number", self.run.base_lr),
             ));
+        }
+        if let Some(w) = self.run.warmup_lr
+            && !(w.is_finite() && w >= 0.0)
+        {
+            return Err(("run.warmup_lr", format!("{w} is not a number >= 0")));
         }
         if !(0.0..1.0).contains(&self.run.label_smoothing) {
             return Err(("run.label_smoothing", "must be in [0, 1)".into()));

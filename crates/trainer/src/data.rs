@@ -60,6 +60,16 @@ pub fn subset<T: Clone>(samples: &[T], n: Option<usize>) -> Vec<T> {
     }
 }
 
+/// Loader settings of BN re-calibration over `images` images: as the official
+/// `sub_train` loader, full batches only (the short last one dropped) unless not even
+/// one batch is full.
+pub fn recal_config(batch_size: usize, workers: usize, images: usize) -> LoaderConfig {
+    let mut cfg = LoaderConfig::eval(batch_size);
+    cfg.workers = workers;
+    cfg.drop_last = images >= batch_size;
+    cfg
+}
+
 /// The training transform of a run: the official recipe, its crop scale, and the
 /// AutoAugment / RandAugment regularizers.
 pub fn train_transform(config: &RunConfig) -> TrainTransform {
@@ -95,4 +105,36 @@ pub fn eval_loader(
         Normalize::for_channels(channels),
         cfg,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recalibration_uses_min_16000_all_images_in_full_batches() {
+        let default = RunConfig::parse(
+            "data: {dataset: fashion-mnist, image_size: 32, batch_size: 128}
+model: {name: tinymbv2}
+run: {epochs: 1}
+netaug: {aug_expand_list: [1.0, 2.0], aug_width_mult_list: [1.0, 2.0]}",
+            "r.yaml",
+            &[],
+        )
+        .unwrap();
+        let images = default.netaug.as_ref().unwrap().bn_recal_images;
+        assert_eq!(images, 16_000, "the official sub_train size");
+        for (train, want_images, want_batches) in [(5000, 5000, 39), (60_000, 16_000, 125)] {
+            let samples: Vec<usize> = (0..train).collect();
+            let subset = subset(&samples, Some(images));
+            assert_eq!(subset.len(), want_images);
+            let cfg = recal_config(128, 1, subset.len());
+            assert!(cfg.drop_last, "the short last batch is dropped");
+            assert_eq!(subset.len() / cfg.batch_size, want_batches);
+        }
+        assert!(
+            !recal_config(128, 1, 100).drop_last,
+            "one short batch is kept"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use burn::tensor::Tensor;
 use netaug_data::DataError;
 
 use crate::checkpoint::{self, BEST, LATEST, Network, TrainState};
-use crate::config::RunConfig;
+use crate::config::{ExportFrom, RunConfig};
 use crate::error::TrainError;
 use crate::metrics::{EpochLine, Summary, read_metrics, write_atomic, write_metrics};
 use crate::observer::Observer;
@@ -130,6 +130,16 @@ impl Ledger {
             checkpoint::save(&root, BEST, net, None, &self.state)?;
         }
         Ok(())
+    }
+
+    /// The checkpoint the exported net comes from: `checkpoints/best` for
+    /// [`ExportFrom::Best`] (the official export), `None` for the net in memory (the last
+    /// epoch).
+    pub fn export_source(&self, from: ExportFrom) -> Option<PathBuf> {
+        match from {
+            ExportFrom::Best => checkpoint::find(&self.out.join(CHECKPOINTS), BEST),
+            ExportFrom::Last => None,
+        }
     }
 
     /// Writes the exported target net into `exported/`.

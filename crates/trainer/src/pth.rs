@@ -26,44 +26,27 @@ pub fn is_pytorch(path: &Path) -> bool {
         .any(|e| name.ends_with(e))
 }
 
-/// Builds the plain zoo net `model` (3 input channels, the class count of the file's
-/// classifier) holding the weights of the official checkpoint at `path`.
-pub fn load_official(model: &str, path: &Path, device: &Device) -> Result<Net, TrainError> {
+/// One tensor of an official checkpoint: its shape and values (as float32).
+#[derive(Clone, Debug)]
+pub struct OfficialTensor {
+    /// Shape, as PyTorch stores it.
+    pub shape: Vec<usize>,
+    /// Values in row-major order.
+    pub values: Vec<f32>,
+}
+
+/// Reads every tensor of the official checkpoint at `path` (a bare state dict or
+/// `{"state_dict": ...}`), by its official name.
+pub fn read_official(path: &Path) -> Result<BTreeMap<String, OfficialTensor>, TrainError> {
     let bad = |m: String| TrainError::file(path, m);
     let reader = match PytorchReader::with_top_level_key(path, "state_dict") {
         Ok(r) => r,
         Err(_) => PytorchReader::new(path).map_err(|e| bad(e.to_string()))?,
     };
-    let tensors = reader.into_tensors();
-    let names: Vec<String> = tensors.keys().cloned().collect();
-    let mapping = map_names(&names).map_err(bad)?;
-    let classes = mapping
-        .iter()
-        .find(|(_, ours)| ours.as_str() == "classifier.weight")
-        .and_then(|(theirs, _)| tensors.get(theirs))
-        .map(|t| t.shape()[0])
-        .ok_or_else(|| bad("no classifier (`head.op_list.*.linear.weight`)".into()))?;
-    let spec = zoo::spec(model, classes, 3).map_err(|e| bad(e.to_string()))?;
-    let mut net = Net::new(&spec, &AugFactors::none(), InitKind::HeFout, 0, device);
-
-    let shapes: BTreeMap<String, Vec<usize>> = net
-        .collect(None, None, true)
-        .into_iter()
-        .map(|t| (t.name.clone(), t.shape.to_vec()))
-        .collect();
-    let mut snapshots = Vec::new();
-    for (theirs, ours) in &mapping {
-        let t = &tensors[theirs];
-        let Some(shape) = shapes.get(ours) else {
-            return Err(bad(format!(
-                "`{theirs}` maps to `{ours}`, which {model} does not have"
-            )));
-        };
-        if t.shape() != shape.as_slice() {
-            return Err(bad(format!(
-                "`{theirs}` is {:?}, {model}'s `{ours}` is {shape:?}",
-                t.shape()
-            )));
+    let mut out = BTreeMap::new();
+    for (name, t) in reader.into_tensors() {
+        if name.ends_with("num_batches_tracked") {
+            continue;
         }
         let bytes = t.read().map_err(|e| bad(e.to_string()))?;
         let values: Vec<f32> = match t.dtype() {
@@ -75,27 +58,97 @@ pub fn load_official(model: &str, path: &Path, device: &Device) -> Result<Net, T
                 .chunks_exact(8)
                 .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
                 .collect(),
-            other => return Err(bad(format!("`{theirs}` has type {other:?}, not a float"))),
+            other => return Err(bad(format!("`{name}` has type {other:?}, not a float"))),
         };
+        let shape = t.shape().to_vec();
+        out.insert(name, OfficialTensor { shape, values });
+    }
+    Ok(out)
+}
+
+/// Builds the plain zoo net `model` (the input channels and class count of the file)
+/// holding the weights of the official checkpoint at `path`.
+pub fn load_official(model: &str, path: &Path, device: &Device) -> Result<Net, TrainError> {
+    load_official_supernet(model, path, &AugFactors::none(), device)
+}
+
+/// Builds `model` as the NetAug supernet of `factors` (the official `augemnt_model`)
+/// holding the weights of the official supernet checkpoint at `path`; with
+/// [`AugFactors::none`] the plain net. The active sub-network is the target.
+pub fn load_official_supernet(
+    model: &str,
+    path: &Path,
+    factors: &AugFactors,
+    device: &Device,
+) -> Result<Net, TrainError> {
+    let tensors = read_official(path)?;
+    official_net(model, factors, &tensors, device).map_err(|m| TrainError::file(path, m))
+}
+
+/// Builds `model` for `factors` from official tensors (by official name): every tensor
+/// must map onto one of ours with the same shape, and every one of ours must be given.
+pub fn official_net(
+    model: &str,
+    factors: &AugFactors,
+    tensors: &BTreeMap<String, OfficialTensor>,
+    device: &Device,
+) -> Result<Net, String> {
+    let names: Vec<String> = tensors.keys().cloned().collect();
+    let mapping = official_names(&names)?;
+    let theirs_of = |ours: &str| {
+        mapping
+            .iter()
+            .find(|(_, o)| o.as_str() == ours)
+            .and_then(|(theirs, _)| tensors.get(theirs))
+    };
+    let classes = theirs_of("classifier.weight")
+        .map(|t| t.shape[0])
+        .ok_or("no classifier (`head.op_list.*.linear.weight`)")?;
+    let in_channels = theirs_of("stem.conv.weight")
+        .and_then(|t| t.shape.get(1).copied())
+        .ok_or("no stem conv (`backbone.input_stem.op_list.0.conv.weight`)")?;
+    let spec = zoo::spec(model, classes, in_channels).map_err(|e| e.to_string())?;
+    let mut net = Net::new(&spec, factors, InitKind::HeFout, 0, device);
+
+    let shapes: BTreeMap<String, Vec<usize>> = net
+        .collect(None, None, true)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.shape.to_vec()))
+        .collect();
+    let mut snapshots = Vec::new();
+    for (theirs, ours) in &mapping {
+        let t = &tensors[theirs];
+        let Some(shape) = shapes.get(ours) else {
+            return Err(format!(
+                "`{theirs}` maps to `{ours}`, which {model} does not have"
+            ));
+        };
+        if &t.shape != shape {
+            return Err(format!(
+                "`{theirs}` is {:?}, {model}'s `{ours}` is {shape:?}",
+                t.shape
+            ));
+        }
         snapshots.push(bridge::from_data(
-            TensorData::new(values, shape.clone()),
+            TensorData::new(t.values.clone(), shape.clone()),
             ours.clone(),
             None,
         ));
     }
     let mapped: BTreeSet<&String> = mapping.values().collect();
     if let Some(missing) = shapes.keys().find(|k| !mapped.contains(k)) {
-        return Err(bad(format!("has nothing for {model}'s `{missing}`")));
+        return Err(format!("has nothing for {model}'s `{missing}`"));
     }
     let result = net.apply(snapshots, None, None, true);
     if !result.errors.is_empty() {
-        return Err(bad(format!("{:?}", result.errors)));
+        return Err(format!("{:?}", result.errors));
     }
     Ok(net)
 }
 
-/// Our name for each official tensor name (BN's `num_batches_tracked` left out).
-fn map_names(names: &[String]) -> Result<BTreeMap<String, String>, String> {
+/// Our name for each official tensor name (BN's `num_batches_tracked` left out), for
+/// plain nets and supernets alike (the official supernets keep the base nets' names).
+pub fn official_names(names: &[String]) -> Result<BTreeMap<String, String>, String> {
     // Blocks in order: every (stage, index) of the backbone, then the head's blocks.
     let mut stage_blocks = BTreeSet::new();
     let mut head_blocks = BTreeSet::new();
@@ -287,7 +340,7 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        let m = map_names(&names).unwrap();
+        let m = official_names(&names).unwrap();
         let get = |k: &str| m[k].as_str();
         assert_eq!(
             get("backbone.input_stem.op_list.0.norm.weight"),
@@ -316,6 +369,6 @@ mod tests {
         assert_eq!(get("head.op_list.1.conv.weight"), "head_conv.conv.weight");
         assert_eq!(get("head.op_list.3.linear.weight"), "classifier.weight");
         assert!(!m.contains_key("backbone.input_stem.op_list.0.norm.num_batches_tracked"));
-        assert!(map_names(&["encoder.layer.weight".into()]).is_err());
+        assert!(official_names(&["encoder.layer.weight".into()]).is_err());
     }
 }

@@ -101,15 +101,18 @@ pub(crate) enum AugMode {
 }
 
 impl AugMode {
-    /// The mode of 0-based `epoch` of `total`.
-    pub(crate) fn of(netaug: &NetAugConfig, epoch: usize, total: usize) -> Self {
+    /// The mode of 0-based `epoch` of `total`; `None` once NetAug has stopped
+    /// (`stop_netaug_epoch`): plain steps of the target net.
+    pub(crate) fn of(netaug: &NetAugConfig, epoch: usize, total: usize) -> Option<Self> {
         let remaining = total - epoch;
-        if remaining <= netaug.stop_aug_w_epoch {
-            Self::MinWidth
+        if remaining <= netaug.stop_netaug_epoch {
+            None
+        } else if remaining <= netaug.stop_aug_w_epoch {
+            Some(Self::MinWidth)
         } else if remaining <= netaug.stop_aug_e_epoch {
-            Self::MinExpand
+            Some(Self::MinExpand)
         } else {
-            Self::Random
+            Some(Self::Random)
         }
     }
 }
@@ -183,10 +186,11 @@ impl Run {
         let train_transform = data::train_transform(config);
         let recal = match &config.netaug {
             Some(n) if n.bn_recal_images > 0 => {
-                let mut cfg = LoaderConfig::eval(config.data.batch_size);
-                cfg.workers = config.data.workers;
+                let samples = data::subset(&train_samples, Some(n.bn_recal_images));
+                let cfg =
+                    data::recal_config(config.data.batch_size, config.data.workers, samples.len());
                 Some(Loader::new(
-                    data::subset(&train_samples, Some(n.bn_recal_images)),
+                    samples,
                     Transform::Train(train_transform.clone()),
                     norm.clone(),
                     cfg,
@@ -238,13 +242,7 @@ impl Run {
         net.set_active(Active::Min);
         let profile = net.profile(config.data.image_size);
         let total_epochs = config.run.warmup_epochs + config.run.epochs;
-        let schedule = CosineWithWarmup::new(
-            config.run.base_lr,
-            config.data.batch_size,
-            config.run.warmup_epochs,
-            config.run.epochs,
-            steps,
-        );
+        let schedule = CosineWithWarmup::for_run(config, steps);
         Ok(Self {
             config: config.clone(),
             ledger: Ledger::new(out.to_path_buf(), state, started),
@@ -268,9 +266,14 @@ impl Run {
         for epoch in self.ledger.state.epochs_done..self.total_epochs {
             self.epoch(epoch, observer)?;
         }
-        let net = self.net.as_mut().expect("the loop owns the net");
-        net.set_active(Active::Min);
-        let exported = net.export();
+        let exported = match self.ledger.export_source(self.config.run.export_from) {
+            Some(dir) => Net::load(&dir, &self.device)?.export(),
+            None => {
+                let net = self.net.as_mut().expect("the loop owns the net");
+                net.set_active(Active::Min);
+                net.export()
+            }
+        };
         self.ledger.export(&exported)?;
         let summary = self.summary(Status::Done, None);
         self.ledger.write_summary(&summary)?;
@@ -283,7 +286,7 @@ impl Run {
             .config
             .netaug
             .as_ref()
-            .map(|n| AugMode::of(n, epoch, self.total_epochs));
+            .and_then(|n| AugMode::of(n, epoch, self.total_epochs));
         let mut net = self.net.take().expect("the loop owns the net");
         if mode == Some(AugMode::Random)
             && self.config.netaug.as_ref().is_some_and(|n| n.sort_channels)
@@ -556,4 +559,40 @@ pub(crate) fn mix(a: u64, b: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netaug_modes_follow_the_official_stop_epochs() {
+        let netaug = NetAugConfig {
+            aug_expand_list: vec![1.0, 2.0],
+            aug_width_mult_list: vec![1.0, 2.0],
+            alpha: 1.0,
+            stop_aug_w_epoch: 4,
+            stop_aug_e_epoch: 6,
+            stop_netaug_epoch: 2,
+            sort_channels: true,
+            bn_recal_images: 16_000,
+        };
+        let modes: Vec<Option<AugMode>> = (0..10).map(|e| AugMode::of(&netaug, e, 10)).collect();
+        use AugMode::*;
+        assert_eq!(
+            modes,
+            [
+                Some(Random),
+                Some(Random),
+                Some(Random),
+                Some(Random),
+                Some(MinExpand),
+                Some(MinExpand),
+                Some(MinWidth),
+                Some(MinWidth),
+                None,
+                None
+            ]
+        );
+    }
 }

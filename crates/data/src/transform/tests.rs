@@ -149,3 +149,12 @@ fn point_operations_match_pil_definitions() {
     apply_op(&mut img, Op::Equalize, 0.0);
     assert_eq!(&img.data[..3], &[0.0, 200.0, 255.0]);
 }
+
+#[test]
+fn center_crop_offsets_round_half_to_even_as_torchvision() {
+    // torchvision: int(round((side - size) / 2.0)), Python's round.
+    assert_eq!(center_offset(37, 32), 2.0, "2.5 -> 2");
+    assert_eq!(center_offset(39, 32), 4.0, "3.5 -> 4");
+    assert_eq!(center_offset(38, 32), 3.0);
+    assert_eq!(center_offset(32, 32), 0.0);
+}

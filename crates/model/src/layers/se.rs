@@ -21,7 +21,7 @@ pub struct DynSe {
     pub reduce: DynConv2d,
     /// 1x1 conv hidden -> C, with bias.
     pub expand: DynConv2d,
-    /// C / hidden of the base network.
+    /// C / hidden of the widest layer (the official `DynamicSE.reduction`).
     pub reduction: f64,
     /// Activation between the two convs.
     #[module(skip)]
@@ -29,15 +29,17 @@ pub struct DynSe {
 }
 
 impl DynSe {
-    /// A new layer for up to `c_max` channels with `reduction` = base C / base hidden.
+    /// A new layer for up to `c_max` channels; `reduction` = base C / base hidden (+1e-10).
+    /// As the official `DynamicSE`, the widest hidden width is `max(round(c_max /
+    /// reduction), 16)` and the ratio of every narrower width is taken from the widest
+    /// layer (`c_max / hidden_max`), not from the base layer.
     pub fn new(init: &mut Initializer, c_max: usize, reduction: f64, act: Act) -> Self {
-        // The official width is `max(round(C / r), 16)`; never below what `hidden` asks for.
-        let official = (round_half_even(c_max as f64 / reduction) as f64).max(SE_MIN_DIM) as usize;
-        let hidden_max = official.max(hidden_width(c_max, reduction));
+        let hidden_max =
+            (round_half_even(c_max as f64 / reduction) as f64).max(SE_MIN_DIM) as usize;
         Self {
             reduce: DynConv2d::new(init, &ConvCfg::pointwise(c_max, hidden_max).without_bn()),
             expand: DynConv2d::new(init, &ConvCfg::pointwise(hidden_max, c_max).without_bn()),
-            reduction,
+            reduction: c_max as f64 / hidden_max as f64,
             act,
         }
     }
@@ -96,4 +98,23 @@ impl DynSe {
 /// The official `active_mid_channels`: `make_divisible(max(C / r, 16), 1)`.
 fn hidden_width(c: usize, reduction: f64) -> usize {
     make_divisible((c as f64 / reduction).max(SE_MIN_DIM), 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Device;
+
+    use super::*;
+
+    #[test]
+    fn narrower_hidden_widths_follow_the_widest_layers_ratio() {
+        let device = Device::flex();
+        let mut init = Initializer::new(Default::default(), 0, &device);
+        // Base layer 88 -> 24; widest 739 channels: hidden round(739 / 3.667) = 202.
+        let se = DynSe::new(&mut init, 739, 88.0 / 24.0 + 1e-10, Act::Relu);
+        assert_eq!(se.hidden(739), 202);
+        // 500 / (739 / 202) = 136.67 -> 137 (the base ratio would give 136.36 -> 136).
+        assert_eq!(se.hidden(500), 137);
+        assert_eq!(se.hidden(20), 16, "never below 16");
+    }
 }

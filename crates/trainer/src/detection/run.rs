@@ -219,13 +219,7 @@ impl DetRun {
         }
         det.set_active(Active::Min);
         let profile = det.profile(size);
-        let schedule = CosineWithWarmup::new(
-            config.run.base_lr,
-            config.data.batch_size,
-            config.run.warmup_epochs,
-            config.run.epochs,
-            steps,
-        );
+        let schedule = CosineWithWarmup::for_run(config, steps);
         Ok(Self {
             config: config.clone(),
             detection,
@@ -249,9 +243,14 @@ impl DetRun {
         for epoch in self.ledger.state.epochs_done..self.total_epochs {
             self.epoch(epoch, observer)?;
         }
-        let det = self.det.as_mut().expect("the loop owns the detector");
-        det.set_active(Active::Min);
-        let exported = det.export();
+        let exported = match self.ledger.export_source(self.config.run.export_from) {
+            Some(dir) => Detector::load(&dir, &self.device)?.export(),
+            None => {
+                let det = self.det.as_mut().expect("the loop owns the detector");
+                det.set_active(Active::Min);
+                det.export()
+            }
+        };
         self.ledger.export(&exported)?;
         let summary = self.summary(Status::Done, None);
         self.ledger.write_summary(&summary)?;
@@ -264,7 +263,7 @@ impl DetRun {
             .config
             .netaug
             .as_ref()
-            .map(|n| AugMode::of(n, epoch, self.total_epochs));
+            .and_then(|n| AugMode::of(n, epoch, self.total_epochs));
         let mut det = self.det.take().expect("the loop owns the detector");
         if mode == Some(AugMode::Random)
             && self.config.netaug.as_ref().is_some_and(|n| n.sort_channels)
