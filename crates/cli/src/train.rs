@@ -339,28 +339,16 @@ fn export_official(args: &ExportArgs) -> Result<()> {
         return Err(UsageError("--from-pth needs --model".into()).into());
     };
     let device = burn::tensor::Device::flex();
-    let bad = |e: TrainError| UsageError(format!("--from-pth: {e}"));
-    let tensors = pth::read_official(path).map_err(bad)?;
-    let official = |factors: &AugFactors| pth::official_net(model, factors, &tensors, &device);
-    let mut net = match (&args.aug_expand_list, &args.aug_width_mult_list) {
-        (Some(e), Some(w)) => {
-            let factors = AugFactors::new(e.clone(), w.clone()).map_err(|e| {
+    let factors =
+        match (&args.aug_expand_list, &args.aug_width_mult_list) {
+            (Some(e), Some(w)) => Some(AugFactors::new(e.clone(), w.clone()).map_err(|e| {
                 UsageError(format!("--aug-expand-list / --aug-width-mult-list: {e}"))
-            })?;
-            official(&factors)
-        }
-        // A plain net, else a supernet of the paper's factor lists for this net.
-        _ => official(&AugFactors::none()).or_else(|plain| {
-            let (e, w) = netaug_model::zoo::paper_factors(model);
-            official(&AugFactors::new(e, w).expect("the paper's lists are valid")).map_err(|_| {
-                format!(
-                    "{plain} (nor is it a supernet of the paper's factor lists; pass \
-                     --aug-expand-list and --aug-width-mult-list)"
-                )
-            })
-        }),
-    }
-    .map_err(|m| UsageError(format!("--from-pth: {}: {m}", path.display())))?;
+            })?),
+            _ => None,
+        };
+    // The target of a supernet is active.
+    let net = pth::load_official(model, path, factors.as_ref(), &device)
+        .map_err(|e| UsageError(format!("--from-pth: {e}")))?;
     let spec = net.spec();
     for (flag, want, have) in [
         ("--classes", args.classes, spec.classes),
@@ -374,7 +362,6 @@ fn export_official(args: &ExportArgs) -> Result<()> {
             .into());
         }
     }
-    net.set_active(Active::Min);
     let tiny = net.export();
     tiny.save(&args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;

@@ -66,23 +66,30 @@ pub fn read_official(path: &Path) -> Result<BTreeMap<String, OfficialTensor>, Tr
     Ok(out)
 }
 
-/// Builds the plain zoo net `model` (the input channels and class count of the file)
-/// holding the weights of the official checkpoint at `path`.
-pub fn load_official(model: &str, path: &Path, device: &Device) -> Result<Net, TrainError> {
-    load_official_supernet(model, path, &AugFactors::none(), device)
-}
-
-/// Builds `model` as the NetAug supernet of `factors` (the official `augemnt_model`)
-/// holding the weights of the official supernet checkpoint at `path`; with
-/// [`AugFactors::none`] the plain net. The active sub-network is the target.
-pub fn load_official_supernet(
+/// Builds `model` from the official checkpoint at `path` (its input channels and class
+/// count): with `factors`, the NetAug supernet of those lists (the official
+/// `augemnt_model`); without, the plain net if the file holds one, else the supernet of the
+/// paper's lists for `model` (the `checkpoint.pt` / `best.pt` of an official NetAug run).
+/// The target (`min`) is active.
+pub fn load_official(
     model: &str,
     path: &Path,
-    factors: &AugFactors,
+    factors: Option<&AugFactors>,
     device: &Device,
 ) -> Result<Net, TrainError> {
     let tensors = read_official(path)?;
-    official_net(model, factors, &tensors, device).map_err(|m| TrainError::file(path, m))
+    let build = |f: &AugFactors| official_net(model, f, &tensors, device);
+    match factors {
+        Some(f) => build(f),
+        None => build(&AugFactors::none()).or_else(|plain| {
+            let (e, w) = zoo::paper_factors(model);
+            let paper = AugFactors::new(e, w).expect("the paper's lists are valid");
+            build(&paper).map_err(|_| {
+                format!("{plain} (nor is it a supernet of the paper's factor lists for {model})")
+            })
+        }),
+    }
+    .map_err(|m| TrainError::file(path, m))
 }
 
 /// Builds `model` for `factors` from official tensors (by official name): every tensor

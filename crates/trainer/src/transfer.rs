@@ -45,7 +45,8 @@ impl fmt::Display for InitReport {
 /// official NetAug PyTorch checkpoint of the same zoo model.
 pub fn init_from(net: &mut Net, path: &Path, device: &Device) -> Result<InitReport, TrainError> {
     if pth::is_pytorch(path) {
-        let source = pth::load_official(&net.spec().name, path, device)?;
+        // A supernet checkpoint gives its target net.
+        let source = pth::load_official(&net.spec().name, path, None, device)?.export();
         return copy_into(net, &source, &path.display().to_string());
     }
     let dir = resolve_net(path)?;

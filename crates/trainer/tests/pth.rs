@@ -24,7 +24,7 @@ fn input(device: &Device) -> Tensor<4> {
 fn official_checkpoints_give_the_official_logits() {
     let device = Device::flex();
     for name in ["tinymbv2", "mcunet", "mbv3-0.35"] {
-        let net = load_official(name, &fixture(&format!("{name}.pth")), &device)
+        let net = load_official(name, &fixture(&format!("{name}.pth")), None, &device)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let expected: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(fixture(&format!("{name}.json"))).unwrap(),
@@ -70,7 +70,7 @@ fn an_official_checkpoint_initializes_a_netaug_run_on_another_dataset() {
     // The target net now computes the official features: its pooled features equal the
     // official model's up to the classifier, checked through the head conv output.
     net.set_active(Active::Min);
-    let official = load_official("tinymbv2", &fixture("tinymbv2.pth"), &device).unwrap();
+    let official = load_official("tinymbv2", &fixture("tinymbv2.pth"), None, &device).unwrap();
     let stem = |n: &Net| {
         n.stem
             .forward(input(&device), n.active().stem, Mode::Eval)
