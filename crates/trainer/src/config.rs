@@ -652,6 +652,27 @@ pub fn set_value(root: &mut Value, key: &str, value: Value) -> Result<(), String
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_warm_up_starts_from_one_official_gpus_rate() {
+        let at = |batch: usize, extra: &str| {
+            let text = BASE.replace("batch_size: 64", &format!("batch_size: {batch}"));
+            let c = RunConfig::parse(&text, "r.yaml", &[extra.to_string()]).unwrap();
+            (
+                c.warmup_lr(),
+                crate::schedule::CosineWithWarmup::for_run(&c, 10).lr,
+            )
+        };
+        // base_lr 0.025 per 128 images: at 512 the warm-up climbs from 0.025 to 0.1 ...
+        assert_eq!(at(512, "run.base_lr=0.025"), (0.025, 0.1));
+        // ... at 128 or less it is flat, as on one official GPU ...
+        assert_eq!(at(128, "run.base_lr=0.025"), (0.025, 0.025));
+        assert_eq!(at(64, "run.base_lr=0.025"), (0.0125, 0.0125));
+        // ... and `warmup_lr: 0` ramps up from 0; a negative start is refused.
+        assert_eq!(at(512, "run.warmup_lr=0").0, 0.0);
+        let bad = RunConfig::parse(BASE, "r.yaml", &["run.warmup_lr=-1".into()]);
+        assert!(bad.unwrap_err().to_string().contains("run.warmup_lr"));
+    }
+
     const BASE: &str = "
 data: {dataset: fashion-mnist, image_size: 32, batch_size: 64}
 model: {name: tinymbv2}

@@ -6,7 +6,9 @@
 //! `backbone.input_stem.op_list.{0 = stem ConvLayer, 1 = DsConv}`,
 //! `backbone.stages.S.op_list.I.conv.{inverted,depth,point}_conv` (+ `se_layer`), and
 //! `head.op_list.J`: inverted blocks, then ConvLayers (before / after the pooling), then
-//! the LinearLayer. Blocks are numbered in that order, as ours.
+//! the LinearLayer. Blocks are numbered in that order, as ours. The official NetAug
+//! supernets (`models/netaug/*.py`) keep these names with their widest shapes, so one
+//! mapping serves plain nets and supernets.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
