@@ -2,9 +2,11 @@
 //! `metrics.jsonl`) into `summary.csv`, paper-style tables and figures. It reads files
 //! only, never trainer types, so results copied from a cluster report anywhere.
 
+pub mod budget;
 pub mod error;
 pub mod plot;
 pub mod runs;
+pub mod settings;
 pub mod synthetic;
 pub mod table;
 
@@ -25,7 +27,9 @@ pub struct Report {
 }
 
 /// Writes `summary.csv`, `tables/<dataset>.md|csv` and `plots/*.png|svg` into `dir`, with
-/// the paper's numbers from `paper` (a paper-results CSV) beside ours.
+/// the paper's numbers from `paper` (a paper-results CSV) beside ours; where a method and
+/// the baseline ran at two or more training budgets, also its gain against the budget
+/// (`tables/` and `plots/<dataset>-<method>-gain-vs-budget.*`).
 pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError> {
     let runs = runs::load(dir)?;
     let mut files = Vec::new();
@@ -72,6 +76,27 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
         tables: &tables,
     };
     files.extend(plot::figures(&dir.join("plots"), &data)?);
+
+    let mut studies = Vec::new();
+    for metric in [Metric::Top1, Metric::Map50] {
+        studies.extend(budget::studies(&runs.summary, metric)?);
+    }
+    for study in &studies {
+        let md = format!(
+            "# {}: {} − baseline final validation {} against training budget\n\n{}",
+            study.dataset,
+            study.method,
+            study.metric.label(),
+            study.markdown()
+        );
+        let path = tdir.join(format!("{}.md", study.stem()));
+        std::fs::write(&path, &md).map_err(|e| AnalysisError::file(&path, e))?;
+        let csv = tdir.join(format!("{}.csv", study.stem()));
+        std::fs::write(&csv, study.csv()).map_err(|e| AnalysisError::file(&csv, e))?;
+        files.extend([path, csv]);
+        markdown.push(md);
+    }
+    files.extend(plot::budget_figures(&dir.join("plots"), &studies)?);
     Ok(Report {
         runs: runs.summary.height(),
         files,

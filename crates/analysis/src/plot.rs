@@ -13,8 +13,10 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use polars::prelude::*;
 
+use crate::budget::Study;
 use crate::error::AnalysisError;
 use crate::runs::{floats, ints, strings};
+use crate::settings;
 use crate::table::{Agg, Metric, Table, grouped};
 
 /// The embedded font (DejaVu Sans; see assets/DejaVuSans-LICENSE), so figures have text on
@@ -44,13 +46,13 @@ pub struct Curve {
     pub max: Vec<f64>,
 }
 
-/// (dataset, model) -> method -> curve.
-pub type Curves = BTreeMap<(String, String), BTreeMap<String, Curve>>;
+/// (dataset, model, setting) -> method -> curve.
+pub type Curves = BTreeMap<(String, String, String), BTreeMap<String, Curve>>;
 
 /// The curves of `column` (`val_top1`, `train_top1`) of the finished runs in the metrics
 /// frame.
 pub fn curves(metrics: &DataFrame, column: &str) -> Result<Curves, AnalysisError> {
-    let keys = ["dataset", "model", "method", "epoch"];
+    let keys = ["dataset", "model", "setting", "method", "epoch"];
     let agg = grouped(
         &crate::runs::done_with(metrics, column)?,
         &keys,
@@ -66,6 +68,7 @@ pub fn curves(metrics: &DataFrame, column: &str) -> Result<Curves, AnalysisError
         strings(&agg, "model")?,
         strings(&agg, "method")?,
     );
+    let setting = strings(&agg, "setting")?;
     let epoch = ints(&agg, "epoch")?;
     let f = |n: &str| -> PolarsResult<Vec<f64>> {
         Ok(floats(&agg, n)?
@@ -77,7 +80,7 @@ pub fn curves(metrics: &DataFrame, column: &str) -> Result<Curves, AnalysisError
     let mut out = Curves::new();
     for k in 0..agg.height() {
         let c = out
-            .entry((dataset[k].clone(), model[k].clone()))
+            .entry((dataset[k].clone(), model[k].clone(), setting[k].clone()))
             .or_default()
             .entry(method[k].clone())
             .or_default();
@@ -114,7 +117,7 @@ struct Line<'a> {
 }
 
 /// `lo..hi` of the finite `values`, padded by `frac` of the span (at least `min_pad`),
-/// within 0..100 (percentages).
+/// within 0..100 when the values are (percentages; differences may go below 0).
 fn value_range(values: impl Iterator<Item = f64>, frac: f64, min_pad: f64) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
@@ -125,6 +128,9 @@ fn value_range(values: impl Iterator<Item = f64>, frac: f64, min_pad: f64) -> (f
         return (0.0, 100.0);
     }
     let pad = ((hi - lo) * frac).max(min_pad);
+    if lo < 0.0 {
+        return (lo - pad, hi + pad);
+    }
     ((lo - pad).max(0.0), (hi + pad).min(100.0))
 }
 
@@ -233,7 +239,7 @@ where
         0.15,
         1.0,
     );
-    let names: Vec<String> = table.rows.iter().map(|r| r.model.clone()).collect();
+    let names: Vec<String> = table.rows.iter().map(|r| r.label()).collect();
     let mut chart = ChartBuilder::on(&area)
         .caption(
             format!(
@@ -323,21 +329,28 @@ pub fn params(summary: &DataFrame) -> Result<BTreeMap<(String, String), i64>, An
 }
 
 /// The underfitting figure of each dataset with baseline runs of two or more models:
-/// training and validation top-1 of its smallest and its largest net.
+/// training and validation top-1 of its smallest and its largest net (in the first
+/// setting of each).
 fn underfitting<'a>(data: &FigureData<'a>) -> Vec<(String, Vec<Line<'a>>)> {
-    let mut by_dataset: BTreeMap<&str, Vec<(i64, &str)>> = BTreeMap::new();
-    for ((dataset, model), by_method) in data.val {
+    let mut by_dataset: BTreeMap<&str, Vec<(i64, &str, &str)>> = BTreeMap::new();
+    for ((dataset, model, setting), by_method) in data.val {
+        let seen = by_dataset
+            .get(dataset.as_str())
+            .is_some_and(|ms| ms.iter().any(|(_, m, _)| m == model));
         let has_train = data
             .train
-            .get(&(dataset.clone(), model.clone()))
+            .get(&(dataset.clone(), model.clone(), setting.clone()))
             .is_some_and(|m| m.contains_key(BASELINE));
-        if by_method.contains_key(BASELINE) && has_train {
+        if by_method.contains_key(BASELINE) && has_train && !seen {
             let p = data
                 .params
                 .get(&(dataset.clone(), model.clone()))
                 .copied()
                 .unwrap_or(0);
-            by_dataset.entry(dataset).or_default().push((p, model));
+            by_dataset
+                .entry(dataset)
+                .or_default()
+                .push((p, model, setting));
         }
     }
     let mut out = Vec::new();
@@ -348,8 +361,8 @@ fn underfitting<'a>(data: &FigureData<'a>) -> Vec<(String, Vec<Line<'a>>)> {
         models.sort();
         let picks = [models[0], models[models.len() - 1]];
         let mut lines = Vec::new();
-        for (i, (p, model)) in picks.into_iter().enumerate() {
-            let key = (dataset.to_string(), model.to_string());
+        for (i, (p, model, setting)) in picks.into_iter().enumerate() {
+            let key = (dataset.to_string(), model.to_string(), setting.to_string());
             let size = format!("{model} ({:.2}M)", p as f64 / 1e6);
             for (curves, what, dashed) in [(data.train, "train", true), (data.val, "val", false)] {
                 lines.push(Line {
@@ -374,7 +387,7 @@ fn by_resolution(t: &Table) -> Vec<(String, Curve)> {
     rows.sort_by_key(|r| (r.model.clone(), r.resolution));
     for r in rows {
         for (method, c) in &r.cells {
-            let curve = out.entry((r.model.clone(), method.clone())).or_default();
+            let curve = out.entry((r.label(), method.clone())).or_default();
             curve.epoch.push(r.resolution);
             curve.mean.push(c.mean);
             curve.min.push(c.mean - c.std);
@@ -388,6 +401,79 @@ fn by_resolution(t: &Table) -> Vec<(String, Curve)> {
 
 /// The method name of plain training.
 const BASELINE: &str = "baseline";
+
+/// Draws each budget study: the method's gain over the baseline against images seen, one
+/// line per model, the seeds' range as a band, the baseline as a dashed line at zero.
+pub fn budget_figures(dir: &Path, studies: &[Study]) -> Result<Vec<PathBuf>, AnalysisError> {
+    register_font();
+    std::fs::create_dir_all(dir).map_err(|e| AnalysisError::file(dir, e))?;
+    let mut written = Vec::new();
+    for study in studies {
+        let curves: Vec<(String, Curve)> =
+            study.lines.iter().map(|l| (l.label(), l.curve())).collect();
+        let xs: Vec<i64> = curves.iter().flat_map(|(_, c)| c.epoch.clone()).collect();
+        let (lo, hi) = (
+            xs.iter().copied().min().unwrap_or(0),
+            xs.iter().copied().max().unwrap_or(1),
+        );
+        let zero = Curve {
+            epoch: vec![lo, hi],
+            mean: vec![0.0; 2],
+            min: vec![0.0; 2],
+            max: vec![0.0; 2],
+        };
+        let mut lines: Vec<Line> = curves
+            .iter()
+            .enumerate()
+            .map(|(i, (label, curve))| Line {
+                label: label.clone(),
+                color: color(i),
+                dashed: false,
+                markers: true,
+                curve,
+            })
+            .collect();
+        lines.push(Line {
+            label: BASELINE.into(),
+            color: RGBColor(90, 90, 90),
+            dashed: true,
+            markers: false,
+            curve: &zero,
+        });
+        let what = study.metric.label();
+        let title = format!(
+            "{}: {} − baseline {what} against training budget",
+            study.dataset, study.method
+        );
+        let y = format!("{} − baseline {what} (points)", study.method);
+        let axes = ("training images seen (thousands)", y.as_str());
+        for svg in [false, true] {
+            let path = dir.join(format!(
+                "{}.{}",
+                study.stem(),
+                if svg { "svg" } else { "png" }
+            ));
+            let drawn = if svg {
+                draw_lines(
+                    SVGBackend::new(&path, SIZE).into_drawing_area(),
+                    &title,
+                    axes,
+                    &lines,
+                )
+            } else {
+                draw_lines(
+                    BitMapBackend::new(&path, SIZE).into_drawing_area(),
+                    &title,
+                    axes,
+                    &lines,
+                )
+            };
+            drawn.map_err(|e| AnalysisError::file(&path, e.to_string()))?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
 
 /// Draws every figure into `dir`; returns the files written.
 pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisError> {
@@ -420,8 +506,12 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
         }
     };
     for (curves, what) in [(data.val, "top-1"), (data.map50, "mAP50")] {
-        for ((dataset, model), by_method) in curves {
-            let title = format!("{model} on {dataset}: validation {what} per epoch");
+        for ((dataset, model, setting), by_method) in curves {
+            let title = if setting.is_empty() {
+                format!("{model} on {dataset}: validation {what} per epoch")
+            } else {
+                format!("{model} on {dataset}, {setting}: validation {what} per epoch")
+            };
             let ls: Vec<Line> = by_method
                 .iter()
                 .enumerate()
@@ -433,7 +523,10 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
                     curve,
                 })
                 .collect();
-            let stem = format!("{dataset}-{model}-val-{}", what.replace('-', ""));
+            let mut stem = format!("{dataset}-{model}-val-{}", what.replace('-', ""));
+            if !setting.is_empty() {
+                stem = format!("{stem}-{}", settings::slug(setting));
+            }
             let y = format!("validation {what} (%)");
             both(&stem.to_lowercase(), &|p, svg| {
                 lines(p, svg, &title, ("epoch", &y), &ls)

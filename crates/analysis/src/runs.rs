@@ -7,15 +7,19 @@ use polars::prelude::*;
 use serde_json::Value;
 
 use crate::error::AnalysisError;
+use crate::settings::{self, Flat, RunKey};
 
 /// The runs of a results folder.
 pub struct Runs {
-    /// One row per run: run_id, dataset, model, resolution, method, epochs, seed, params,
-    /// macs, best_val_top1, final_val_top1, final_val_top5 (classification),
+    /// One row per run: run_id, dataset, model, resolution, setting (what else tells the
+    /// run apart from its dataset's other runs, see [`settings`]), method (with its
+    /// varying own keys), epochs, train_images (per epoch; null if unknown), seed,
+    /// params, macs, best_val_top1, final_val_top1, final_val_top5 (classification),
     /// best_val_map50, final_val_map50, final_val_map (detection; NaN where a run does not
     /// have them), wall_seconds, images_per_second, status.
     pub summary: DataFrame,
-    /// One row per run and epoch: run_id, dataset, model, method, seed, epoch, train_loss,
+    /// One row per run and epoch: run_id, dataset, model, setting, method, seed, epoch,
+    /// train_loss,
     /// train_top1, val_loss, val_top1, val_top5, val_map50, val_map, status (of the run).
     pub metrics: DataFrame,
 }
@@ -42,25 +46,56 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
     if dirs.is_empty() {
         return Err(AnalysisError::Empty(dir.to_path_buf()));
     }
-    let mut s = SummaryCols::default();
-    let mut m = MetricCols::default();
+    let mut read = Vec::with_capacity(dirs.len());
     for d in &dirs {
         let path = d.join("summary.json");
         let text = std::fs::read_to_string(&path).map_err(|e| AnalysisError::file(&path, e))?;
         let v: Value = serde_json::from_str(&text).map_err(|e| AnalysisError::file(&path, e))?;
-        let str_of = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        read.push((v, settings::read_config(d)?));
+    }
+    let str_of = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let int = |v: &Value, k: &str| v[k].as_i64().unwrap_or_default();
+    let names: Vec<[String; 3]> = read
+        .iter()
+        .map(|(v, _)| {
+            [
+                str_of(v, "dataset"),
+                str_of(v, "model"),
+                str_of(v, "method"),
+            ]
+        })
+        .collect();
+    let keys: Vec<RunKey> = read
+        .iter()
+        .zip(&names)
+        .map(|((v, config), [dataset, model, method])| RunKey {
+            dataset,
+            model,
+            resolution: int(v, "resolution"),
+            method,
+            config,
+        })
+        .collect();
+    let identities = settings::identify(&keys);
+
+    let mut s = SummaryCols::default();
+    let mut m = MetricCols::default();
+    for ((d, (v, config)), id) in dirs.iter().zip(&read).zip(&identities) {
+        let str_of = |k: &str| str_of(v, k);
         let num = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-        let int = |k: &str| v[k].as_i64().unwrap_or_default();
+        let int = |k: &str| int(v, k);
         let run_id = d
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         s.run_id.push(run_id.clone());
         s.dataset.push(str_of("dataset"));
         s.model.push(str_of("model"));
-        s.method.push(str_of("method"));
+        s.setting.push(id.setting.clone());
+        s.method.push(id.method.clone());
         s.status.push(str_of("status"));
         s.resolution.push(int("resolution"));
         s.epochs.push(int("epochs"));
+        s.train_images.push(train_images(v, config));
         s.seed.push(int("seed"));
         s.params.push(int("params"));
         s.macs.push(int("macs"));
@@ -74,7 +109,13 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
         s.images_per_second.push(num("images_per_second"));
 
         let mpath = d.join("metrics.jsonl");
-        let text = std::fs::read_to_string(&mpath).unwrap_or_default();
+        // A run that has not finished an epoch has no metrics yet; a file that exists but
+        // cannot be read (or is not text) is an error, never an empty history.
+        let text = match std::fs::read_to_string(&mpath) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(AnalysisError::file(&mpath, e)),
+        };
         for (i, line) in text
             .lines()
             .enumerate()
@@ -86,7 +127,8 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
             m.run_id.push(run_id.clone());
             m.dataset.push(str_of("dataset"));
             m.model.push(str_of("model"));
-            m.method.push(str_of("method"));
+            m.setting.push(id.setting.clone());
+            m.method.push(id.method.clone());
             m.seed.push(int("seed"));
             m.epoch.push(e["epoch"].as_i64().unwrap_or_default());
             m.train_loss.push(num("train_loss"));
@@ -105,15 +147,27 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
     })
 }
 
+/// Training images per epoch: the summary's count, else (runs written before it was
+/// recorded) the config's `data.train_subset`.
+fn train_images(summary: &Value, config: &Flat) -> Option<i64> {
+    summary["train_images"].as_i64().or_else(|| {
+        config
+            .get("data.train_subset")
+            .and_then(|v| v.parse::<i64>().ok())
+    })
+}
+
 #[derive(Default)]
 struct SummaryCols {
     run_id: Vec<String>,
     dataset: Vec<String>,
     model: Vec<String>,
+    setting: Vec<String>,
     method: Vec<String>,
     status: Vec<String>,
     resolution: Vec<i64>,
     epochs: Vec<i64>,
+    train_images: Vec<Option<i64>>,
     seed: Vec<i64>,
     params: Vec<i64>,
     macs: Vec<i64>,
@@ -134,8 +188,10 @@ impl SummaryCols {
             Column::new("dataset".into(), self.dataset),
             Column::new("model".into(), self.model),
             Column::new("resolution".into(), self.resolution),
+            Column::new("setting".into(), self.setting),
             Column::new("method".into(), self.method),
             Column::new("epochs".into(), self.epochs),
+            Column::new("train_images".into(), self.train_images),
             Column::new("seed".into(), self.seed),
             Column::new("params".into(), self.params),
             Column::new("macs".into(), self.macs),
@@ -157,6 +213,7 @@ struct MetricCols {
     run_id: Vec<String>,
     dataset: Vec<String>,
     model: Vec<String>,
+    setting: Vec<String>,
     method: Vec<String>,
     seed: Vec<i64>,
     epoch: Vec<i64>,
@@ -176,6 +233,7 @@ impl MetricCols {
             Column::new("run_id".into(), self.run_id),
             Column::new("dataset".into(), self.dataset),
             Column::new("model".into(), self.model),
+            Column::new("setting".into(), self.setting),
             Column::new("method".into(), self.method),
             Column::new("seed".into(), self.seed),
             Column::new("epoch".into(), self.epoch),

@@ -1,4 +1,6 @@
-//! Paper-style tables: rows are models (with params, MACs, resolution), columns are
+//! Paper-style tables: rows are models (with params, MACs, resolution and, where runs of
+//! a dataset differ in more than method and seed, one column per key of that setting),
+//! columns are
 //! methods (mean ± std over seeds of the final val top-1, or of the final val mAP50 for
 //! detection runs), plus the change against the baseline and, with a paper-results file,
 //! the paper's number beside ours.
@@ -11,6 +13,7 @@ use polars::prelude::*;
 
 use crate::error::AnalysisError;
 use crate::runs::{floats, ints, strings};
+use crate::settings;
 
 /// The methods in the paper's column order; others follow alphabetically.
 const METHOD_ORDER: &[&str] = &[
@@ -71,13 +74,16 @@ pub struct Cell {
     pub n: usize,
 }
 
-/// One row: a model at a resolution.
+/// One row: a model at a resolution, in one setting.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     /// Model.
     pub model: String,
     /// Resolution.
     pub resolution: i64,
+    /// What else the row's runs share and other rows of the dataset do not
+    /// (`run.epochs=7; data.train_subset=5000`; empty if nothing).
+    pub setting: String,
     /// Params of the target net.
     pub params: i64,
     /// MACs of the target net.
@@ -101,12 +107,13 @@ pub struct Table {
     pub rows: Vec<Row>,
 }
 
-/// Groups the finished runs that have `metric` by (dataset, model, resolution, method)
-/// with polars: its mean, std and count, the target net's params and MACs.
+/// Groups the finished runs that have `metric` by (dataset, model, resolution, setting,
+/// method) with polars: its mean, std and count, the target net's params and MACs. Runs
+/// share a group only if their configs differ in nothing but the seed.
 pub fn aggregate(summary: &DataFrame, metric: Metric) -> PolarsResult<DataFrame> {
     let column = metric.column();
     let done = crate::runs::done_with(summary, column)?;
-    let keys = ["dataset", "model", "resolution", "method"];
+    let keys = ["dataset", "model", "resolution", "setting", "method"];
     let cols = grouped(
         &done,
         &keys,
@@ -203,6 +210,7 @@ pub fn tables(
     let i = |name: &str| ints(agg, name);
     let f = |name: &str| floats(agg, name);
     let (dataset, model, method) = (s("dataset")?, s("model")?, s("method")?);
+    let setting = s("setting")?;
     let (resolution, params, macs, n) = (i("resolution")?, i("params")?, i("macs")?, i("n")?);
     let (mean, std) = (f("mean")?, f("std")?);
 
@@ -219,14 +227,14 @@ pub fn tables(
         if !t.methods.contains(&method[k]) {
             t.methods.push(method[k].clone());
         }
-        let pos = t
-            .rows
-            .iter()
-            .position(|r| r.model == model[k] && r.resolution == resolution[k]);
+        let pos = t.rows.iter().position(|r| {
+            r.model == model[k] && r.resolution == resolution[k] && r.setting == setting[k]
+        });
         let pos = pos.unwrap_or_else(|| {
             t.rows.push(Row {
                 model: model[k].clone(),
                 resolution: resolution[k],
+                setting: setting[k].clone(),
                 params: params[k],
                 macs: macs[k],
                 cells: BTreeMap::new(),
@@ -245,6 +253,11 @@ pub fn tables(
     }
     let mut out: Vec<Table> = by_dataset.into_values().collect();
     for t in &mut out {
+        t.rows.sort_by(|a, b| {
+            (&a.model, a.resolution)
+                .cmp(&(&b.model, b.resolution))
+                .then_with(|| settings::natural_cmp(&a.setting, &b.setting))
+        });
         t.methods.sort_by_key(|m| {
             (
                 METHOD_ORDER
@@ -273,13 +286,40 @@ fn macs_text(macs: i64) -> String {
     }
 }
 
+impl Row {
+    /// The row's name in figures: the model, and its setting if it has one.
+    pub fn label(&self) -> String {
+        if self.setting.is_empty() {
+            self.model.clone()
+        } else {
+            format!("{} {}", self.model, self.setting.replace("; ", " "))
+        }
+    }
+}
+
 impl Table {
+    /// The setting keys of the rows, in first-seen order: one column each.
+    pub fn setting_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        for r in &self.rows {
+            for (k, _) in settings::pairs(&r.setting) {
+                if !keys.iter().any(|x| x == k) {
+                    keys.push(k.to_string());
+                }
+            }
+        }
+        keys
+    }
+
     /// The table as Markdown.
     pub fn markdown(&self) -> String {
-        let mut head = vec!["model", "resolution", "params", "MACs"]
+        let setting_keys = self.setting_keys();
+        let mut head = vec!["model", "resolution"]
             .into_iter()
             .map(String::from)
             .collect::<Vec<_>>();
+        head.extend(setting_keys.iter().cloned());
+        head.extend(["params".to_string(), "MACs".to_string()]);
         for m in &self.methods {
             head.push(format!("{m} {} (%)", self.metric.label()));
         }
@@ -294,12 +334,16 @@ impl Table {
         let _ = writeln!(md, "| {} |", head.join(" | "));
         let _ = writeln!(md, "|{}|", vec!["---"; head.len()].join("|"));
         for r in &self.rows {
-            let mut cells = vec![
-                r.model.clone(),
-                r.resolution.to_string(),
-                format!("{:.3}M", r.params as f64 / 1e6),
-                macs_text(r.macs),
-            ];
+            let mut cells = vec![r.model.clone(), r.resolution.to_string()];
+            let pairs = settings::pairs(&r.setting);
+            for k in &setting_keys {
+                let v = pairs
+                    .iter()
+                    .find(|(pk, _)| pk == k)
+                    .map_or("–", |(_, v)| *v);
+                cells.push(v.to_string());
+            }
+            cells.extend([format!("{:.3}M", r.params as f64 / 1e6), macs_text(r.macs)]);
             for m in &self.methods {
                 let mut text = match r.cells.get(m) {
                     Some(c) => format!("{:.2} ± {:.2} (n={})", c.mean, c.std, c.n),
@@ -327,8 +371,15 @@ impl Table {
     pub fn csv(&self) -> String {
         let k = self.metric.key();
         let mut out = format!(
-            "dataset,model,resolution,params,macs,method,mean_{k},std_{k},seeds,delta_vs_baseline,paper_{k}\n"
+            "dataset,model,resolution,setting,params,macs,method,mean_{k},std_{k},seeds,delta_vs_baseline,paper_{k}\n"
         );
+        let quote = |s: &str| {
+            if s.contains([',', '"']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        };
         for r in &self.rows {
             for m in &self.methods {
                 let Some(c) = r.cells.get(m) else { continue };
@@ -339,13 +390,14 @@ impl Table {
                 let paper = r.paper.get(m).map_or(String::new(), |p| p.to_string());
                 let _ = writeln!(
                     out,
-                    "{},{},{},{},{},{},{:.4},{:.4},{},{},{}",
+                    "{},{},{},{},{},{},{},{:.4},{:.4},{},{},{}",
                     self.dataset,
                     r.model,
                     r.resolution,
+                    quote(&r.setting),
                     r.params,
                     r.macs,
-                    m,
+                    quote(m),
                     c.mean,
                     c.std,
                     c.n,

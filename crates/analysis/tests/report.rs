@@ -1,5 +1,6 @@
 //! `report` on synthetic run folders in the trainer's file format: the per-run CSV, the
-//! table's means, standard deviations and deltas, the paper column, and the figures.
+//! table's means, standard deviations and deltas, the paper column, the figures, and a
+//! damaged metrics file refused.
 
 use std::path::{Path, PathBuf};
 
@@ -88,7 +89,7 @@ fn tables_show_mean_std_delta_and_the_paper() {
     let csv = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
     assert_eq!(csv.lines().count(), 8, "{csv}");
     assert!(
-        csv.starts_with("run_id,dataset,model,resolution,method"),
+        csv.starts_with("run_id,dataset,model,resolution,setting,method"),
         "{csv}"
     );
 
@@ -98,7 +99,7 @@ fn tables_show_mean_std_delta_and_the_paper() {
     let tcsv = std::fs::read_to_string(dir.join("tables/fashion-mnist.csv")).unwrap();
     assert!(
         tcsv.contains(
-            "fashion-mnist,tinymbv2,32,305482,1021360,netaug,84.0000,1.0000,3,3.0000,90.5"
+            "fashion-mnist,tinymbv2,32,,305482,1021360,netaug,84.0000,1.0000,3,3.0000,90.5"
         ),
         "{tcsv}"
     );
@@ -166,4 +167,21 @@ fn an_empty_folder_is_an_error_naming_it() {
     std::fs::create_dir_all(dir.join("runs")).unwrap();
     let e = report(&dir, None).unwrap_err().to_string();
     assert!(e.contains("no runs"), "{e}");
+}
+
+#[test]
+fn an_unreadable_metrics_file_is_an_error_naming_it() {
+    // Binary bytes (not UTF-8) where metrics.jsonl should be: reading it as an empty
+    // history hid the damage and exited 0.
+    let dir = temp("binary-metrics");
+    run(&dir, "base-s0", "baseline", 0, [80.0, 81.0, 82.0], "done");
+    let metrics = dir.join("runs/base-s0/metrics.jsonl");
+    std::fs::write(&metrics, [0xff, 0xfe, 0x00, 0x9c, 0x80]).unwrap();
+    let e = report(&dir, None).unwrap_err();
+    assert!(e.is_input());
+    let text = e.to_string();
+    assert!(text.contains("metrics.jsonl"), "{text}");
+    // A run without the file (it has not finished an epoch) still reports.
+    std::fs::remove_file(&metrics).unwrap();
+    assert_eq!(report(&dir, None).unwrap().runs, 1);
 }

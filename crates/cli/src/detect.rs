@@ -67,8 +67,10 @@ pub fn run(args: Args) -> Result<()> {
         .image_size
         .or(run_config.as_ref().map(|c| c.data.image_size))
         .unwrap_or(416);
-    if size == 0 || args.batch_size == 0 {
-        return Err(UsageError("--image-size and --batch-size must be at least 1".into()).into());
+    netaug_trainer::config::check_image_size(size)
+        .map_err(|m| UsageError(format!("--image-size: {m}")))?;
+    if args.batch_size == 0 {
+        return Err(UsageError("--batch-size must be at least 1".into()).into());
     }
     let mut options = run_config
         .as_ref()

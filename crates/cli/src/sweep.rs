@@ -30,6 +30,10 @@ pub struct Args {
     /// Print the run table and exit.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run even if OUT holds runs that this sweep does not have (made by a changed sweep
+    /// file or other --set values); they stay in the folder and in its report.
+    #[arg(long)]
+    pub force: bool,
     /// Where runs run: here (`local`), or as Slurm job arrays, one per dependency level
     /// (`slurm`: writes OUT/slurm/level-*.sbatch and submit.sh).
     #[arg(long, value_enum, default_value_t = Executor::Local)]
@@ -79,7 +83,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let _lock = Lock::acquire(&out).map_err(classify)?;
     let text = std::fs::read_to_string(&args.sweep)?;
-    workdir::prepare(&out, &text, &plan).map_err(classify)?;
+    workdir::prepare(&out, &text, &plan, args.force).map_err(classify)?;
     match args.executor {
         Executor::Local => run_local(&plan, &out, args.jobs),
         Executor::Slurm => run_slurm(&plan, &out, &args),

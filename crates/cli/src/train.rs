@@ -145,6 +145,10 @@ pub fn train(args: TrainArgs) -> Result<()> {
 /// Runs `netaug eval`.
 pub fn eval(args: EvalArgs) -> Result<()> {
     let input = |e: TrainError| classify(e);
+    if let Some(s) = args.image_size {
+        netaug_trainer::config::check_image_size(s)
+            .map_err(|m| UsageError(format!("--image-size: {m}")))?;
+    }
     let dir = resolve_net(&args.checkpoint).map_err(input)?;
     // Defaults from the run this checkpoint belongs to, when there is one.
     let run_config = run_config_of(&dir).map_err(|e| input(e.into()))?;
@@ -293,6 +297,7 @@ fn eval_detector(args: &EvalArgs, dir: &Path, config: &RunConfig) -> Result<()> 
 
 /// Runs `netaug export`.
 pub fn export(args: ExportArgs) -> Result<()> {
+    refuse_existing(&args.out)?;
     let Some(checkpoint) = &args.checkpoint else {
         return export_official(&args);
     };
@@ -303,8 +308,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
     if let Some(config) = run_config.as_ref().filter(|c| c.detection.is_some()) {
         let det = crate::detect::load_detector(&dir, &device)?;
         let tiny = det.export();
-        tiny.save(&args.out)
-            .with_context(|| format!("writing {}", args.out.display()))?;
+        write_new_folder(&args.out, |tmp| tiny.save(tmp))?;
         let p = tiny.profile(config.data.image_size);
         println!(
             "{} -> {}: detector, {} params, {} MACs",
@@ -318,8 +322,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
     let mut net = Net::load(&dir, &device).map_err(|e| UsageError(format!("--checkpoint: {e}")))?;
     net.set_active(Active::Min);
     let tiny = net.export();
-    tiny.save(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    write_new_folder(&args.out, |tmp| tiny.save(tmp))?;
     let resolution = run_config.as_ref().map_or(224, |c| c.data.image_size);
     let p = tiny.profile(resolution);
     println!(
@@ -363,8 +366,7 @@ fn export_official(args: &ExportArgs) -> Result<()> {
         }
     }
     let tiny = net.export();
-    tiny.save(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    write_new_folder(&args.out, |tmp| tiny.save(tmp))?;
     let p = tiny.profile(args.resolution);
     println!(
         "{} -> {}: {model}{}, {} classes, {} params, {} MACs at {} px",
@@ -381,6 +383,47 @@ fn export_official(args: &ExportArgs) -> Result<()> {
         args.resolution
     );
     Ok(())
+}
+
+/// Refuses an `--out` that already exists (anything but an empty folder): an export never
+/// writes over a checkpoint, a run or an earlier export.
+fn refuse_existing(out: &Path) -> Result<()> {
+    let empty_dir = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_none());
+    if out.exists() && !empty_dir {
+        return Err(UsageError(format!(
+            "--out {}: already exists; choose a new folder (an export never overwrites one)",
+            out.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Writes a folder through `write` into a temporary sibling, then renames it to `out`, so
+/// a failed or killed export leaves no half-written folder behind.
+fn write_new_folder<E>(out: &Path, write: impl FnOnce(&Path) -> Result<(), E>) -> Result<()>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let name = out.file_name().map_or_else(
+        || "export".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let tmp = out.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let result = write(&tmp)
+        .with_context(|| format!("writing {}", out.display()))
+        .and_then(|()| {
+            // An empty folder at `out` (allowed above) is replaced.
+            if out.is_dir() {
+                std::fs::remove_dir(out).with_context(|| format!("replacing {}", out.display()))?;
+            }
+            std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
 }
 
 /// The config of the run folder that holds `dir` (a checkpoint or exported net inside it).

@@ -161,7 +161,7 @@ detection: {{score_threshold: 0.0}}
     assert!(run.join("plots/coco-tinymbv2-val-map50.svg").is_file());
     let csv = std::fs::read_to_string(run.join("tables/coco.csv")).unwrap();
     assert!(
-        csv.starts_with("dataset,model,resolution,params,macs,method,mean_map50"),
+        csv.starts_with("dataset,model,resolution,setting,params,macs,method,mean_map50"),
         "{csv}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,6 +1,7 @@
-//! `netaug sweep` on a Fashion-MNIST fixture: a grid of 4 runs, the dry-run table, and a
-//! sweep killed mid-way whose restart redoes nothing finished and ends like an
-//! uninterrupted one; every sweep file in experiments/ plans (stage references included).
+//! `netaug sweep` on a Fashion-MNIST fixture: a grid of 4 runs, the dry-run table, a
+//! results folder holding another sweep's runs refused, and a sweep killed mid-way whose
+//! restart redoes nothing finished and ends like an uninterrupted one; every sweep file in
+//! experiments/ plans (stage references included).
 
 mod common;
 
@@ -97,6 +98,30 @@ fn dry_run_prints_the_run_table() {
 }
 
 #[test]
+fn a_folder_with_runs_of_a_changed_sweep_is_refused() {
+    let (dir, sweep) = setup("sweep-changed");
+    let out = dir.join("out");
+    // A run folder left by an earlier version of the sweep (another learning rate).
+    let stale = out.join("runs/no-netaug-lr0.2-s0-0123abcd");
+    std::fs::create_dir_all(&stale).unwrap();
+    let o = netaug()
+        .args(["sweep", "--out"])
+        .arg(&out)
+        .arg(&sweep)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no-netaug-lr0.2-s0-0123abcd") && err.contains("--force"),
+        "{err}"
+    );
+    // Refused before anything was written or trained.
+    assert!(!out.join("plan.json").exists());
+    assert_eq!(std::fs::read_dir(out.join("runs")).unwrap().count(), 1);
+}
+
+#[test]
 fn a_killed_sweep_restarts_without_redoing_finished_runs() {
     let (dir, sweep) = setup("sweep-kill");
     let reference = dir.join("reference");
@@ -112,10 +137,8 @@ fn a_killed_sweep_restarts_without_redoing_finished_runs() {
     assert_eq!(expected.len(), 4);
     assert!(expected.iter().all(|(_, s)| s["status"] == "done"));
     assert!(reference.join("plan.json").is_file() && reference.join("sweep.yaml").is_file());
-    assert!(
-        !reference.join(".sweep.lock").exists(),
-        "the lock is released"
-    );
+    // The lock is released (its file stays; the kernel lock went with the process).
+    drop(netaug_sweep::lock::Lock::acquire(&reference).expect("the lock is released"));
 
     let killed = dir.join("killed");
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netaug"))

@@ -1,5 +1,5 @@
 //! `netaug train`, `eval` and `export` on real-format fixtures: the run files, resume
-//! after a kill -9, bad configs, divergence, KD and the regularizers.
+//! after a kill -9 (two resumes at once), bad configs, divergence, KD and the regularizers.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -156,6 +156,28 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
         serde_json::json!([1.0])
     );
 
+    // An export onto an existing folder (an earlier export, a checkpoint) is refused before
+    // anything is written: it used to write over the folder in place.
+    for existing in [tiny.clone(), run.join("checkpoints/best")] {
+        let before = std::fs::read(existing.join("weights.bpk")).unwrap();
+        let out = netaug()
+            .args(["export", "--checkpoint"])
+            .arg(run.join("checkpoints/latest"))
+            .arg("--out")
+            .arg(&existing)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", existing.display());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+        assert_eq!(std::fs::read(existing.join("weights.bpk")).unwrap(), before);
+    }
+    let siblings: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(siblings.is_empty(), "{siblings:?}");
+
     // A second `train` into the same folder is refused; nothing is lost.
     let out = train(&config, &run, &[]);
     assert_eq!(out.status.code(), Some(2));
@@ -198,8 +220,34 @@ fn a_run_killed_in_epoch_two_resumes_to_the_same_metrics() {
     let lines = metrics(&run).len();
     assert!(lines < 3, "killed after {lines} epochs");
 
-    let out = train(&config, &run, &["--resume", "--quiet"]);
-    assert_ok(&out, "netaug");
+    // Two `--resume` at once: one continues the run, the other is refused at once (exit 1,
+    // naming the lock) or, if it starts after the first finished, finds the run done.
+    // Unlocked, the loser wrote `"status": "failed"` over the finished run.
+    let resume = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+            .arg("train")
+            .arg(&config)
+            .arg("--out")
+            .arg(&run)
+            .args(["--resume", "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (resume(), resume());
+    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    assert!(codes.contains(&Some(0)), "{codes:?}");
+    for o in &outs {
+        let err = String::from_utf8_lossy(&o.stderr);
+        match o.status.code() {
+            Some(0) => {}
+            Some(1) => assert!(err.contains("in use by another netaug process"), "{err}"),
+            c => panic!("exit {c:?}: {err}"),
+        }
+    }
+    assert_eq!(json(&run.join("summary.json"))["status"], "done");
     assert_eq!(metrics(&run), metrics(&reference));
     let (a, b) = (
         json(&run.join("summary.json")),
@@ -389,6 +437,28 @@ fn an_official_checkpoint_exports_to_a_folder_that_eval_reads() {
     assert_ok(&out, "eval of the exported official net");
     let e: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(e["images"], 20);
+
+    // An input side that no net takes, or that would not fit in memory: one line, exit 2
+    // (0 panicked inside burn, 100000 aborted on a 40 GB allocation).
+    for (size, needle) in [("0", "below 8 pixels"), ("100000", "above 2048 pixels")] {
+        let out = netaug()
+            .args([
+                "eval",
+                "--dataset",
+                "folder",
+                "--image-size",
+                size,
+                "--checkpoint",
+            ])
+            .arg(&tiny)
+            .arg("--root")
+            .arg(dir.join("data"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--image-size {size}: {err}");
+        assert!(err.contains(needle), "{err}");
+    }
 
     // A class count, a net or a file that does not fit: one line, exit 2, nothing written.
     for (extra, model, file, needle) in [

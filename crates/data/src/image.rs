@@ -1,8 +1,52 @@
 //! Image decoding: JPEG (with DCT-domain downscaling when the target is small) and PNG;
 //! grayscale, RGBA and CMYK all become RGB, as PIL's `convert("RGB")`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::dataset::ImageRef;
 use crate::error::DataError;
+
+/// The default of [`max_pixels`]: 100 megapixels, ten times a 12-megapixel photo.
+pub const DEFAULT_MAX_PIXELS: usize = 100_000_000;
+
+/// 0 = not yet read from the environment.
+static MAX_PIXELS: AtomicUsize = AtomicUsize::new(0);
+
+/// The most pixels (width x height, as the file's header declares them) an image may
+/// have: larger ones are refused before decoding, so a damaged or hostile header cannot
+/// make the loader allocate gigabytes. `NETAUG_MAX_PIXELS` sets it for a process, else
+/// [`DEFAULT_MAX_PIXELS`].
+pub fn max_pixels() -> usize {
+    match MAX_PIXELS.load(Ordering::Relaxed) {
+        0 => {
+            let n = std::env::var("NETAUG_MAX_PIXELS")
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or(DEFAULT_MAX_PIXELS);
+            MAX_PIXELS.store(n, Ordering::Relaxed);
+            n
+        }
+        n => n,
+    }
+}
+
+/// Sets [`max_pixels`] for this process (at least 1).
+pub fn set_max_pixels(n: usize) {
+    MAX_PIXELS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// Refuses a declared size over [`max_pixels`].
+fn check_pixels(kind: &str, w: usize, h: usize) -> Result<(), String> {
+    let limit = max_pixels();
+    if w.saturating_mul(h) > limit {
+        return Err(format!(
+            "{kind} of {w} x {h} pixels is over the limit of {limit} pixels \
+             (NETAUG_MAX_PIXELS raises it)"
+        ));
+    }
+    Ok(())
+}
 
 /// An 8-bit image, row-major, channels interleaved (1 or 3 channels).
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +101,11 @@ pub fn decode(bytes: &[u8], min_side: Option<usize>) -> Result<Image, String> {
     if bytes.starts_with(&[0xff, 0xd8]) {
         decode_jpeg(bytes, min_side)
     } else if bytes.starts_with(b"\x89PNG") {
+        // The IHDR chunk comes first: width and height, big-endian, at bytes 16..24.
+        if let (Some(w), Some(h)) = (bytes.get(16..20), bytes.get(20..24)) {
+            let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+            check_pixels("PNG", be(w), be(h))?;
+        }
         let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
             .map_err(|e| format!("corrupt PNG: {e}"))?
             .to_rgb8();
@@ -81,6 +130,7 @@ fn decode_jpeg(bytes: &[u8], min_side: Option<usize>) -> Result<Image, String> {
     dec.read_info().map_err(corrupt)?;
     let info = dec.info().ok_or("corrupt JPEG: no frame header")?;
     let (w, h) = (info.width as usize, info.height as usize);
+    check_pixels("JPEG", w, h)?;
     let short = w.min(h).max(1);
     // DCT scaling pays only from a factor of 2 down (the scales are 1/2, 1/4, 1/8).
     let scaled = min_side.is_some_and(|m| 2 * m <= short);

@@ -315,6 +315,52 @@ fn jpegs_decode_at_reduced_scale_when_asked() {
     assert_eq!((small.width, small.height), (100, 75));
 }
 
+/// `bytes` of a JPEG with the frame size its SOF0 header declares set to `w` x `h`.
+fn with_declared_size(mut bytes: Vec<u8>, w: u16, h: u16) -> Vec<u8> {
+    let sof = bytes
+        .windows(2)
+        .position(|m| m == [0xff, 0xc0])
+        .expect("a baseline JPEG has SOF0");
+    // Marker, length (2), precision (1), then height and width, big-endian.
+    bytes[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
+    bytes[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
+    bytes
+}
+
+#[test]
+fn images_whose_header_claims_too_many_pixels_are_refused_naming_the_file() {
+    let t = TempDir::new("huge");
+    fixtures::jpeg(&t.0.join("ok.jpg"), 64, 48, false, 1).unwrap();
+    let bytes = std::fs::read(t.0.join("ok.jpg")).unwrap();
+    // 65,500 x 65,500: decoding took 40 s and 300 MB before there was a limit.
+    std::fs::write(
+        t.0.join("huge.jpg"),
+        with_declared_size(bytes, 65_500, 65_500),
+    )
+    .unwrap();
+    fixtures::png_rgba(&t.0.join("ok.png"), 5, 4, 2).unwrap();
+    let mut png = std::fs::read(t.0.join("ok.png")).unwrap();
+    png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    std::fs::write(t.0.join("huge.png"), png).unwrap();
+    for name in ["huge.jpg", "huge.png"] {
+        let start = std::time::Instant::now();
+        let err = netaug_data::image::load(&ImageRef::File(t.0.join(name)), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(name) && err.contains("over the limit"),
+            "{err}"
+        );
+        assert!(
+            start.elapsed().as_secs() < 5,
+            "{name} was decoded before refusing"
+        );
+    }
+    // Images within the limit decode as before.
+    assert!(netaug_data::image::load(&ImageRef::File(t.0.join("ok.jpg")), None).is_ok());
+}
+
 #[test]
 fn corrupt_and_truncated_images_name_the_file() {
     let t = TempDir::new("corrupt");

@@ -22,12 +22,24 @@ pub enum SweepError {
     #[error("{0}")]
     Plan(String),
     /// Another live sweep writes the results folder.
-    #[error("{path}: locked by a running sweep (pid {pid}); wait for it or stop it")]
+    #[error("{}: locked by a running sweep{}; wait for it or stop it", path.display(), pid.map_or_else(String::new, |p| format!(" (pid {p})")))]
     Locked {
         /// The lock file.
         path: PathBuf,
-        /// Its owner.
-        pid: u32,
+        /// Its owner, as it wrote itself into the lock file.
+        pid: Option<u32>,
+    },
+    /// The results folder holds runs of a sweep that differs from this one.
+    #[error(
+        "{out}: holds runs that this sweep does not have ({stale}); their sweep file or \
+         overrides differ, and a report would show them beside this sweep's runs. Use \
+         another --out, remove those run folders, or pass --force to keep them"
+    )]
+    Changed {
+        /// The results folder.
+        out: PathBuf,
+        /// The runs in the folder that the new plan lacks (a few, then a count).
+        stale: String,
     },
     /// sbatch, squeue or scancel failed.
     #[error("slurm: {0}")]

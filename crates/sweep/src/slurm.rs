@@ -310,6 +310,7 @@ mod tests {
             resolution: 8,
             method: "baseline".into(),
             epochs: 1,
+            train_images: None,
             seed: 0,
             device: "cpu".into(),
             params: 1,

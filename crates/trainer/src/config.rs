@@ -33,6 +33,22 @@ pub enum ConfigError {
     },
 }
 
+/// The largest input side a run or an evaluation accepts: beyond it one batch of
+/// activations would not fit in memory (the paper's largest is 416).
+pub const MAX_IMAGE_SIZE: usize = 2048;
+
+/// Checks an input side in pixels: 8 (the smallest the nets' stem takes) to
+/// [`MAX_IMAGE_SIZE`]; the message says which bound it broke.
+pub fn check_image_size(size: usize) -> Result<(), String> {
+    if size < 8 {
+        Err(format!("{size} is below 8 pixels"))
+    } else if size > MAX_IMAGE_SIZE {
+        Err(format!("{size} is above {MAX_IMAGE_SIZE} pixels"))
+    } else {
+        Ok(())
+    }
+}
+
 /// A full run configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -389,7 +405,7 @@ impl RunConfig {
                 Ok(())
             }
         };
-        positive("data.image_size", self.data.image_size)?;
+        check_image_size(self.data.image_size).map_err(|m| ("data.image_size", m))?;
         positive("data.batch_size", self.data.batch_size)?;
         positive("run.epochs", self.run.epochs + self.run.warmup_epochs)?;
         positive("run.log_every", self.run.log_every)?;
@@ -713,6 +729,22 @@ netaug:
             .unwrap_err()
             .to_string();
         assert!(e.contains("netaug.aug_expand_list[1]"), "{e}");
+    }
+
+    #[test]
+    fn image_sizes_outside_8_to_2048_are_refused() {
+        let bad = |size: &str| {
+            let sets = vec![format!("data.image_size={size}")];
+            RunConfig::parse(BASE, "t.yaml", &sets)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad("0").contains("data.image_size: 0 is below 8 pixels"));
+        assert!(bad("100000").contains("data.image_size: 100000 is above 2048 pixels"));
+        for ok in ["8", "2048"] {
+            let sets = vec![format!("data.image_size={ok}")];
+            assert!(RunConfig::parse(BASE, "t.yaml", &sets).is_ok(), "{ok}");
+        }
     }
 
     #[test]

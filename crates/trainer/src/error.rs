@@ -37,6 +37,9 @@ pub enum TrainError {
     /// The loss became NaN or infinite.
     #[error("training diverged: {0}")]
     Diverged(String),
+    /// Another process writes the run folder.
+    #[error(transparent)]
+    Locked(#[from] crate::lock::LockError),
 }
 
 impl TrainError {
@@ -59,6 +62,6 @@ impl TrainError {
     /// Whether the user's input is at fault (a bad config, key, path or file), as opposed
     /// to the run failing.
     pub fn is_input(&self) -> bool {
-        !matches!(self, Self::Diverged(_))
+        !matches!(self, Self::Diverged(_) | Self::Locked(_))
     }
 }

@@ -10,6 +10,7 @@ pub mod detection;
 pub mod error;
 pub mod eval;
 mod ledger;
+pub mod lock;
 pub mod loss;
 pub mod metrics;
 pub mod observer;

@@ -95,6 +95,10 @@ pub struct Summary {
     pub method: String,
     /// Epochs, warm-up included.
     pub epochs: usize,
+    /// Training images per epoch (after `data.train_subset`): with `epochs`, the
+    /// training budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_images: Option<u64>,
     /// Seed.
     pub seed: u64,
     /// Device name.

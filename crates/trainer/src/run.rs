@@ -21,6 +21,7 @@ use crate::config::{NetAugConfig, RunConfig};
 use crate::error::TrainError;
 use crate::eval::{evaluate, to_device};
 use crate::ledger::{Ledger, calibrate_phase, open_run, running_loss};
+use crate::lock::{FolderLock, RUN_LOCK_FILE};
 use crate::loss::{hits_topk, mixed_targets, smoothed_targets};
 use crate::metrics::{EpochMetrics, Status, Summary, read_summary, write_atomic};
 use crate::observer::{Observer, Running};
@@ -50,6 +51,31 @@ pub struct TrainOptions {
 /// paths, a run already in `out`) is refused before anything is written; a run that fails
 /// later writes `summary.json` with status `failed` and the reason.
 pub fn train(
+    config: &RunConfig,
+    out: &Path,
+    options: &TrainOptions,
+    observer: &mut dyn Observer,
+) -> Result<Summary, TrainError> {
+    // One writer per run folder, for the whole run: a second `train` (or `--resume`, or a
+    // sweep's task) on it is refused before it reads or writes anything.
+    let created = !out.exists();
+    let lock = FolderLock::acquire(out, RUN_LOCK_FILE)?;
+    let result = train_locked(config, out, options, observer);
+    if result.is_err() && created && holds_only(out, lock.path()) {
+        // Refused before anything was written: leave no folder behind.
+        drop(lock);
+        let _ = std::fs::remove_dir_all(out);
+    }
+    result
+}
+
+/// Whether `dir` holds nothing but `file`.
+fn holds_only(dir: &Path, file: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .is_ok_and(|entries| entries.filter_map(Result::ok).all(|e| e.path() == file))
+}
+
+fn train_locked(
     config: &RunConfig,
     out: &Path,
     options: &TrainOptions,
@@ -483,6 +509,7 @@ impl Run {
             resolution: self.config.data.image_size,
             method: self.config.method(),
             epochs: self.total_epochs,
+            train_images: Some(self.train.shard_len() as u64),
             seed: self.config.run.seed,
             device: self.config.device.clone(),
             params: self.profile.params,

@@ -436,6 +436,7 @@ impl DetRun {
             resolution: self.config.data.image_size,
             method: self.config.method(),
             epochs: self.total_epochs,
+            train_images: Some(self.train.len() as u64),
             seed: self.config.run.seed,
             device: self.config.device.clone(),
             params: self.profile.params,

@@ -1,0 +1,343 @@
+//! Where a method pays off: its gain over the baseline (paired by seed: same setting,
+//! same seed) against the training budget, the images a run trains on (training images
+//! per epoch x epochs, warm-up included). One line per model (and per whatever else of the
+//! setting is fixed), the seeds' range of the paired gains as the band.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use polars::prelude::*;
+
+use crate::error::AnalysisError;
+use crate::plot::Curve;
+use crate::runs::{floats, ints, strings};
+use crate::settings;
+use crate::table::Metric;
+
+/// The method every other one is measured against.
+const BASELINE: &str = "baseline";
+
+/// One point of a budget line: the paired gains of one budget.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Point {
+    /// Training images per epoch.
+    pub train_images: i64,
+    /// Epochs, warm-up included.
+    pub epochs: i64,
+    /// Method minus baseline, one per seed that both have (points).
+    pub gains: Vec<f64>,
+}
+
+impl Point {
+    /// Images trained on.
+    pub fn images_seen(&self) -> i64 {
+        self.train_images * self.epochs
+    }
+
+    fn mean(&self) -> f64 {
+        self.gains.iter().sum::<f64>() / self.gains.len().max(1) as f64
+    }
+
+    fn min(&self) -> f64 {
+        self.gains.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    fn max(&self) -> f64 {
+        self.gains.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// One line: a model (at a resolution, in a setting without its budget keys) over budgets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    /// Model.
+    pub model: String,
+    /// Resolution.
+    pub resolution: i64,
+    /// The setting's keys other than the budget's.
+    pub rest: String,
+    /// Points, by images seen.
+    pub points: Vec<Point>,
+}
+
+impl Line {
+    /// The line's name in a legend.
+    pub fn label(&self) -> String {
+        if self.rest.is_empty() {
+            self.model.clone()
+        } else {
+            format!("{} {}", self.model, self.rest.replace("; ", " "))
+        }
+    }
+
+    /// The line as a curve over thousands of images seen: mean gain, band min..max.
+    pub fn curve(&self) -> Curve {
+        let mut c = Curve::default();
+        for p in &self.points {
+            c.epoch
+                .push((p.images_seen() as f64 / 1000.0).round() as i64);
+            c.mean.push(p.mean());
+            c.min.push(p.min());
+            c.max.push(p.max());
+        }
+        c
+    }
+}
+
+/// The budget study of one dataset and method.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Study {
+    /// Dataset.
+    pub dataset: String,
+    /// Method (not the baseline).
+    pub method: String,
+    /// What the gains are of.
+    pub metric: Metric,
+    /// Lines.
+    pub lines: Vec<Line>,
+}
+
+/// The studies the finished runs of `summary` hold: for each dataset and method, the lines
+/// with two or more budgets at which both the method and the baseline ran.
+pub fn studies(summary: &DataFrame, metric: Metric) -> Result<Vec<Study>, AnalysisError> {
+    let done = crate::runs::done_with(summary, metric.column())?;
+    let s = |n: &str| strings(&done, n);
+    let (dataset, model, setting, method) =
+        (s("dataset")?, s("model")?, s("setting")?, s("method")?);
+    let (resolution, seed, epochs) = (
+        ints(&done, "resolution")?,
+        ints(&done, "seed")?,
+        ints(&done, "epochs")?,
+    );
+    let images = floats(&done, "train_images")?;
+    let value = floats(&done, metric.column())?;
+
+    let run_key = |k: usize| {
+        (
+            dataset[k].clone(),
+            model[k].clone(),
+            resolution[k],
+            setting[k].clone(),
+            seed[k],
+        )
+    };
+    let mut baseline = BTreeMap::new();
+    for k in (0..done.height()).filter(|&k| method[k] == BASELINE) {
+        if let Some(v) = value[k] {
+            baseline.insert(run_key(k), v);
+        }
+    }
+    type LineKey = (String, String, String, i64, String);
+    let mut grouped: BTreeMap<LineKey, BTreeMap<(i64, i64), Vec<f64>>> = BTreeMap::new();
+    for k in (0..done.height()).filter(|&k| method[k] != BASELINE) {
+        let (Some(v), Some(n)) = (value[k], images[k]) else {
+            continue;
+        };
+        let Some(b) = baseline.get(&run_key(k)) else {
+            continue;
+        };
+        let line = (
+            dataset[k].clone(),
+            method[k].clone(),
+            model[k].clone(),
+            resolution[k],
+            settings::without_budget(&setting[k]),
+        );
+        grouped
+            .entry(line)
+            .or_default()
+            .entry((n as i64 * epochs[k], n as i64))
+            .or_default()
+            .push(v - b);
+    }
+    let mut out: BTreeMap<(String, String), Study> = BTreeMap::new();
+    for ((dataset, method, model, resolution, rest), points) in grouped {
+        if points.len() < 2 {
+            continue;
+        }
+        let points = points
+            .into_iter()
+            .map(|((seen, n), gains)| Point {
+                train_images: n,
+                epochs: seen / n.max(1),
+                gains,
+            })
+            .collect();
+        out.entry((dataset.clone(), method.clone()))
+            .or_insert_with(|| Study {
+                dataset,
+                method,
+                metric,
+                lines: Vec::new(),
+            })
+            .lines
+            .push(Line {
+                model,
+                resolution,
+                rest,
+                points,
+            });
+    }
+    Ok(out.into_values().collect())
+}
+
+impl Study {
+    /// The figure's and files' name.
+    pub fn stem(&self) -> String {
+        format!(
+            "{}-{}-gain-vs-budget",
+            self.dataset,
+            settings::slug(&self.method)
+        )
+    }
+
+    /// The study as Markdown: one row per line and budget.
+    pub fn markdown(&self) -> String {
+        let label = self.metric.label();
+        let mut md = format!(
+            "| model | resolution | images per epoch | epochs | images seen | {m} − baseline {label} (points, mean) | min | max | seeds |\n|---|---|---|---|---|---|---|---|---|\n",
+            m = self.method
+        );
+        for l in &self.lines {
+            for p in &l.points {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} | {:+.2} | {:+.2} | {:+.2} | {} |",
+                    l.label(),
+                    l.resolution,
+                    p.train_images,
+                    p.epochs,
+                    p.images_seen(),
+                    p.mean(),
+                    p.min(),
+                    p.max(),
+                    p.gains.len()
+                );
+            }
+        }
+        md
+    }
+
+    /// The study as CSV, one line per line and budget.
+    pub fn csv(&self) -> String {
+        let mut out = String::from(
+            "dataset,method,model,resolution,rest,train_images,epochs,images_seen,mean_gain,min_gain,max_gain,seeds\n",
+        );
+        for l in &self.lines {
+            for p in &l.points {
+                let _ = writeln!(
+                    out,
+                    "{},\"{}\",{},{},\"{}\",{},{},{},{:.4},{:.4},{:.4},{}",
+                    self.dataset,
+                    self.method,
+                    l.model,
+                    l.resolution,
+                    l.rest,
+                    p.train_images,
+                    p.epochs,
+                    p.images_seen(),
+                    p.mean(),
+                    p.min(),
+                    p.max(),
+                    p.gains.len()
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    /// A finished run with its config: `epochs` after one warm-up epoch, NetAug on or off.
+    fn run(dir: &Path, epochs: usize, netaug: bool, seed: u64, lr: f64, top1: f64) {
+        let method = if netaug { "netaug" } else { "baseline" };
+        let id = format!("{method}-e{epochs}-lr{lr}-s{seed}");
+        let run = dir.join("runs").join(&id);
+        std::fs::create_dir_all(&run).unwrap();
+        let aug = if netaug {
+            "netaug:\n  alpha: 1.0\n  stop_aug_w_epoch: 1\n"
+        } else {
+            ""
+        };
+        let config = format!(
+            "data:\n  dataset: d\n  train_subset: 500\nrun:\n  epochs: {epochs}\n  warmup_epochs: 1\n  base_lr: {lr}\n  seed: {seed}\n{aug}"
+        );
+        std::fs::write(run.join("config.yaml"), config).unwrap();
+        let summary = json!({
+            "run_id": id, "dataset": "d", "model": "tiny", "resolution": 32, "method": method,
+            "epochs": epochs + 1, "seed": seed, "device": "cpu", "params": 10, "macs": 100,
+            "best_val_top1": top1, "best_epoch": 1, "final_val_top1": top1,
+            "final_val_top5": 99.0, "wall_seconds": 1.0, "images_per_second": 1.0,
+            "status": "done", "error": null
+        });
+        std::fs::write(run.join("summary.json"), summary.to_string()).unwrap();
+        let line = json!({"epoch": 1, "train_loss": 1.0, "train_top1": top1, "val_loss": 1.0,
+            "val_top1": top1, "val_top5": 99.0});
+        std::fs::write(run.join("metrics.jsonl"), format!("{line}\n")).unwrap();
+    }
+
+    #[test]
+    fn budgets_are_rows_of_their_own_and_gains_pair_seeds() {
+        let dir = std::env::temp_dir().join(format!("netaug-budget-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // Two budgets (3 + 1 and 7 + 1 epochs of 500 images), two seeds; NetAug behind
+        // by 10 and 12 points at the small budget and ahead by 1 and 3 at the large one.
+        for (epochs, gains) in [(3, [-10.0, -12.0]), (7, [1.0, 3.0])] {
+            for seed in 0..2 {
+                let base = 60.0 + epochs as f64 + seed as f64;
+                run(&dir, epochs, false, seed, 0.1, base);
+                run(&dir, epochs, true, seed, 0.1, base + gains[seed as usize]);
+            }
+        }
+        let r = crate::report(&dir, None).unwrap();
+        let table = &r.tables[0];
+        // Never pooled across budgets: every cell holds its two seeds.
+        assert_eq!(table.matches("(n=2)").count(), 4, "{table}");
+        assert!(table.contains("| run.epochs |"), "{table}");
+        assert!(
+            table.contains("| -11.00 |") && table.contains("| +2.00 |"),
+            "{table}"
+        );
+        let study = &r.tables[1];
+        assert!(
+            study.contains("| tiny | 32 | 500 | 4 | 2000 | -11.00 | -12.00 | -10.00 | 2 |"),
+            "{study}"
+        );
+        assert!(
+            study.contains("| tiny | 32 | 500 | 8 | 4000 | +2.00 | +1.00 | +3.00 | 2 |"),
+            "{study}"
+        );
+        for ext in ["png", "svg"] {
+            let figure = dir.join(format!("plots/d-netaug-gain-vs-budget.{ext}"));
+            assert!(figure.is_file(), "{}", figure.display());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_learning_rate_sweep_is_not_averaged_as_seeds() {
+        let dir = std::env::temp_dir().join(format!("netaug-lr-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (lr, top1) in [(0.05, 50.0), (0.1, 70.0)] {
+            for seed in 0..2 {
+                run(&dir, 3, false, seed, lr, top1);
+            }
+        }
+        let r = crate::report(&dir, None).unwrap();
+        let table = &r.tables[0];
+        assert!(!table.contains("(n=4)"), "{table}");
+        assert!(table.contains("| run.base_lr |"), "{table}");
+        assert!(
+            table.contains("50.00 ± 0.00 (n=2)") && table.contains("70.00 ± 0.00 (n=2)"),
+            "{table}"
+        );
+        // One budget only: no budget study.
+        assert_eq!(r.tables.len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
