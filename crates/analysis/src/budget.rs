@@ -24,8 +24,11 @@ pub struct Point {
     pub train_images: i64,
     /// Epochs, warm-up included.
     pub epochs: i64,
-    /// Method minus baseline, one per seed that both have (points).
+    /// Method minus baseline, one per seed that both finished (points).
     pub gains: Vec<f64>,
+    /// Runs of the method at this budget that did not finish (diverged, killed): they
+    /// have no gain, and the table says how many.
+    pub failed: usize,
 }
 
 impl Point {
@@ -70,10 +73,11 @@ impl Line {
         }
     }
 
-    /// The line as a curve over thousands of images seen: mean gain, band min..max.
+    /// The line as a curve over thousands of images seen: mean gain, band min..max
+    /// (budgets where no run of the method finished are left out).
     pub fn curve(&self) -> Curve {
         let mut c = Curve::default();
-        for p in &self.points {
+        for p in self.points.iter().filter(|p| !p.gains.is_empty()) {
             c.epoch
                 .push((p.images_seen() as f64 / 1000.0).round() as i64);
             c.mean.push(p.mean());
@@ -127,8 +131,11 @@ pub fn studies(summary: &DataFrame, metric: Metric) -> Result<Vec<Study>, Analys
             baseline.insert(run_key(k), v);
         }
     }
+    // (dataset, method, model, resolution, setting without budget keys).
     type LineKey = (String, String, String, i64, String);
-    let mut grouped: BTreeMap<LineKey, BTreeMap<(i64, i64), Vec<f64>>> = BTreeMap::new();
+    // (images seen, images per epoch) -> (gains, failed runs).
+    type Budgets = BTreeMap<(i64, i64), (Vec<f64>, usize)>;
+    let mut grouped: BTreeMap<LineKey, Budgets> = BTreeMap::new();
     for k in (0..done.height()).filter(|&k| method[k] != BASELINE) {
         let (Some(v), Some(n)) = (value[k], images[k]) else {
             continue;
@@ -148,7 +155,42 @@ pub fn studies(summary: &DataFrame, metric: Metric) -> Result<Vec<Study>, Analys
             .or_default()
             .entry((n as i64 * epochs[k], n as i64))
             .or_default()
+            .0
             .push(v - b);
+    }
+    // The method's runs that did not finish, counted where they would have been.
+    let all = summary;
+    let sa = |n: &str| strings(all, n);
+    let (a_dataset, a_model, a_setting, a_method, a_status) = (
+        sa("dataset")?,
+        sa("model")?,
+        sa("setting")?,
+        sa("method")?,
+        sa("status")?,
+    );
+    let (a_resolution, a_epochs) = (ints(all, "resolution")?, ints(all, "epochs")?);
+    let (a_images, a_value) = (floats(all, "train_images")?, floats(all, metric.column())?);
+    for k in 0..all.height() {
+        let unfinished = a_status[k] != "done" && a_method[k] != BASELINE;
+        // A failed run of the other task (no such metric) is not this study's.
+        let (Some(n), true, Some(_)) =
+            (a_images[k], unfinished, a_value[k].filter(|v| !v.is_nan()))
+        else {
+            continue;
+        };
+        let line = (
+            a_dataset[k].clone(),
+            a_method[k].clone(),
+            a_model[k].clone(),
+            a_resolution[k],
+            settings::without_budget(&a_setting[k]),
+        );
+        grouped
+            .entry(line)
+            .or_default()
+            .entry((n as i64 * a_epochs[k], n as i64))
+            .or_default()
+            .1 += 1;
     }
     let mut out: BTreeMap<(String, String), Study> = BTreeMap::new();
     for ((dataset, method, model, resolution, rest), points) in grouped {
@@ -157,10 +199,11 @@ pub fn studies(summary: &DataFrame, metric: Metric) -> Result<Vec<Study>, Analys
         }
         let points = points
             .into_iter()
-            .map(|((seen, n), gains)| Point {
+            .map(|((seen, n), (gains, failed))| Point {
                 train_images: n,
                 epochs: seen / n.max(1),
                 gains,
+                failed,
             })
             .collect();
         out.entry((dataset.clone(), method.clone()))
@@ -195,23 +238,31 @@ impl Study {
     pub fn markdown(&self) -> String {
         let label = self.metric.label();
         let mut md = format!(
-            "| model | resolution | images per epoch | epochs | images seen | {m} − baseline {label} (points, mean) | min | max | seeds |\n|---|---|---|---|---|---|---|---|---|\n",
+            "| model | resolution | images per epoch | epochs | images seen | {m} − baseline {label} (points, mean) | min | max | seeds | {m} runs failed |\n|---|---|---|---|---|---|---|---|---|---|\n",
             m = self.method
         );
+        let num = |p: &Point, v: f64| {
+            if p.gains.is_empty() {
+                "–".to_string()
+            } else {
+                format!("{v:+.2}")
+            }
+        };
         for l in &self.lines {
             for p in &l.points {
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {} | {} | {:+.2} | {:+.2} | {:+.2} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     l.label(),
                     l.resolution,
                     p.train_images,
                     p.epochs,
                     p.images_seen(),
-                    p.mean(),
-                    p.min(),
-                    p.max(),
-                    p.gains.len()
+                    num(p, p.mean()),
+                    num(p, p.min()),
+                    num(p, p.max()),
+                    p.gains.len(),
+                    p.failed
                 );
             }
         }
@@ -221,13 +272,20 @@ impl Study {
     /// The study as CSV, one line per line and budget.
     pub fn csv(&self) -> String {
         let mut out = String::from(
-            "dataset,method,model,resolution,rest,train_images,epochs,images_seen,mean_gain,min_gain,max_gain,seeds\n",
+            "dataset,method,model,resolution,rest,train_images,epochs,images_seen,mean_gain,min_gain,max_gain,seeds,failed\n",
         );
         for l in &self.lines {
             for p in &l.points {
+                let num = |v: f64| {
+                    if p.gains.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{v:.4}")
+                    }
+                };
                 let _ = writeln!(
                     out,
-                    "{},\"{}\",{},{},\"{}\",{},{},{},{:.4},{:.4},{:.4},{}",
+                    "{},\"{}\",{},{},\"{}\",{},{},{},{},{},{},{},{}",
                     self.dataset,
                     self.method,
                     l.model,
@@ -236,10 +294,11 @@ impl Study {
                     p.train_images,
                     p.epochs,
                     p.images_seen(),
-                    p.mean(),
-                    p.min(),
-                    p.max(),
-                    p.gains.len()
+                    num(p.mean()),
+                    num(p.min()),
+                    num(p.max()),
+                    p.gains.len(),
+                    p.failed
                 );
             }
         }
@@ -294,6 +353,11 @@ mod tests {
                 run(&dir, epochs, true, seed, 0.1, base + gains[seed as usize]);
             }
         }
+        // A third NetAug seed at the large budget diverged: counted, not averaged.
+        run(&dir, 7, true, 2, 0.1, 10.0);
+        let failed = dir.join("runs/netaug-e7-lr0.1-s2/summary.json");
+        let text = std::fs::read_to_string(&failed).unwrap();
+        std::fs::write(&failed, text.replace("\"done\"", "\"failed\"")).unwrap();
         let r = crate::report(&dir, None).unwrap();
         let table = &r.tables[0];
         // Never pooled across budgets: every cell holds its two seeds.
@@ -305,11 +369,11 @@ mod tests {
         );
         let study = &r.tables[1];
         assert!(
-            study.contains("| tiny | 32 | 500 | 4 | 2000 | -11.00 | -12.00 | -10.00 | 2 |"),
+            study.contains("| tiny | 32 | 500 | 4 | 2000 | -11.00 | -12.00 | -10.00 | 2 | 0 |"),
             "{study}"
         );
         assert!(
-            study.contains("| tiny | 32 | 500 | 8 | 4000 | +2.00 | +1.00 | +3.00 | 2 |"),
+            study.contains("| tiny | 32 | 500 | 8 | 4000 | +2.00 | +1.00 | +3.00 | 2 | 1 |"),
             "{study}"
         );
         for ext in ["png", "svg"] {

@@ -13,6 +13,14 @@ pub enum AnalysisError {
         /// What went wrong.
         message: String,
     },
+    /// Writing a report file failed (a full or read-only disk): not the input's fault.
+    #[error("{path}: writing failed: {message}")]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// No finished or failed run was found.
     #[error("{0}: no runs (expected run folders with summary.json under runs/)")]
     Empty(PathBuf),
@@ -24,7 +32,15 @@ pub enum AnalysisError {
 impl AnalysisError {
     /// Whether the user's input is at fault (a missing or malformed results folder).
     pub fn is_input(&self) -> bool {
-        !matches!(self, Self::Polars(_))
+        !matches!(self, Self::Polars(_) | Self::Write { .. })
+    }
+
+    /// A write error.
+    pub fn write(path: impl Into<PathBuf>, e: impl ToString) -> Self {
+        Self::Write {
+            path: path.into(),
+            message: e.to_string(),
+        }
     }
 
     /// A file error.

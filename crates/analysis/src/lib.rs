@@ -35,7 +35,7 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
     let mut files = Vec::new();
     let csv_path = dir.join("summary.csv");
     std::fs::write(&csv_path, runs::to_csv(&runs.summary)?)
-        .map_err(|e| AnalysisError::file(&csv_path, e))?;
+        .map_err(|e| AnalysisError::write(&csv_path, e))?;
     files.push(csv_path);
 
     let paper = match paper {
@@ -48,7 +48,7 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
         tables.extend(table::tables(&agg, metric, &paper)?);
     }
     let tdir = dir.join("tables");
-    std::fs::create_dir_all(&tdir).map_err(|e| AnalysisError::file(&tdir, e))?;
+    std::fs::create_dir_all(&tdir).map_err(|e| AnalysisError::write(&tdir, e))?;
     let mut markdown = Vec::new();
     for t in &tables {
         let md = format!(
@@ -58,9 +58,9 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
             t.markdown()
         );
         let path = tdir.join(format!("{}.md", t.dataset));
-        std::fs::write(&path, &md).map_err(|e| AnalysisError::file(&path, e))?;
+        std::fs::write(&path, &md).map_err(|e| AnalysisError::write(&path, e))?;
         let csv = tdir.join(format!("{}.csv", t.dataset));
-        std::fs::write(&csv, t.csv()).map_err(|e| AnalysisError::file(&csv, e))?;
+        std::fs::write(&csv, t.csv()).map_err(|e| AnalysisError::write(&csv, e))?;
         files.extend([path, csv]);
         markdown.push(md);
     }
@@ -90,9 +90,9 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
             study.markdown()
         );
         let path = tdir.join(format!("{}.md", study.stem()));
-        std::fs::write(&path, &md).map_err(|e| AnalysisError::file(&path, e))?;
+        std::fs::write(&path, &md).map_err(|e| AnalysisError::write(&path, e))?;
         let csv = tdir.join(format!("{}.csv", study.stem()));
-        std::fs::write(&csv, study.csv()).map_err(|e| AnalysisError::file(&csv, e))?;
+        std::fs::write(&csv, study.csv()).map_err(|e| AnalysisError::write(&csv, e))?;
         files.extend([path, csv]);
         markdown.push(md);
     }

@@ -406,7 +406,7 @@ const BASELINE: &str = "baseline";
 /// line per model, the seeds' range as a band, the baseline as a dashed line at zero.
 pub fn budget_figures(dir: &Path, studies: &[Study]) -> Result<Vec<PathBuf>, AnalysisError> {
     register_font();
-    std::fs::create_dir_all(dir).map_err(|e| AnalysisError::file(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| AnalysisError::write(dir, e))?;
     let mut written = Vec::new();
     for study in studies {
         let curves: Vec<(String, Curve)> =
@@ -468,7 +468,7 @@ pub fn budget_figures(dir: &Path, studies: &[Study]) -> Result<Vec<PathBuf>, Ana
                     &lines,
                 )
             };
-            drawn.map_err(|e| AnalysisError::file(&path, e.to_string()))?;
+            drawn.map_err(|e| AnalysisError::write(&path, e.to_string()))?;
             written.push(path);
         }
     }
@@ -478,12 +478,12 @@ pub fn budget_figures(dir: &Path, studies: &[Study]) -> Result<Vec<PathBuf>, Ana
 /// Draws every figure into `dir`; returns the files written.
 pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisError> {
     register_font();
-    std::fs::create_dir_all(dir).map_err(|e| AnalysisError::file(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| AnalysisError::write(dir, e))?;
     let mut written = Vec::new();
     let mut both = |stem: &str, draw: &dyn Fn(&Path, bool) -> PlotResult| {
         for svg in [false, true] {
             let path = dir.join(format!("{stem}.{}", if svg { "svg" } else { "png" }));
-            draw(&path, svg).map_err(|e| AnalysisError::file(&path, e.to_string()))?;
+            draw(&path, svg).map_err(|e| AnalysisError::write(&path, e.to_string()))?;
             written.push(path);
         }
         Ok::<_, AnalysisError>(())

@@ -35,7 +35,7 @@ pub fn write_runs(dir: &Path, runs: usize, epochs: usize) -> Result<(), Analysis
         let seed = i / combos;
         let id = format!("{model}-{method}-s{seed}");
         let run = dir.join("runs").join(&id);
-        std::fs::create_dir_all(&run).map_err(|e| AnalysisError::file(&run, e))?;
+        std::fs::create_dir_all(&run).map_err(|e| AnalysisError::write(&run, e))?;
         let ceiling =
             55.0 + (i % MODELS.len()) as f64 * 2.0 + if method == "netaug" { 1.5 } else { 0.0 };
         let mut lines = String::new();
@@ -61,7 +61,7 @@ pub fn write_runs(dir: &Path, runs: usize, epochs: usize) -> Result<(), Analysis
         });
         let write = |name: &str, text: &str| {
             let p = run.join(name);
-            std::fs::write(&p, text).map_err(|e| AnalysisError::file(&p, e))
+            std::fs::write(&p, text).map_err(|e| AnalysisError::write(&p, e))
         };
         write("summary.json", &summary.to_string())?;
         write("metrics.jsonl", &lines)?;

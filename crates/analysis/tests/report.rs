@@ -185,3 +185,15 @@ fn an_unreadable_metrics_file_is_an_error_naming_it() {
     std::fs::remove_file(&metrics).unwrap();
     assert_eq!(report(&dir, None).unwrap().runs, 1);
 }
+
+#[test]
+fn a_report_that_cannot_be_written_is_a_failure_not_bad_input() {
+    // A folder where summary.csv goes, as a read-only or full disk would refuse it: exit 1
+    // (a failure), not 2 (the user's input).
+    let dir = temp("unwritable");
+    run(&dir, "base-s0", "baseline", 0, [80.0, 81.0, 82.0], "done");
+    std::fs::create_dir_all(dir.join("summary.csv/in-the-way")).unwrap();
+    let e = report(&dir, None).unwrap_err();
+    assert!(!e.is_input(), "{e}");
+    assert!(e.to_string().contains("writing failed"), "{e}");
+}

@@ -44,6 +44,20 @@ fn train(config: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Copies folder `from` to `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
 fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -220,6 +234,24 @@ fn a_run_killed_in_epoch_two_resumes_to_the_same_metrics() {
     let lines = metrics(&run).len();
     assert!(lines < 3, "killed after {lines} epochs");
 
+    // A copy of the killed run whose metrics.jsonl lost its lines: resuming it is refused
+    // (exit 2, naming the file) instead of ending "done" with epochs missing.
+    let damaged = dir.join("damaged");
+    copy_dir(&run, &damaged);
+    std::fs::write(damaged.join("metrics.jsonl"), "").unwrap();
+    let done = json(&damaged.join("checkpoints/latest/state.json"))["epochs_done"].as_u64();
+    // (The kill lands after epoch 1's checkpoint unless the disk is very slow.)
+    if done.is_some_and(|d| d >= 1) {
+        let out = train(&config, &damaged, &["--resume", "--quiet"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("metrics.jsonl") && err.contains("damaged"),
+            "{err}"
+        );
+        assert!(!damaged.join("summary.json").exists());
+    }
+
     // Two `--resume` at once: one continues the run, the other is refused at once (exit 1,
     // naming the lock) or, if it starts after the first finished, finds the run done.
     // Unlocked, the loser wrote `"status": "failed"` over the finished run.
@@ -353,6 +385,26 @@ fn a_diverging_run_stops_with_status_failed_and_the_reason() {
         why.starts_with("training diverged: mean training loss is"),
         "{why}"
     );
+
+    // When summary.json cannot be written either (here a folder is in its way, as a full
+    // disk would refuse it), the first error is reported, with exit 1: the write error
+    // used to replace it.
+    let blocked = dir.join("blocked");
+    std::fs::create_dir_all(blocked.join("summary.json/in-the-way")).unwrap();
+    let out = train(
+        &config,
+        &blocked,
+        &[
+            "--set",
+            "run.base_lr=1.0e30",
+            "--set",
+            "run.warmup_epochs=0",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.contains("training diverged"), "{err}");
 }
 
 #[test]

@@ -69,10 +69,10 @@ pub fn save(
     state: &TrainState,
 ) -> Result<(), TrainError> {
     write_dir(root, name, |tmp| {
-        net.save_to(tmp)?;
+        net.save_to(tmp).map_err(|e| TrainError::write(tmp, e))?;
         if let Some(opt) = optimizer {
             let path = tmp.join(OPTIMIZER);
-            opt.save(&path).map_err(|e| TrainError::file(&path, e))?;
+            opt.save(&path).map_err(|e| TrainError::write(&path, e))?;
         }
         let json = serde_json::to_string_pretty(state).expect("states serialize");
         write_atomic(&tmp.join(STATE), json.as_bytes())
@@ -90,7 +90,7 @@ pub fn write_dir(
     let tmp = root.join(format!(".{name}.tmp"));
     let old = root.join(format!(".{name}.old"));
     let dest = root.join(name);
-    let io = |p: &Path, e: std::io::Error| TrainError::file(p, e);
+    let io = |p: &Path, e: std::io::Error| TrainError::write(p, e);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
     }

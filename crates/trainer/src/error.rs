@@ -34,6 +34,15 @@ pub enum TrainError {
         /// What went wrong.
         message: String,
     },
+    /// Writing a run file or folder failed (a full or read-only disk): the run's failure,
+    /// not the user's input.
+    #[error("{path}: writing failed: {message}")]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// The loss became NaN or infinite.
     #[error("training diverged: {0}")]
     Diverged(String),
@@ -59,9 +68,20 @@ impl TrainError {
         }
     }
 
+    /// A write error.
+    pub fn write(path: impl Into<PathBuf>, message: impl ToString) -> Self {
+        Self::Write {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
+
     /// Whether the user's input is at fault (a bad config, key, path or file), as opposed
     /// to the run failing.
     pub fn is_input(&self) -> bool {
-        !matches!(self, Self::Diverged(_) | Self::Locked(_))
+        !matches!(
+            self,
+            Self::Diverged(_) | Self::Locked(_) | Self::Write { .. }
+        )
     }
 }

@@ -44,8 +44,22 @@ pub(crate) fn open_run<M: EpochLine>(
         return Ok(None);
     };
     let state = checkpoint::load_state(&dir)?;
-    let mut metrics: Vec<M> = read_metrics(&out.join(METRICS_FILE))?;
+    let path = out.join(METRICS_FILE);
+    let mut metrics: Vec<M> = read_metrics(&path)?;
     metrics.retain(|m| m.epoch() <= state.epochs_done);
+    // Metrics are written before each checkpoint, so every epoch the checkpoint has done
+    // has its line. A history with holes would end "done" with epochs missing.
+    let epochs: Vec<usize> = metrics.iter().map(|m| m.epoch()).collect();
+    if epochs != (1..=state.epochs_done).collect::<Vec<_>>() {
+        return Err(TrainError::file(
+            &path,
+            format!(
+                "holds epochs {epochs:?}, but the checkpoint is after epoch {}: the run's \
+                 history is damaged; restore the file or start the run again in a new folder",
+                state.epochs_done
+            ),
+        ));
+    }
     tracing::info!(
         "resuming {} after epoch {} (step {})",
         out.display(),
@@ -144,7 +158,9 @@ impl Ledger {
 
     /// Writes the exported target net into `exported/`.
     pub fn export(&mut self, exported: &impl Network) -> Result<(), TrainError> {
-        checkpoint::write_dir(&self.out, EXPORTED, |tmp| Ok(exported.save_to(tmp)?))?;
+        checkpoint::write_dir(&self.out, EXPORTED, |tmp| {
+            exported.save_to(tmp).map_err(|e| TrainError::write(tmp, e))
+        })?;
         self.tick();
         Ok(())
     }

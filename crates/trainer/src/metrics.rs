@@ -149,7 +149,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     })();
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        TrainError::file(path, e)
+        TrainError::write(path, e)
     })
 }
 

@@ -97,7 +97,11 @@ fn train_locked(
         Ok(summary) => Ok(summary),
         Err(e) => {
             let summary = run.summary(Status::Failed, Some(e.to_string()));
-            run.ledger.write_summary(&summary)?;
+            // The first error is the one to report: a summary that cannot be written too
+            // (a full disk) is logged, never put in its place.
+            if let Err(w) = run.ledger.write_summary(&summary) {
+                tracing::error!("{w}");
+            }
             Err(e)
         }
     }
@@ -555,7 +559,7 @@ pub(crate) fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Resul
             _ => Ok(()),
         };
     }
-    std::fs::create_dir_all(out).map_err(|e| TrainError::file(out, e))?;
+    std::fs::create_dir_all(out).map_err(|e| TrainError::write(out, e))?;
     write_atomic(&path, config.to_yaml().as_bytes())
 }
 

@@ -48,7 +48,11 @@ pub fn train(
         Ok(summary) => Ok(summary),
         Err(e) => {
             let summary = run.summary(Status::Failed, Some(e.to_string()));
-            run.ledger.write_summary(&summary)?;
+            // The first error is the one to report: a summary that cannot be written too
+            // (a full disk) is logged, never put in its place.
+            if let Err(w) = run.ledger.write_summary(&summary) {
+                tracing::error!("{w}");
+            }
             Err(e)
         }
     }
