@@ -15,7 +15,8 @@ use netaug_trainer::checkpoint::resolve_net;
 use netaug_trainer::detection::{data, eval, run::decode_options};
 use serde_json::json;
 
-use crate::train::{Bars, run_config_of};
+use crate::progress::Bars;
+use crate::run_folder::run_config_of;
 use crate::{UsageError, classify};
 
 /// `netaug detect` arguments.

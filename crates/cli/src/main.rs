@@ -5,7 +5,9 @@ mod data;
 mod detect;
 mod deteval;
 mod profile;
+mod progress;
 mod report;
+mod run_folder;
 mod sweep;
 mod train;
 

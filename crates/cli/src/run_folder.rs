@@ -1,0 +1,16 @@
+//! The run folder a saved network belongs to, for the commands that read one
+//! (`eval`, `export`, `detect`): its config gives their defaults.
+
+use std::path::Path;
+
+use netaug_trainer::RunConfig;
+use netaug_trainer::run::CONFIG_FILE;
+
+/// The config of the run folder that holds `dir` (a checkpoint or exported net inside it).
+pub(crate) fn run_config_of(dir: &Path) -> Result<Option<RunConfig>, netaug_trainer::ConfigError> {
+    dir.ancestors()
+        .map(|d| d.join(CONFIG_FILE))
+        .find(|p| p.is_file())
+        .map(|p| RunConfig::load(&p, &[]))
+        .transpose()
+}
