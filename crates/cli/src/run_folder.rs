@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use netaug_trainer::RunConfig;
-use netaug_trainer::run::CONFIG_FILE;
+use netaug_trainer::layout::CONFIG_FILE;
 
 /// The config of the run folder that holds `dir` (a checkpoint or exported net inside it).
 pub(crate) fn run_config_of(dir: &Path) -> Result<Option<RunConfig>, netaug_trainer::ConfigError> {

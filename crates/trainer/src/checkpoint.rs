@@ -142,11 +142,11 @@ pub fn resolve_net(path: &Path) -> Result<PathBuf, TrainError> {
     if has(path) {
         return Ok(path.to_path_buf());
     }
-    let exported = path.join(crate::run::EXPORTED);
+    let exported = path.join(crate::layout::EXPORTED);
     if has(&exported) {
         return Ok(exported);
     }
-    if let Some(latest) = find(&path.join(crate::run::CHECKPOINTS), LATEST) {
+    if let Some(latest) = find(&path.join(crate::layout::CHECKPOINTS), LATEST) {
         return Ok(latest);
     }
     Err(TrainError::file(

@@ -14,9 +14,9 @@ use netaug_data::DataError;
 use crate::checkpoint::{self, BEST, LATEST, Network, TrainState};
 use crate::config::{ExportFrom, RunConfig};
 use crate::error::TrainError;
+use crate::layout::{CHECKPOINTS, EXPORTED, METRICS_FILE, SUMMARY_FILE, prepare_out};
 use crate::metrics::{EpochLine, Summary, read_metrics, write_atomic, write_metrics};
 use crate::observer::Observer;
-use crate::run::{CHECKPOINTS, EXPORTED, METRICS_FILE, SUMMARY_FILE, prepare_out};
 
 /// Where a resumed run continues: its latest checkpoint's folder (network and optimizer
 /// state to load), the loop's position, and the metrics lines up to it.

@@ -17,81 +17,26 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::{self, TrainState};
-use crate::config::{NetAugConfig, RunConfig};
+use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::eval::{evaluate, to_device};
+use crate::layout::TrainOptions;
 use crate::ledger::{Ledger, calibrate_phase, open_run, running_loss};
-use crate::lock::{FolderLock, RUN_LOCK_FILE};
 use crate::loss::{hits_topk, mixed_targets, smoothed_targets};
-use crate::metrics::{EpochMetrics, Status, Summary, read_summary, write_atomic};
+use crate::metrics::{EpochMetrics, Status, Summary};
 use crate::observer::{Observer, Running};
+use crate::sampling::{AugMode, mix};
 use crate::schedule::CosineWithWarmup;
 use crate::step::{Distill, Objective, step_loss};
 use crate::{backend, data, optim, transfer};
 
-/// The resolved configuration of a run.
-pub const CONFIG_FILE: &str = "config.yaml";
-/// One JSON object per epoch.
-pub const METRICS_FILE: &str = "metrics.jsonl";
-/// The run's outcome.
-pub const SUMMARY_FILE: &str = "summary.json";
-/// Checkpoint folders.
-pub const CHECKPOINTS: &str = "checkpoints";
-/// The exported target net.
-pub const EXPORTED: &str = "exported";
-
-/// Options of [`train`].
-#[derive(Clone, Debug, Default)]
-pub struct TrainOptions {
-    /// Continue the run in the output folder from its latest checkpoint.
-    pub resume: bool,
-}
-
-/// Trains `config` into the run folder `out` and returns its summary. Bad input (config,
-/// paths, a run already in `out`) is refused before anything is written; a run that fails
-/// later writes `summary.json` with status `failed` and the reason.
-pub fn train(
+/// Trains a classification run (the folder locked, a finished run already handled).
+pub(crate) fn train(
     config: &RunConfig,
     out: &Path,
     options: &TrainOptions,
     observer: &mut dyn Observer,
 ) -> Result<Summary, TrainError> {
-    // One writer per run folder, for the whole run: a second `train` (or `--resume`, or a
-    // sweep's task) on it is refused before it reads or writes anything.
-    let created = !out.exists();
-    let lock = FolderLock::acquire(out, RUN_LOCK_FILE)?;
-    let result = train_locked(config, out, options, observer);
-    if result.is_err() && created && holds_only(out, lock.path()) {
-        // Refused before anything was written: leave no folder behind.
-        drop(lock);
-        let _ = std::fs::remove_dir_all(out);
-    }
-    result
-}
-
-/// Whether `dir` holds nothing but `file`.
-fn holds_only(dir: &Path, file: &Path) -> bool {
-    std::fs::read_dir(dir)
-        .is_ok_and(|entries| entries.filter_map(Result::ok).all(|e| e.path() == file))
-}
-
-fn train_locked(
-    config: &RunConfig,
-    out: &Path,
-    options: &TrainOptions,
-    observer: &mut dyn Observer,
-) -> Result<Summary, TrainError> {
-    if options.resume
-        && let Some(s) = read_summary(&out.join(SUMMARY_FILE))?
-        && s.status == Status::Done
-        && saved_config(out)?.as_ref() == Some(config)
-    {
-        tracing::info!("{}: the run is already done", out.display());
-        return Ok(s);
-    }
-    if config.detection.is_some() {
-        return crate::detection::run::train(config, out, options, observer);
-    }
     let mut run = Run::prepare(config, out, options)?;
     match run.execute(observer) {
         Ok(summary) => Ok(summary),
@@ -117,34 +62,6 @@ struct EpochTotals {
     images: usize,
     /// Seconds of the steps.
     seconds: f64,
-}
-
-/// Which augmented nets an epoch samples (official `netaug_mode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum AugMode {
-    /// Random width and expand factors.
-    Random,
-    /// Width at the target, random expand factors (the last `stop_aug_w_epoch` epochs).
-    MinWidth,
-    /// Expand at the target, random widths (the last `stop_aug_e_epoch` epochs).
-    MinExpand,
-}
-
-impl AugMode {
-    /// The mode of 0-based `epoch` of `total`; `None` once NetAug has stopped
-    /// (`stop_netaug_epoch`): plain steps of the target net.
-    pub(crate) fn of(netaug: &NetAugConfig, epoch: usize, total: usize) -> Option<Self> {
-        let remaining = total - epoch;
-        if remaining <= netaug.stop_netaug_epoch {
-            None
-        } else if remaining <= netaug.stop_aug_w_epoch {
-            Some(Self::MinWidth)
-        } else if remaining <= netaug.stop_aug_e_epoch {
-            Some(Self::MinExpand)
-        } else {
-            Some(Self::Random)
-        }
-    }
 }
 
 struct Run {
@@ -530,100 +447,5 @@ impl Run {
             status,
             error,
         }
-    }
-}
-
-/// Creates the run folder; refuses to overwrite a run unless resuming it with the same
-/// config; writes `config.yaml` for a new run.
-pub(crate) fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Result<(), TrainError> {
-    let path = out.join(CONFIG_FILE);
-    if path.exists() {
-        if !resume {
-            return Err(TrainError::setting(
-                "--out",
-                format!(
-                    "{} already holds a run; pass --resume to continue it or choose another --out",
-                    out.display()
-                ),
-            ));
-        }
-        return match saved_config(out)? {
-            Some(saved) if saved != *config => Err(TrainError::setting(
-                "--resume",
-                format!(
-                    "{}: {}; resume needs the config the run started with",
-                    path.display(),
-                    first_difference(&saved, config)
-                ),
-            )),
-            _ => Ok(()),
-        };
-    }
-    std::fs::create_dir_all(out).map_err(|e| TrainError::write(out, e))?;
-    write_atomic(&path, config.to_yaml().as_bytes())
-}
-
-/// The config a run in `out` started with, if there is one.
-pub(crate) fn saved_config(out: &Path) -> Result<Option<RunConfig>, TrainError> {
-    let path = out.join(CONFIG_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    Ok(Some(RunConfig::load(&path, &[])?))
-}
-
-/// The first line where the saved config and `config` differ, for the message.
-fn first_difference(saved: &RunConfig, config: &RunConfig) -> String {
-    let (saved, now) = (saved.to_yaml(), config.to_yaml());
-    saved
-        .lines()
-        .zip(now.lines())
-        .find(|(a, b)| a != b)
-        .map_or("the configs differ".into(), |(a, b)| {
-            format!("it has `{}` where this config has `{}`", a.trim(), b.trim())
-        })
-}
-
-/// One stream seed from two numbers (splitmix64).
-pub(crate) fn mix(a: u64, b: u64) -> u64 {
-    let mut z = a ^ b.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn netaug_modes_follow_the_official_stop_epochs() {
-        let netaug = NetAugConfig {
-            aug_expand_list: vec![1.0, 2.0],
-            aug_width_mult_list: vec![1.0, 2.0],
-            alpha: 1.0,
-            stop_aug_w_epoch: 4,
-            stop_aug_e_epoch: 6,
-            stop_netaug_epoch: 2,
-            sort_channels: true,
-            bn_recal_images: 16_000,
-        };
-        let modes: Vec<Option<AugMode>> = (0..10).map(|e| AugMode::of(&netaug, e, 10)).collect();
-        use AugMode::*;
-        assert_eq!(
-            modes,
-            [
-                Some(Random),
-                Some(Random),
-                Some(Random),
-                Some(Random),
-                Some(MinExpand),
-                Some(MinExpand),
-                Some(MinWidth),
-                Some(MinWidth),
-                None,
-                None
-            ]
-        );
     }
 }

@@ -26,18 +26,20 @@ use super::loss::{detector_geometry, yolo_loss};
 use crate::checkpoint::{self, TrainState};
 use crate::config::{Anchors, DetectionConfig, RunConfig};
 use crate::error::TrainError;
+use crate::layout::TrainOptions;
 use crate::ledger::{Ledger, calibrate_phase, open_run, running_loss};
 use crate::metrics::{DetEpochMetrics, Status, Summary};
 use crate::observer::{Observer, Running};
-use crate::run::{AugMode, TrainOptions, mix};
+use crate::sampling::{AugMode, mix};
 use crate::schedule::CosineWithWarmup;
 use crate::{backend, optim};
 
 /// Anchors per output scale (YOLOv3's 3).
 pub const ANCHORS_PER_SCALE: usize = 3;
 
-/// Trains the detection run `config` (it has a `detection:` section) into `out`.
-pub fn train(
+/// Trains the detection run `config` (it has a `detection:` section) into `out` (the
+/// folder locked by [`crate::train`]).
+pub(crate) fn train(
     config: &RunConfig,
     out: &Path,
     options: &TrainOptions,

@@ -1,0 +1,77 @@
+//! The run folder's layout, in one place that the loops, the ledger, checkpoints and the
+//! CLI all read: its file names, creating it for a run, and the config it started with.
+
+use std::path::Path;
+
+use crate::config::RunConfig;
+use crate::error::TrainError;
+use crate::metrics::write_atomic;
+
+/// The resolved configuration of a run.
+pub const CONFIG_FILE: &str = "config.yaml";
+/// One JSON object per epoch.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+/// The run's outcome.
+pub const SUMMARY_FILE: &str = "summary.json";
+/// Checkpoint folders.
+pub const CHECKPOINTS: &str = "checkpoints";
+/// The exported target net.
+pub const EXPORTED: &str = "exported";
+
+/// Options of [`crate::train`].
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    /// Continue the run in the output folder from its latest checkpoint.
+    pub resume: bool,
+}
+
+/// Creates the run folder; refuses to overwrite a run unless resuming it with the same
+/// config; writes `config.yaml` for a new run.
+pub(crate) fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Result<(), TrainError> {
+    let path = out.join(CONFIG_FILE);
+    if path.exists() {
+        if !resume {
+            return Err(TrainError::setting(
+                "--out",
+                format!(
+                    "{} already holds a run; pass --resume to continue it or choose another --out",
+                    out.display()
+                ),
+            ));
+        }
+        return match saved_config(out)? {
+            Some(saved) if saved != *config => Err(TrainError::setting(
+                "--resume",
+                format!(
+                    "{}: {}; resume needs the config the run started with",
+                    path.display(),
+                    first_difference(&saved, config)
+                ),
+            )),
+            _ => Ok(()),
+        };
+    }
+    std::fs::create_dir_all(out).map_err(|e| TrainError::write(out, e))?;
+    write_atomic(&path, config.to_yaml().as_bytes())
+}
+
+/// The config a run in `out` started with, if there is one.
+pub(crate) fn saved_config(out: &Path) -> Result<Option<RunConfig>, TrainError> {
+    let path = out.join(CONFIG_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(RunConfig::load(&path, &[])?))
+}
+
+/// The first line where the saved config and `config` differ, for the message.
+fn first_difference(saved: &RunConfig, config: &RunConfig) -> String {
+    let (saved, now) = (saved.to_yaml(), config.to_yaml());
+    saved
+        .lines()
+        .zip(now.lines())
+        .find(|(a, b)| a != b)
+        .map_or("the configs differ".into(), |(a, b)| {
+            format!("it has `{}` where this config has `{}`", a.trim(), b.trim())
+        })
+}

@@ -1,0 +1,60 @@
+//! `train`: one run into its folder, classification or detection, with the folder's lock
+//! held for the whole run.
+
+use std::path::Path;
+
+use crate::config::RunConfig;
+use crate::error::TrainError;
+use crate::layout::{SUMMARY_FILE, TrainOptions, saved_config};
+use crate::lock::{FolderLock, RUN_LOCK_FILE};
+use crate::metrics::{Status, Summary, read_summary};
+use crate::observer::Observer;
+
+/// Trains `config` into the run folder `out` and returns its summary. Bad input (config,
+/// paths, a run already in `out`) is refused before anything is written; a run that fails
+/// later writes `summary.json` with status `failed` and the reason.
+pub fn train(
+    config: &RunConfig,
+    out: &Path,
+    options: &TrainOptions,
+    observer: &mut dyn Observer,
+) -> Result<Summary, TrainError> {
+    // One writer per run folder, for the whole run: a second `train` (or `--resume`, or a
+    // sweep's task) on it is refused before it reads or writes anything.
+    let created = !out.exists();
+    let lock = FolderLock::acquire(out, RUN_LOCK_FILE)?;
+    let result = train_locked(config, out, options, observer);
+    if result.is_err() && created && holds_only(out, lock.path()) {
+        // Refused before anything was written: leave no folder behind.
+        drop(lock);
+        let _ = std::fs::remove_dir_all(out);
+    }
+    result
+}
+
+/// Whether `dir` holds nothing but `file`.
+fn holds_only(dir: &Path, file: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .is_ok_and(|entries| entries.filter_map(Result::ok).all(|e| e.path() == file))
+}
+
+fn train_locked(
+    config: &RunConfig,
+    out: &Path,
+    options: &TrainOptions,
+    observer: &mut dyn Observer,
+) -> Result<Summary, TrainError> {
+    if options.resume
+        && let Some(s) = read_summary(&out.join(SUMMARY_FILE))?
+        && s.status == Status::Done
+        && saved_config(out)?.as_ref() == Some(config)
+    {
+        tracing::info!("{}: the run is already done", out.display());
+        return Ok(s);
+    }
+    if config.detection.is_some() {
+        crate::detection::run::train(config, out, options, observer)
+    } else {
+        crate::run::train(config, out, options, observer)
+    }
+}
