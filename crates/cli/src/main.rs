@@ -8,6 +8,7 @@ mod profile;
 mod progress;
 mod report;
 mod run_folder;
+mod signals;
 mod sweep;
 mod train;
 
@@ -151,7 +152,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            if err.downcast_ref::<UsageError>().is_some() {
+            if let Some(netaug_trainer::TrainError::Interrupted(signal)) = err.downcast_ref() {
+                ExitCode::from(signals::exit_code(*signal))
+            } else if err.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

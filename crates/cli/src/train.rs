@@ -105,6 +105,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let config =
         RunConfig::load(&args.config, &args.set).map_err(|e| classify(TrainError::from(e)))?;
     let mut bars = Bars::new(args.quiet);
+    crate::signals::stop_runs_on_signals()?;
     let summary = netaug_trainer::train(
         &config,
         &args.out,

@@ -1,5 +1,6 @@
 //! `netaug train`, `eval` and `export` on real-format fixtures: the run files, resume
-//! after a kill -9 (two resumes at once), bad configs, divergence, KD and the regularizers.
+//! after a kill -9 (two resumes at once) and after SIGINT/SIGTERM, bad configs, divergence,
+//! KD and the regularizers.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -355,6 +356,61 @@ fn bad_configs_exit_2_with_one_line_naming_the_key() {
             !out_dir.join("config.yaml").exists(),
             "a refused run wrote files"
         );
+    }
+}
+
+/// Starts `netaug train` on `config` into `out`, waits until its first epoch is written,
+/// sends it `signal` (by name, through kill(1)) and returns its exit code and stderr.
+fn signal_after_epoch_one(config: &Path, out: &Path, signal: &str) -> (Option<i32>, String) {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+        .arg("train")
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !std::fs::read_to_string(out.join("metrics.jsonl")).is_ok_and(|t| t.lines().count() >= 1)
+    {
+        assert!(Instant::now() < deadline, "epoch 1 never finished");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = std::process::Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn sigint_and_sigterm_stop_the_run_recorded_as_interrupted_and_resume_finishes_it() {
+    let (dir, config) = setup("signal", 160, NETAUG);
+    let reference = dir.join("reference");
+    assert_ok(&train(&config, &reference, &["--quiet"]), "reference");
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let run = dir.join(signal);
+        let (got, err) = signal_after_epoch_one(&config, &run, signal);
+        if run.join("summary.json").is_file() && json(&run.join("summary.json"))["status"] == "done"
+        {
+            // The run finished before the signal arrived; nothing to check.
+            continue;
+        }
+        assert_eq!(got, Some(code), "SIG{signal}: {err}");
+        let s = json(&run.join("summary.json"));
+        assert_eq!(s["status"], "interrupted", "SIG{signal}");
+        assert_eq!(s["error"], format!("interrupted by SIG{signal}"));
+        // It continues from the last epoch's checkpoint to the metrics of an unbroken run.
+        assert_ok(&train(&config, &run, &["--resume", "--quiet"]), "resume");
+        assert_eq!(json(&run.join("summary.json"))["status"], "done");
+        assert_eq!(metrics(&run), metrics(&reference), "SIG{signal}");
     }
 }
 

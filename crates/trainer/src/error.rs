@@ -46,6 +46,9 @@ pub enum TrainError {
     /// The loss became NaN or infinite.
     #[error("training diverged: {0}")]
     Diverged(String),
+    /// SIGINT or SIGTERM (the signal's number) stopped the run after a step.
+    #[error("interrupted by {}", crate::interrupt::signal_name(*.0))]
+    Interrupted(i32),
     /// Another process writes the run folder.
     #[error(transparent)]
     Locked(#[from] crate::lock::LockError),
@@ -81,7 +84,7 @@ impl TrainError {
     pub fn is_input(&self) -> bool {
         !matches!(
             self,
-            Self::Diverged(_) | Self::Locked(_) | Self::Write { .. }
+            Self::Diverged(_) | Self::Locked(_) | Self::Write { .. } | Self::Interrupted(_)
         )
     }
 }

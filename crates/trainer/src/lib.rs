@@ -9,6 +9,7 @@ pub mod data;
 pub mod detection;
 pub mod error;
 pub mod eval;
+pub mod interrupt;
 pub mod layout;
 mod ledger;
 pub mod lock;

@@ -78,6 +78,8 @@ pub enum Status {
     Done,
     /// Stopped with an error (see `error`).
     Failed,
+    /// Stopped by SIGINT or SIGTERM; `--resume` continues it.
+    Interrupted,
 }
 
 /// `summary.json`.

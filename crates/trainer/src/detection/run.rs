@@ -49,7 +49,11 @@ pub(crate) fn train(
     match run.execute(observer) {
         Ok(summary) => Ok(summary),
         Err(e) => {
-            let summary = run.summary(Status::Failed, Some(e.to_string()));
+            let status = match e {
+                TrainError::Interrupted(_) => Status::Interrupted,
+                _ => Status::Failed,
+            };
+            let summary = run.summary(status, Some(e.to_string()));
             // The first error is the one to report: a summary that cannot be written too
             // (a full disk) is logged, never put in its place.
             if let Err(w) = run.ledger.write_summary(&summary) {
@@ -398,6 +402,10 @@ impl DetRun {
                 None
             };
             observer.advance(i + 1, running);
+            if let Some(signal) = crate::interrupt::requested() {
+                observer.finish_phase();
+                return (det, Err(TrainError::Interrupted(signal)));
+            }
         }
         observer.finish_phase();
         let seconds = start.elapsed().as_secs_f64();
