@@ -1,0 +1,101 @@
+//! A full disk, for real: a 512 KiB tmpfs mounted for the test (root only; where it cannot
+//! be mounted the test says SKIPPED loudly). `train` into it and `report` on it are
+//! failures (exit 1) that name what could not be written, never bad input (exit 2).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{netaug, temp};
+use netaug_data::fixtures;
+
+/// A mounted tmpfs, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ok.then(|| Self(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Fills the rest of the file system that holds `dir`.
+fn fill(dir: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(dir.join("filler")).unwrap();
+    let chunk = vec![0u8; 4096];
+    while f.write_all(&chunk).is_ok() {}
+}
+
+#[test]
+fn a_full_disk_is_a_failure_that_names_the_file() {
+    let dir = temp("full-disk");
+    let Some(disk) = Tmpfs::mount(&dir.join("disk"), "512k") else {
+        eprintln!(
+            "SKIPPED a_full_disk_is_a_failure_that_names_the_file: cannot mount a tmpfs here \
+             (it needs root)"
+        );
+        return;
+    };
+    let data = dir.join("fm");
+    fixtures::fashion_mnist(&data, 32, 16, false).unwrap();
+    let config = dir.join("run.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}
+model: {{name: tinymbv2}}
+run: {{epochs: 1, warmup_epochs: 0, base_lr: 0.05}}
+",
+            data.display()
+        ),
+    )
+    .unwrap();
+
+    // A checkpoint (2.4 MB of weights and momentum) does not fit in 512 KiB.
+    let run = disk.0.join("run");
+    let o = netaug()
+        .arg("train")
+        .arg(&config)
+        .args(["--quiet", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("writing failed") && err.contains("No space left"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&run).unwrap();
+
+    // A report whose summary.csv cannot be written.
+    let results = disk.0.join("results");
+    let one = results.join("runs/a");
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::write(
+        one.join("summary.json"),
+        r#"{"run_id":"a","dataset":"d","model":"tinymbv2","resolution":32,"method":"baseline","epochs":1,"seed":0,"device":"cpu","params":1,"macs":1,"best_val_top1":50.0,"best_epoch":1,"final_val_top1":50.0,"final_val_top5":90.0,"wall_seconds":1.0,"images_per_second":1.0,"status":"done","error":null}"#,
+    )
+    .unwrap();
+    fill(&disk.0);
+    let o = netaug().arg("report").arg(&results).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("summary.csv") && err.contains("writing failed"),
+        "{err}"
+    );
+}
