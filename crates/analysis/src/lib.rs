@@ -1,6 +1,7 @@
 //! netaug-analysis: a results folder (a sweep's `runs/*/summary.json` and
 //! `metrics.jsonl`) into `summary.csv`, paper-style tables and figures. It reads files
 //! only, never trainer types, so results copied from a cluster report anywhere.
+#![warn(missing_docs)]
 
 pub mod budget;
 pub mod error;

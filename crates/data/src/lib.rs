@@ -4,6 +4,7 @@
 //! and a seeded, sharded, parallel loader.
 //!
 //! Nothing is downloaded: every dataset is read from where the user extracted it.
+#![warn(missing_docs)]
 
 pub mod dataset;
 pub mod detection;

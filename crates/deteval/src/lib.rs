@@ -3,6 +3,7 @@
 //! per-class AP and mAP at IoU 0.5 of the Pascal VOC devkit (`voc_eval.py`), with the
 //! VOC2007 11-point or the VOC2010+ all-point metric. [`io`] reads the files: COCO
 //! ground truth and results JSON, and VOC annotation folders.
+#![warn(missing_docs)]
 
 pub mod coco;
 pub mod error;

@@ -32,7 +32,7 @@
 //! # Ok(())
 //! # }
 //! ```
-
+#![warn(missing_docs)]
 // burn slices take one range per dimension: `[0..c]` on a vector is a slice, not a Vec.
 #![allow(clippy::single_range_in_vec_init)]
 

@@ -1,6 +1,7 @@
 //! netaug-sweep: YAML grid expansion, stable run ids, stages linked by `@stage`
 //! references, the local parallel executor and
 //! the Slurm job-array executor, resume and locking.
+#![warn(missing_docs)]
 
 pub mod error;
 pub mod local;

@@ -1,5 +1,6 @@
 //! netaug-trainer: run configuration, backend choice, the training loop (baseline, NetAug,
 //! KD, regularizers), BN re-calibration, checkpoints, metrics and evaluation.
+#![warn(missing_docs)]
 
 pub mod backend;
 pub mod bench;
