@@ -1,0 +1,120 @@
+//! Saving and loading: `model.json` (description and factors) and `weights.bpk`.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use super::{AugFactors, Net};
+use crate::error::ModelError;
+use crate::init::InitKind;
+use crate::zoo::NetSpec;
+
+impl Net {
+    /// Writes `dir/model.json` (description and factors) and `dir/weights.bpk` (burnpack).
+    pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
+        let meta = SavedModel {
+            spec: self.spec.clone(),
+            factors: self.factors.clone(),
+        };
+        save_module(self, &meta, dir)
+    }
+
+    /// Reads a network written by [`Net::save`]; the active sub-network is the target.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
+        let (meta, json_path): (SavedModel, _) = read_description(dir)?;
+        check_saved(&meta.spec, &meta.factors, &json_path)?;
+        let net = Net::new(&meta.spec, &meta.factors, InitKind::HeFout, 0, device);
+        load_weights(net, dir)
+    }
+}
+
+/// Writes `meta` as `dir/model.json` and the module's weights as `dir/weights.bpk`.
+pub(crate) fn save_module<M: Module + Clone>(
+    module: &M,
+    meta: &impl Serialize,
+    dir: &Path,
+) -> Result<(), ModelError> {
+    std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let json_path = dir.join(MODEL_JSON);
+    let json = serde_json::to_string_pretty(meta).expect("model descriptions serialize");
+    std::fs::write(&json_path, json).map_err(|source| ModelError::Io {
+        path: json_path,
+        source,
+    })?;
+    let weights = dir.join(WEIGHTS_FILE);
+    module
+        .clone()
+        .save_file(&weights)
+        .map_err(|e| ModelError::File {
+            path: weights,
+            message: e.to_string(),
+        })
+}
+
+/// Reads `dir/model.json` as `T`; returns it with the file's path.
+pub(crate) fn read_description<T: for<'de> Deserialize<'de>>(
+    dir: &Path,
+) -> Result<(T, std::path::PathBuf), ModelError> {
+    let json_path = dir.join(MODEL_JSON);
+    let text = std::fs::read_to_string(&json_path).map_err(|source| ModelError::Io {
+        path: json_path.clone(),
+        source,
+    })?;
+    let meta = serde_json::from_str(&text).map_err(|source| ModelError::Spec {
+        path: json_path.clone(),
+        source,
+    })?;
+    Ok((meta, json_path))
+}
+
+/// Checks a saved description's spec and factors; errors name `json_path`.
+pub(crate) fn check_saved(
+    spec: &NetSpec,
+    factors: &AugFactors,
+    json_path: &Path,
+) -> Result<(), ModelError> {
+    let bad = |e: ModelError| ModelError::File {
+        path: json_path.to_path_buf(),
+        message: e.to_string(),
+    };
+    AugFactors::new(
+        factors.aug_expand_list.clone(),
+        factors.aug_width_mult_list.clone(),
+    )
+    .map_err(bad)?;
+    spec.validate().map_err(bad)
+}
+
+/// Fills `module` from `dir/weights.bpk`.
+pub(crate) fn load_weights<M: Module>(module: M, dir: &Path) -> Result<M, ModelError> {
+    let weights = dir.join(WEIGHTS_FILE);
+    if !weights.is_file() {
+        return Err(ModelError::Io {
+            path: weights,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    module
+        .try_load_file(&weights)
+        .map_err(|e| ModelError::File {
+            path: weights,
+            message: e.to_string(),
+        })
+}
+
+/// Description file name of a saved network.
+pub const MODEL_JSON: &str = "model.json";
+/// Weights file name of a saved network.
+pub const WEIGHTS_FILE: &str = "weights.bpk";
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedModel {
+    spec: NetSpec,
+    factors: AugFactors,
+}
