@@ -13,8 +13,6 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor};
 use netaug_data::{Loader, LoaderConfig, Normalize, Transform};
 use netaug_model::{Active, AugFactors, Mode, Net, Profile, zoo};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::{self, TrainState};
 use crate::config::RunConfig;
@@ -25,7 +23,7 @@ use crate::ledger::{Ledger, calibrate_phase, open_run, running_loss};
 use crate::loss::{hits_topk, mixed_targets, smoothed_targets};
 use crate::metrics::{EpochMetrics, Status, Summary};
 use crate::observer::{Observer, Running};
-use crate::sampling::{AugMode, mix};
+use crate::sampling::{AugMode, mix, with_sampled};
 use crate::schedule::CosineWithWarmup;
 use crate::step::{Distill, Objective, step_loss};
 use crate::{backend, data, optim, transfer};
@@ -350,12 +348,7 @@ impl Run {
             let objective = Objective { targets, distill };
             let aug = match (mode, &self.config.netaug) {
                 (Some(mode), Some(n)) => {
-                    let mut rng = ChaCha8Rng::seed_from_u64(step_seed ^ 0xa5a5_a5a5);
-                    let arch = net.sample(match mode {
-                        AugMode::Random => Active::Random(&mut rng),
-                        AugMode::MinWidth => Active::MinW(&mut rng),
-                        AugMode::MinExpand => Active::MinE(&mut rng),
-                    });
+                    let arch = with_sampled(mode, step_seed, |a| net.sample(a));
                     Some((arch, n.alpha))
                 }
                 _ => None,

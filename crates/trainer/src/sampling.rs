@@ -1,7 +1,27 @@
 //! What a NetAug epoch samples, and the seeds its streams draw from: shared by the
 //! classification and the detection loop.
 
+use netaug_model::Active;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
 use crate::config::NetAugConfig;
+
+/// Tells the architecture sampler's stream apart from the device's, which a step seeds
+/// with the same step seed.
+const ARCH_STREAM: u64 = 0xa5a5_a5a5;
+
+/// Calls `f` with the sub-network mode `mode` asks for, its random choices drawn from the
+/// step's own stream: the same step seed gives the same augmented net on every backend
+/// and in both loops.
+pub(crate) fn with_sampled<T>(mode: AugMode, step_seed: u64, f: impl FnOnce(Active<'_>) -> T) -> T {
+    let mut rng = ChaCha8Rng::seed_from_u64(step_seed ^ ARCH_STREAM);
+    f(match mode {
+        AugMode::Random => Active::Random(&mut rng),
+        AugMode::MinWidth => Active::MinW(&mut rng),
+        AugMode::MinExpand => Active::MinE(&mut rng),
+    })
+}
 
 /// Which augmented nets an epoch samples (official `netaug_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

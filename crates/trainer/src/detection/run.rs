@@ -17,8 +17,6 @@ use netaug_detect::decode::DecodeOptions;
 use netaug_detect::geometry::Corners;
 use netaug_model::detector::{DetLabels, STRIDES};
 use netaug_model::{Active, AugFactors, Detector, Mode, Profile, zoo};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use super::data::{self, DetData};
 use super::eval::{predict, score};
@@ -30,7 +28,7 @@ use crate::layout::TrainOptions;
 use crate::ledger::{Ledger, calibrate_phase, open_run, running_loss};
 use crate::metrics::{DetEpochMetrics, Status, Summary};
 use crate::observer::{Observer, Running};
-use crate::sampling::{AugMode, mix};
+use crate::sampling::{AugMode, mix, with_sampled};
 use crate::schedule::CosineWithWarmup;
 use crate::{backend, optim};
 
@@ -363,11 +361,8 @@ impl DetRun {
             );
             let total = match (mode, &self.config.netaug) {
                 (Some(mode), Some(n)) => {
-                    let mut rng = ChaCha8Rng::seed_from_u64(step_seed ^ 0xa5a5_a5a5);
-                    det.set_active(match mode {
-                        AugMode::Random => Active::Random(&mut rng),
-                        AugMode::MinWidth => Active::MinW(&mut rng),
-                        AugMode::MinExpand => Active::MinE(&mut rng),
+                    with_sampled(mode, step_seed, |a| {
+                        det.set_active(a);
                     });
                     let aug = yolo_loss(&det.forward(x, Mode::Train), &geometry, &targets, classes);
                     det.set_active(Active::Min);
