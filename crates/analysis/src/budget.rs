@@ -66,11 +66,7 @@ pub struct Line {
 impl Line {
     /// The line's name in a legend.
     pub fn label(&self) -> String {
-        if self.rest.is_empty() {
-            self.model.clone()
-        } else {
-            format!("{} {}", self.model, self.rest.replace("; ", " "))
-        }
+        settings::label(&self.model, &self.rest)
     }
 
     /// The line as a curve over thousands of images seen: mean gain, band min..max
@@ -104,17 +100,18 @@ pub struct Study {
 /// The studies the finished runs of `summary` hold: for each dataset and method, the lines
 /// with two or more budgets at which both the method and the baseline ran.
 pub fn studies(summary: &DataFrame, metric: Metric) -> Result<Vec<Study>, AnalysisError> {
-    let done = crate::runs::done_with(summary, metric.column())?;
-    let s = |n: &str| strings(&done, n);
-    let (dataset, model, setting, method) =
-        (s("dataset")?, s("model")?, s("setting")?, s("method")?);
-    let (resolution, seed, epochs) = (
-        ints(&done, "resolution")?,
-        ints(&done, "seed")?,
-        ints(&done, "epochs")?,
-    );
-    let images = floats(&done, "train_images")?;
-    let value = floats(&done, metric.column())?;
+    let s = |n: &str| strings(summary, n);
+    let (dataset, model, setting) = (s("dataset")?, s("model")?, s("setting")?);
+    let (method, status) = (s("method")?, s("status")?);
+    let i = |n: &str| ints(summary, n);
+    let (resolution, seed, epochs) = (i("resolution")?, i("seed")?, i("epochs")?);
+    let images = floats(summary, "train_images")?;
+    // Runs without the metric (the other task's) are not this study's.
+    let value: Vec<Option<f64>> = floats(summary, metric.column())?
+        .into_iter()
+        .map(|v| v.filter(|v| !v.is_nan()))
+        .collect();
+    let done = |k: usize| status[k] == "done";
 
     let run_key = |k: usize| {
         (
@@ -126,7 +123,7 @@ pub fn studies(summary: &DataFrame, metric: Metric) -> Result<Vec<Study>, Analys
         )
     };
     let mut baseline = BTreeMap::new();
-    for k in (0..done.height()).filter(|&k| method[k] == BASELINE) {
+    for k in (0..summary.height()).filter(|&k| method[k] == BASELINE && done(k)) {
         if let Some(v) = value[k] {
             baseline.insert(run_key(k), v);
         }
@@ -136,13 +133,16 @@ pub fn studies(summary: &DataFrame, metric: Metric) -> Result<Vec<Study>, Analys
     // (images seen, images per epoch) -> (gains, failed runs).
     type Budgets = BTreeMap<(i64, i64), (Vec<f64>, usize)>;
     let mut grouped: BTreeMap<LineKey, Budgets> = BTreeMap::new();
-    for k in (0..done.height()).filter(|&k| method[k] != BASELINE) {
+    for k in (0..summary.height()).filter(|&k| method[k] != BASELINE) {
         let (Some(v), Some(n)) = (value[k], images[k]) else {
             continue;
         };
-        let Some(b) = baseline.get(&run_key(k)) else {
+        // A finished run counts with its seed's baseline; one that did not finish counts
+        // as failed where it would have been.
+        let paired = baseline.get(&run_key(k));
+        if done(k) && paired.is_none() {
             continue;
-        };
+        }
         let line = (
             dataset[k].clone(),
             method[k].clone(),
@@ -150,47 +150,15 @@ pub fn studies(summary: &DataFrame, metric: Metric) -> Result<Vec<Study>, Analys
             resolution[k],
             settings::without_budget(&setting[k]),
         );
-        grouped
+        let point = grouped
             .entry(line)
             .or_default()
             .entry((n as i64 * epochs[k], n as i64))
-            .or_default()
-            .0
-            .push(v - b);
-    }
-    // The method's runs that did not finish, counted where they would have been.
-    let all = summary;
-    let sa = |n: &str| strings(all, n);
-    let (a_dataset, a_model, a_setting, a_method, a_status) = (
-        sa("dataset")?,
-        sa("model")?,
-        sa("setting")?,
-        sa("method")?,
-        sa("status")?,
-    );
-    let (a_resolution, a_epochs) = (ints(all, "resolution")?, ints(all, "epochs")?);
-    let (a_images, a_value) = (floats(all, "train_images")?, floats(all, metric.column())?);
-    for k in 0..all.height() {
-        let unfinished = a_status[k] != "done" && a_method[k] != BASELINE;
-        // A failed run of the other task (no such metric) is not this study's.
-        let (Some(n), true, Some(_)) =
-            (a_images[k], unfinished, a_value[k].filter(|v| !v.is_nan()))
-        else {
-            continue;
-        };
-        let line = (
-            a_dataset[k].clone(),
-            a_method[k].clone(),
-            a_model[k].clone(),
-            a_resolution[k],
-            settings::without_budget(&a_setting[k]),
-        );
-        grouped
-            .entry(line)
-            .or_default()
-            .entry((n as i64 * a_epochs[k], n as i64))
-            .or_default()
-            .1 += 1;
+            .or_default();
+        match paired.filter(|_| done(k)) {
+            Some(b) => point.0.push(v - b),
+            None => point.1 += 1,
+        }
     }
     let mut out: BTreeMap<(String, String), Study> = BTreeMap::new();
     for ((dataset, method, model, resolution, rest), points) in grouped {

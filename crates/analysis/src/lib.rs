@@ -65,19 +65,6 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
         files.extend([path, csv]);
         markdown.push(md);
     }
-    let val = plot::curves(&runs.metrics, "val_top1")?;
-    let train = plot::curves(&runs.metrics, "train_top1")?;
-    let map50 = plot::curves(&runs.metrics, "val_map50")?;
-    let params = plot::params(&runs.summary)?;
-    let data = plot::FigureData {
-        val: &val,
-        train: &train,
-        map50: &map50,
-        params: &params,
-        tables: &tables,
-    };
-    files.extend(plot::figures(&dir.join("plots"), &data)?);
-
     let mut studies = Vec::new();
     for metric in [Metric::Top1, Metric::Map50] {
         studies.extend(budget::studies(&runs.summary, metric)?);
@@ -97,7 +84,20 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
         files.extend([path, csv]);
         markdown.push(md);
     }
-    files.extend(plot::budget_figures(&dir.join("plots"), &studies)?);
+
+    let val = plot::curves(&runs.metrics, "val_top1")?;
+    let train = plot::curves(&runs.metrics, "train_top1")?;
+    let map50 = plot::curves(&runs.metrics, "val_map50")?;
+    let params = plot::params(&runs.summary)?;
+    let data = plot::FigureData {
+        val: &val,
+        train: &train,
+        map50: &map50,
+        params: &params,
+        tables: &tables,
+        studies: &studies,
+    };
+    files.extend(plot::figures(&dir.join("plots"), &data)?);
     Ok(Report {
         runs: runs.summary.height(),
         files,

@@ -304,6 +304,21 @@ where
     Ok(())
 }
 
+/// One marked line per `(label, curve)`, in the palette's order: for few points.
+fn marked(curves: &[(String, Curve)]) -> Vec<Line<'_>> {
+    curves
+        .iter()
+        .enumerate()
+        .map(|(i, (label, curve))| Line {
+            label: label.clone(),
+            color: color(i),
+            dashed: false,
+            markers: true,
+            curve,
+        })
+        .collect()
+}
+
 /// What the figures are drawn from.
 pub struct FigureData<'a> {
     /// Validation top-1 per epoch.
@@ -316,6 +331,8 @@ pub struct FigureData<'a> {
     pub params: &'a BTreeMap<(String, String), i64>,
     /// The tables (bar charts).
     pub tables: &'a [Table],
+    /// The budget studies: a method's gain over the baseline against images seen.
+    pub studies: &'a [Study],
 }
 
 /// Params of each (dataset, model) of the summary frame.
@@ -402,79 +419,6 @@ fn by_resolution(t: &Table) -> Vec<(String, Curve)> {
 /// The method name of plain training.
 const BASELINE: &str = "baseline";
 
-/// Draws each budget study: the method's gain over the baseline against images seen, one
-/// line per model, the seeds' range as a band, the baseline as a dashed line at zero.
-pub fn budget_figures(dir: &Path, studies: &[Study]) -> Result<Vec<PathBuf>, AnalysisError> {
-    register_font();
-    std::fs::create_dir_all(dir).map_err(|e| AnalysisError::write(dir, e))?;
-    let mut written = Vec::new();
-    for study in studies {
-        let curves: Vec<(String, Curve)> =
-            study.lines.iter().map(|l| (l.label(), l.curve())).collect();
-        let xs: Vec<i64> = curves.iter().flat_map(|(_, c)| c.epoch.clone()).collect();
-        let (lo, hi) = (
-            xs.iter().copied().min().unwrap_or(0),
-            xs.iter().copied().max().unwrap_or(1),
-        );
-        let zero = Curve {
-            epoch: vec![lo, hi],
-            mean: vec![0.0; 2],
-            min: vec![0.0; 2],
-            max: vec![0.0; 2],
-        };
-        let mut lines: Vec<Line> = curves
-            .iter()
-            .enumerate()
-            .map(|(i, (label, curve))| Line {
-                label: label.clone(),
-                color: color(i),
-                dashed: false,
-                markers: true,
-                curve,
-            })
-            .collect();
-        lines.push(Line {
-            label: BASELINE.into(),
-            color: RGBColor(90, 90, 90),
-            dashed: true,
-            markers: false,
-            curve: &zero,
-        });
-        let what = study.metric.label();
-        let title = format!(
-            "{}: {} − baseline {what} against training budget",
-            study.dataset, study.method
-        );
-        let y = format!("{} − baseline {what} (points)", study.method);
-        let axes = ("training images seen (thousands)", y.as_str());
-        for svg in [false, true] {
-            let path = dir.join(format!(
-                "{}.{}",
-                study.stem(),
-                if svg { "svg" } else { "png" }
-            ));
-            let drawn = if svg {
-                draw_lines(
-                    SVGBackend::new(&path, SIZE).into_drawing_area(),
-                    &title,
-                    axes,
-                    &lines,
-                )
-            } else {
-                draw_lines(
-                    BitMapBackend::new(&path, SIZE).into_drawing_area(),
-                    &title,
-                    axes,
-                    &lines,
-                )
-            };
-            drawn.map_err(|e| AnalysisError::write(&path, e.to_string()))?;
-            written.push(path);
-        }
-    }
-    Ok(written)
-}
-
 /// Draws every figure into `dir`; returns the files written.
 pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisError> {
     register_font();
@@ -547,21 +491,47 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
     }
     for t in data.tables.iter().filter(|t| t.metric == Metric::Map50) {
         let curves = by_resolution(t);
-        let ls: Vec<Line> = curves
-            .iter()
-            .enumerate()
-            .map(|(i, (label, curve))| Line {
-                label: label.clone(),
-                color: color(i),
-                dashed: false,
-                markers: true,
-                curve,
-            })
-            .collect();
+        let ls = marked(&curves);
         let title = format!("{}: mAP50 against input resolution", t.dataset);
         both(&format!("{}-map50-vs-resolution", t.dataset), &|p, svg| {
             let axes = ("input resolution (px)", "validation mAP50 (%), mean ± std");
             lines(p, svg, &title, axes, &ls)
+        })?;
+    }
+    // Each budget study: the gain against images seen, one line per model, the seeds'
+    // range as a band, the baseline dashed at zero.
+    for study in data.studies {
+        let curves: Vec<(String, Curve)> =
+            study.lines.iter().map(|l| (l.label(), l.curve())).collect();
+        let xs = || curves.iter().flat_map(|(_, c)| c.epoch.iter().copied());
+        let zero = Curve {
+            epoch: vec![xs().min().unwrap_or(0), xs().max().unwrap_or(1)],
+            mean: vec![0.0; 2],
+            min: vec![0.0; 2],
+            max: vec![0.0; 2],
+        };
+        let mut ls = marked(&curves);
+        ls.push(Line {
+            label: BASELINE.into(),
+            color: RGBColor(90, 90, 90),
+            dashed: true,
+            markers: false,
+            curve: &zero,
+        });
+        let what = study.metric.label();
+        let title = format!(
+            "{}: {} − baseline {what} against training budget",
+            study.dataset, study.method
+        );
+        let y = format!("{} − baseline {what} (points)", study.method);
+        both(&study.stem(), &|p, svg| {
+            lines(
+                p,
+                svg,
+                &title,
+                ("training images seen (thousands)", &y),
+                &ls,
+            )
         })?;
     }
     for t in data.tables {

@@ -235,6 +235,15 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     ka.len().cmp(&kb.len())
 }
 
+/// A model's name with a setting, for legends and axis labels (`tinymbv2 run.epochs=7`).
+pub fn label(model: &str, setting: &str) -> String {
+    if setting.is_empty() {
+        model.to_string()
+    } else {
+        format!("{model} {}", setting.replace("; ", " "))
+    }
+}
+
 /// A file-name-safe form of a setting (`run.epochs=7; data.train_subset=5000` ->
 /// `run-epochs-7-data-train-subset-5000`).
 pub fn slug(setting: &str) -> String {

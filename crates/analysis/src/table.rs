@@ -289,11 +289,7 @@ fn macs_text(macs: i64) -> String {
 impl Row {
     /// The row's name in figures: the model, and its setting if it has one.
     pub fn label(&self) -> String {
-        if self.setting.is_empty() {
-            self.model.clone()
-        } else {
-            format!("{} {}", self.model, self.setting.replace("; ", " "))
-        }
+        settings::label(&self.model, &self.setting)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::checkpoint::{self, BEST, LATEST, Network, TrainState};
 use crate::config::{ExportFrom, RunConfig};
 use crate::error::TrainError;
 use crate::layout::{CHECKPOINTS, EXPORTED, METRICS_FILE, SUMMARY_FILE, prepare_out};
-use crate::metrics::{EpochLine, Summary, read_metrics, write_atomic, write_metrics};
+use crate::metrics::{EpochLine, Status, Summary, read_metrics, write_atomic, write_metrics};
 use crate::observer::Observer;
 
 /// Where a resumed run continues: its latest checkpoint's folder (network and optimizer
@@ -169,6 +169,25 @@ impl Ledger {
     pub fn write_summary(&self, summary: &Summary) -> Result<(), TrainError> {
         let json = serde_json::to_string_pretty(summary).expect("summaries serialize");
         write_atomic(&self.out.join(SUMMARY_FILE), json.as_bytes())
+    }
+
+    /// Records why the run stopped: `summary.json` from `summary` (given the status and
+    /// the reason), `interrupted` for a signal, else `failed`. Returns `error`, the one to
+    /// report: a summary that cannot be written too (a full disk) is logged, never put
+    /// in its place.
+    pub fn stopped(
+        &self,
+        error: TrainError,
+        summary: impl FnOnce(Status, Option<String>) -> Summary,
+    ) -> TrainError {
+        let status = match error {
+            TrainError::Interrupted(_) => Status::Interrupted,
+            _ => Status::Failed,
+        };
+        if let Err(w) = self.write_summary(&summary(status, Some(error.to_string()))) {
+            tracing::error!("{w}");
+        }
+        error
     }
 }
 

@@ -38,19 +38,9 @@ pub(crate) fn train(
     let mut run = Run::prepare(config, out, options)?;
     match run.execute(observer) {
         Ok(summary) => Ok(summary),
-        Err(e) => {
-            let status = match e {
-                TrainError::Interrupted(_) => Status::Interrupted,
-                _ => Status::Failed,
-            };
-            let summary = run.summary(status, Some(e.to_string()));
-            // The first error is the one to report: a summary that cannot be written too
-            // (a full disk) is logged, never put in its place.
-            if let Err(w) = run.ledger.write_summary(&summary) {
-                tracing::error!("{w}");
-            }
-            Err(e)
-        }
+        Err(e) => Err(run
+            .ledger
+            .stopped(e, |status, why| run.summary(status, why))),
     }
 }
 
