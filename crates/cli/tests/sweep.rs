@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{assert_ok, netaug, temp};
+use common::{TempDir, assert_ok, netaug, temp};
 use netaug_data::fixtures;
 
-fn setup(name: &str) -> (PathBuf, PathBuf) {
+fn setup(name: &str) -> (TempDir, PathBuf) {
     let dir = temp(name);
     let data = dir.join("fm");
     fixtures::fashion_mnist(&data, 96, 24, false).unwrap();

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{assert_ok, netaug, temp};
+use common::{TempDir, assert_ok, netaug, temp};
 use netaug_data::fixtures;
 use serde_json::Value;
 
 /// A Fashion-MNIST fixture (IDX files, 28x28) and a run config over it.
-fn setup(name: &str, n_train: usize, extra: &str) -> (PathBuf, PathBuf) {
+fn setup(name: &str, n_train: usize, extra: &str) -> (TempDir, PathBuf) {
     let dir = temp(name);
     let data = dir.join("fm");
     fixtures::fashion_mnist(&data, n_train, 24, false).unwrap();

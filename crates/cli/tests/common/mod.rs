@@ -1,6 +1,6 @@
 //! Helpers shared by the CLI tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
@@ -10,13 +10,47 @@ pub fn netaug() -> Command {
     Command::cargo_bin("netaug").unwrap()
 }
 
-/// A fresh temporary folder named after the test and the process.
+/// A fresh temporary folder named after the test and the process, removed when dropped
+/// unless the test is failing (then it stays for a look).
 #[allow(dead_code)] // not every test file makes folders
-pub fn temp(name: &str) -> PathBuf {
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        // Test runs write checkpoints (tens of MB each): left behind, a full suite fills a
+        // small disk.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A fresh [`TempDir`] for test `name`.
+#[allow(dead_code)] // not every test file makes folders
+pub fn temp(name: &str) -> TempDir {
     let p = std::env::temp_dir().join(format!("netaug-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&p);
     std::fs::create_dir_all(&p).unwrap();
-    p
+    TempDir(p)
 }
 
 /// Asserts that a command succeeded, showing its stderr otherwise.
