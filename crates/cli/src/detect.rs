@@ -12,7 +12,7 @@ use netaug_deteval::Detection;
 use netaug_model::{Active, Detector};
 use netaug_trainer::backend;
 use netaug_trainer::checkpoint::resolve_net;
-use netaug_trainer::detection::{data, eval, run::decode_options};
+use netaug_trainer::detection::{data, eval, task::decode_options};
 use serde_json::json;
 
 use crate::progress::Bars;

@@ -2,8 +2,8 @@
 //! line per epoch on stderr, shared by `train`, `eval` and `detect`.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use netaug_trainer::metrics::DetEpochMetrics;
-use netaug_trainer::{EpochMetrics, Observer, Running};
+use netaug_trainer::metrics::EpochReport;
+use netaug_trainer::{Observer, Running};
 
 /// Progress bars on a terminal, one line per epoch on stderr.
 pub(crate) struct Bars {
@@ -54,31 +54,9 @@ impl Observer for Bars {
         }
     }
 
-    fn det_epoch(&mut self, m: &DetEpochMetrics, total: usize) {
+    fn epoch(&mut self, line: &dyn EpochReport, total: usize) {
         if !self.quiet {
-            eprintln!(
-                "epoch {}/{total}: train loss {:.4} | val mAP50 {:.2}% mAP {:.2}% | lr {:.2e} \
-                 | {:.0} img/s | {:.1} s",
-                m.epoch, m.train_loss, m.val_map50, m.val_map, m.lr, m.images_per_second, m.seconds
-            );
-        }
-    }
-
-    fn epoch(&mut self, m: &EpochMetrics, total: usize) {
-        if !self.quiet {
-            eprintln!(
-                "epoch {}/{total}: train loss {:.4} top-1 {:.2}% | val loss {:.4} top-1 {:.2}% \
-                 top-5 {:.2}% | lr {:.2e} | {:.0} img/s | {:.1} s",
-                m.epoch,
-                m.train_loss,
-                m.train_top1,
-                m.val_loss,
-                m.val_top1,
-                m.val_top5,
-                m.lr,
-                m.images_per_second,
-                m.seconds
-            );
+            eprintln!("epoch {}/{total}: {}", line.epoch(), line.describe());
         }
     }
 }

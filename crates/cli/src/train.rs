@@ -240,7 +240,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 /// `netaug eval` of a detector in a detection run: mAP50 and mAP on the run's evaluation
 /// split (`--root`, `--image-size` apply; `--dataset` and `--split` do not).
 fn eval_detector(args: &EvalArgs, dir: &Path, config: &RunConfig) -> Result<()> {
-    use netaug_trainer::detection::{data as det_data, eval as det_eval, run::decode_options};
+    use netaug_trainer::detection::{data as det_data, eval as det_eval, task::decode_options};
     if args.dataset.is_some() || args.split.is_some() {
         return Err(UsageError(
             "--dataset/--split: a detector is evaluated on its run's evaluation split".into(),

@@ -9,6 +9,7 @@
 pub mod dataset;
 pub mod detection;
 pub mod error;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
 pub mod image;
 pub mod loader;

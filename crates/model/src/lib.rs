@@ -46,6 +46,7 @@ pub mod net;
 mod ops;
 pub mod profile;
 pub mod regularize;
+pub mod supernet;
 pub mod zoo;
 
 pub use detector::Detector;
@@ -55,4 +56,5 @@ pub use layers::Mode;
 pub use net::{Active, ActiveArch, AugFactors, Net};
 pub use profile::Profile;
 pub use regularize::{DropBlock, Stochastic};
+pub use supernet::Supernet;
 pub use zoo::NetSpec;

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::optim::ModuleOptimizer;
-use netaug_model::{Detector, ModelError, Net};
+use netaug_model::Supernet;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -42,34 +42,16 @@ pub struct TrainState {
     pub train_images: u64,
 }
 
-/// A network a checkpoint holds.
-pub trait Network {
-    /// Writes the network into `dir`.
-    fn save_to(&self, dir: &Path) -> Result<(), ModelError>;
-}
-
-impl Network for Net {
-    fn save_to(&self, dir: &Path) -> Result<(), ModelError> {
-        self.save(dir)
-    }
-}
-
-impl Network for Detector {
-    fn save_to(&self, dir: &Path) -> Result<(), ModelError> {
-        self.save(dir)
-    }
-}
-
 /// Writes checkpoint `name` under `root`.
 pub fn save(
     root: &Path,
     name: &str,
-    net: &impl Network,
+    net: &impl Supernet,
     optimizer: Option<&ModuleOptimizer>,
     state: &TrainState,
 ) -> Result<(), TrainError> {
     write_dir(root, name, |tmp| {
-        net.save_to(tmp).map_err(|e| TrainError::write(tmp, e))?;
+        net.save(tmp).map_err(|e| TrainError::write(tmp, e))?;
         if let Some(opt) = optimizer {
             let path = tmp.join(OPTIMIZER);
             opt.save(&path).map_err(|e| TrainError::write(&path, e))?;

@@ -105,13 +105,44 @@ pub struct DetectionConfig {
 }
 
 /// `detection.anchors`: a method's name or the anchors themselves.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Anchors {
-    /// `kmeans` or `yolov3`.
-    Named(String),
+    /// Found by a method.
+    Method(AnchorMethod),
     /// `[w, h]` pairs in input pixels.
     List(Vec<[f32; 2]>),
+}
+
+/// How a detection run finds its anchors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnchorMethod {
+    /// k-means (1 - IoU) on the training boxes at `data.image_size`.
+    Kmeans,
+    /// YOLOv3's set, scaled from 416 px.
+    Yolov3,
+}
+
+impl<'de> Deserialize<'de> for Anchors {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Name(String),
+            List(Vec<[f32; 2]>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Name(n) => match n.as_str() {
+                "kmeans" => Ok(Self::Method(AnchorMethod::Kmeans)),
+                "yolov3" => Ok(Self::Method(AnchorMethod::Yolov3)),
+                _ => Err(serde::de::Error::custom(format!(
+                    "unknown anchors `{n}` (known: kmeans, yolov3, or {ANCHOR_COUNT} [w, h])"
+                ))),
+            },
+            Raw::List(l) => Ok(Self::List(l)),
+        }
+    }
 }
 
 /// Anchors a detector takes: three per stride.
@@ -198,7 +229,7 @@ pub struct RunSection {
     /// Weight init: `he_fout` or `kaiming_uniform`; default as the official code
     /// (kaiming_uniform with NetAug, he_fout without).
     #[serde(default)]
-    pub init: Option<String>,
+    pub init: Option<netaug_model::InitKind>,
     /// Steps between reads of the running loss from the device (NaN checks, progress).
     #[serde(default = "default_log_every")]
     pub log_every: usize,
@@ -295,7 +326,7 @@ pub struct NetAugConfig {
 }
 
 fn default_anchors() -> Anchors {
-    Anchors::Named("kmeans".into())
+    Anchors::Method(AnchorMethod::Kmeans)
 }
 fn default_min_crop() -> f64 {
     0.5
@@ -432,7 +463,6 @@ impl RunConfig {
         if self.run.weight_decay.is_nan() || self.run.weight_decay < 0.0 {
             return Err(("run.weight_decay", "must be at least 0".into()));
         }
-        self.init_kind()?;
         netaug_model::zoo::spec(&self.model_name().map_err(|m| ("model.width", m))?, 1, 1)
             .map_err(|e| ("model.name", e.to_string()))?;
         if let Some(n) = &self.netaug {
@@ -463,27 +493,16 @@ impl RunConfig {
                         ),
                     ));
                 }
-                match &d.anchors {
-                    Anchors::Named(n) if !["kmeans", "yolov3"].contains(&n.as_str()) => {
-                        return Err((
-                            "detection.anchors",
-                            format!(
-                                "unknown anchors `{n}` (known: kmeans, yolov3, or {ANCHOR_COUNT} [w, h])"
-                            ),
-                        ));
-                    }
-                    Anchors::List(l)
-                        if l.len() != ANCHOR_COUNT
-                            || l.iter().flatten().any(|v| !(v.is_finite() && *v > 0.0)) =>
-                    {
-                        return Err((
-                            "detection.anchors",
-                            format!(
-                                "expected {ANCHOR_COUNT} [w, h] pairs of positive sizes, got {l:?}"
-                            ),
-                        ));
-                    }
-                    _ => {}
+                if let Anchors::List(l) = &d.anchors
+                    && (l.len() != ANCHOR_COUNT
+                        || l.iter().flatten().any(|v| !(v.is_finite() && *v > 0.0)))
+                {
+                    return Err((
+                        "detection.anchors",
+                        format!(
+                            "expected {ANCHOR_COUNT} [w, h] pairs of positive sizes, got {l:?}"
+                        ),
+                    ));
                 }
                 if let Some(s) = d.multi_scale.iter().find(|&&s| s == 0 || s % 32 != 0) {
                     return Err((
@@ -566,16 +585,12 @@ impl RunConfig {
     }
 
     /// The weight init: `run.init`, or the official default for the method.
-    pub fn init_kind(&self) -> Result<netaug_model::InitKind, (&'static str, String)> {
+    pub fn init_kind(&self) -> netaug_model::InitKind {
         use netaug_model::InitKind;
-        match self.run.init.as_deref() {
-            None if self.netaug.is_some() => Ok(InitKind::KaimingUniform),
-            None | Some("he_fout") => Ok(InitKind::HeFout),
-            Some("kaiming_uniform") => Ok(InitKind::KaimingUniform),
-            Some(other) => Err((
-                "run.init",
-                format!("unknown init `{other}` (known: he_fout, kaiming_uniform)"),
-            )),
+        match self.run.init {
+            Some(kind) => kind,
+            None if self.netaug.is_some() => InitKind::KaimingUniform,
+            None => InitKind::HeFout,
         }
     }
 
@@ -754,7 +769,7 @@ netaug:
         let d = c.detection.unwrap();
         assert_eq!(
             (d.anchors, d.min_crop, d.max_detections),
-            (Anchors::Named("kmeans".into()), 0.5, 100)
+            (Anchors::Method(AnchorMethod::Kmeans), 0.5, 100)
         );
         let bad = |sets: &[&str], text: &str| {
             let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();

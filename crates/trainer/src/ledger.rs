@@ -1,5 +1,5 @@
-//! What every run keeps beside its network, shared by the classification loop
-//! ([`crate::run`]) and the detection loop ([`crate::detection::run`]): the run folder,
+//! What every run keeps beside its network, for the training loop ([`crate::run`]) of
+//! every task: the run folder,
 //! the loop's position ([`TrainState`]) and its clock, and the bookkeeping around the
 //! steps: the epoch's metrics file, best epoch and checkpoints, the exported net and
 //! `summary.json`, the running loss read back from the device, BN re-calibration phases.
@@ -10,8 +10,9 @@ use std::time::Instant;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
 use netaug_data::DataError;
+use netaug_model::Supernet;
 
-use crate::checkpoint::{self, BEST, LATEST, Network, TrainState};
+use crate::checkpoint::{self, BEST, LATEST, TrainState};
 use crate::config::{ExportFrom, RunConfig};
 use crate::error::TrainError;
 use crate::layout::{CHECKPOINTS, EXPORTED, METRICS_FILE, SUMMARY_FILE, prepare_out};
@@ -120,15 +121,14 @@ impl Ledger {
     /// state and writes `checkpoints/latest` (with the optimizer) and, when best,
     /// `checkpoints/best`. Metrics come before the checkpoint: a kill in between redoes
     /// this epoch on resume, and the line it wrote is dropped then.
-    #[allow(clippy::too_many_arguments)]
     pub fn end_epoch<M: EpochLine>(
         &mut self,
         epoch: usize,
         metrics: &[M],
         value: f64,
         best: fn(&mut TrainState) -> &mut f64,
-        net: &impl Network,
-        optimizer: Option<&ModuleOptimizer>,
+        net: &impl Supernet,
+        optimizer: &ModuleOptimizer,
     ) -> Result<(), TrainError> {
         write_metrics(&self.out.join(METRICS_FILE), metrics)?;
         let is_best = self.state.best_epoch == 0 || value > *best(&mut self.state);
@@ -139,7 +139,7 @@ impl Ledger {
         self.state.epochs_done = epoch + 1;
         self.tick();
         let root = self.out.join(CHECKPOINTS);
-        checkpoint::save(&root, LATEST, net, optimizer, &self.state)?;
+        checkpoint::save(&root, LATEST, net, Some(optimizer), &self.state)?;
         if is_best {
             checkpoint::save(&root, BEST, net, None, &self.state)?;
         }
@@ -157,9 +157,9 @@ impl Ledger {
     }
 
     /// Writes the exported target net into `exported/`.
-    pub fn export(&mut self, exported: &impl Network) -> Result<(), TrainError> {
+    pub fn export(&mut self, exported: &impl Supernet) -> Result<(), TrainError> {
         checkpoint::write_dir(&self.out, EXPORTED, |tmp| {
-            exported.save_to(tmp).map_err(|e| TrainError::write(tmp, e))
+            exported.save(tmp).map_err(|e| TrainError::write(tmp, e))
         })?;
         self.tick();
         Ok(())
@@ -209,31 +209,29 @@ pub(crate) fn running_loss(
     }
 }
 
-/// BN re-calibration as an observed phase: `batches` (of `total`) become tensors through
-/// `to_tensor` and pass through `calibrate`; a loader error stops the phase and is returned.
-pub(crate) fn calibrate_phase<B>(
+/// BN re-calibration of `net` as an observed phase over `batches` (of `total`); a loader
+/// error stops the phase and is returned.
+pub(crate) fn calibrate_phase(
     observer: &mut dyn Observer,
+    net: &impl Supernet,
     total: usize,
-    batches: impl Iterator<Item = Result<B, DataError>>,
-    to_tensor: impl Fn(B) -> Tensor<4>,
-    calibrate: impl FnOnce(&mut dyn Iterator<Item = Tensor<4>>),
+    batches: impl Iterator<Item = Result<Tensor<4>, DataError>>,
 ) -> Result<(), TrainError> {
     let mut failed = None;
     observer.phase("calibrate BN", total);
     let mut done = 0;
-    let mut tensors = batches.map_while(|b| match b {
+    let tensors = batches.map_while(|b| match b {
         Ok(b) => {
             done += 1;
             observer.advance(done, None);
-            Some(to_tensor(b))
+            Some(b)
         }
         Err(e) => {
             failed = Some(e);
             None
         }
     });
-    calibrate(&mut tensors);
-    drop(tensors);
+    net.calibrate_bn(tensors);
     observer.finish_phase();
     match failed {
         Some(e) => Err(e.into()),

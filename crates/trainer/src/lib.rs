@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod bench;
 pub mod checkpoint;
+mod classification;
 pub mod config;
 pub mod data;
 pub mod detection;
@@ -19,10 +20,11 @@ pub mod metrics;
 pub mod observer;
 pub mod optim;
 pub mod pth;
-pub mod run;
+mod run;
 mod sampling;
 pub mod schedule;
 pub mod step;
+mod task;
 pub mod train;
 pub mod transfer;
 

@@ -52,23 +52,57 @@ pub struct DetEpochMetrics {
     pub images_per_second: f64,
 }
 
-/// An epoch's metrics line: its 1-based epoch.
-pub trait EpochLine: Serialize + DeserializeOwned {
+/// What an observer sees of an epoch's metrics line.
+pub trait EpochReport {
     /// The 1-based epoch.
     fn epoch(&self) -> usize;
+    /// The line for people: training, validation, lr, speed, time.
+    fn describe(&self) -> String;
 }
 
-impl EpochLine for EpochMetrics {
+/// An epoch's line of `metrics.jsonl`, as a task writes it.
+pub trait EpochLine: EpochReport + Clone + Serialize + DeserializeOwned {}
+
+impl EpochReport for EpochMetrics {
     fn epoch(&self) -> usize {
         self.epoch
     }
+    fn describe(&self) -> String {
+        format!(
+            "train loss {:.4} top-1 {:.2}% | val loss {:.4} top-1 {:.2}% top-5 {:.2}% | lr {:.2e} \
+             | {:.0} img/s | {:.1} s",
+            self.train_loss,
+            self.train_top1,
+            self.val_loss,
+            self.val_top1,
+            self.val_top5,
+            self.lr,
+            self.images_per_second,
+            self.seconds
+        )
+    }
 }
 
-impl EpochLine for DetEpochMetrics {
+impl EpochLine for EpochMetrics {}
+
+impl EpochReport for DetEpochMetrics {
     fn epoch(&self) -> usize {
         self.epoch
     }
+    fn describe(&self) -> String {
+        format!(
+            "train loss {:.4} | val mAP50 {:.2}% mAP {:.2}% | lr {:.2e} | {:.0} img/s | {:.1} s",
+            self.train_loss,
+            self.val_map50,
+            self.val_map,
+            self.lr,
+            self.images_per_second,
+            self.seconds
+        )
+    }
 }
+
+impl EpochLine for DetEpochMetrics {}
 
 /// Outcome of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! How the loop reports progress, so the library stays free of terminal code: the CLI
 //! draws bars, tests and sweeps stay quiet.
 
-use crate::metrics::{DetEpochMetrics, EpochMetrics};
+use crate::metrics::EpochReport;
 
 /// Running figures of a phase, read from the device every `run.log_every` steps.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -22,10 +22,8 @@ pub trait Observer {
     fn advance(&mut self, _done: usize, _running: Option<Running>) {}
     /// The phase is over.
     fn finish_phase(&mut self) {}
-    /// An epoch is over.
-    fn epoch(&mut self, _metrics: &EpochMetrics, _total_epochs: usize) {}
-    /// An epoch of a detection run is over.
-    fn det_epoch(&mut self, _metrics: &DetEpochMetrics, _total_epochs: usize) {}
+    /// An epoch (of any task) is over; `line` is what it wrote to `metrics.jsonl`.
+    fn epoch(&mut self, _line: &dyn EpochReport, _total_epochs: usize) {}
 }
 
 /// Reports nothing.

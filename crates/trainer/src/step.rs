@@ -1,9 +1,10 @@
 //! The NetAug objective of one step (official `train_one_epoch`):
 //! `L(W_t) + alpha * L([W_t, W_i])`, the target net at `min` and one augmented net,
-//! back-propagated together into the shared weights before one optimizer step.
+//! back-propagated together into the shared weights before one optimizer step. One
+//! function ([`netaug_loss`]) for every task; [`step_loss`] is it for a classifier.
 
 use burn::tensor::Tensor;
-use netaug_model::{ActiveArch, Mode, Net};
+use netaug_model::{Active, ActiveArch, Mode, ModelError, Net, Supernet};
 
 use crate::loss::{kd_loss, smoothed_targets, soft_cross_entropy};
 
@@ -55,40 +56,65 @@ impl Objective {
     }
 }
 
-/// The step's loss to back-propagate, and the target net's logits (for metrics).
-pub struct StepLoss {
+/// The step's loss to back-propagate, the target net's alone, and what the target net's
+/// pass gave besides (`out`: the logits of a classifier, for metrics).
+pub struct StepLoss<O> {
     /// `L(target) + alpha * L(augmented)` (or `L(target)` for a baseline step).
     pub total: Tensor<1>,
     /// Loss of the target net alone.
     pub target: Tensor<1>,
-    /// Logits of the target net.
-    pub logits: Tensor<2>,
+    /// The target pass's by-product.
+    pub out: O,
 }
 
-/// Computes the loss of one step. With `aug = Some(arch)` the augmented sub-network
-/// `arch` adds `alpha` times its loss; the target (`min`) widths are active on return.
+/// Selects the augmented sub-network of a step.
+pub type Select<'a, N> = &'a mut dyn FnMut(&mut N) -> Result<(), ModelError>;
+
+/// The NetAug objective of one step, for any supernet (official `train_one_epoch`): the
+/// target net (`min`) scored by `loss`, plus, with `aug = Some((select, alpha))`, `alpha`
+/// times the loss of the augmented net `select` activates. `loss` gets the net and
+/// whether it is the augmented one. The target is active on return.
+pub fn netaug_loss<N: Supernet, O>(
+    net: &mut N,
+    mut loss: impl FnMut(&N, bool) -> (Tensor<1>, O),
+    aug: Option<(Select<'_, N>, f64)>,
+) -> Result<StepLoss<O>, ModelError> {
+    net.set_active(Active::Min);
+    let (target, out) = loss(net, false);
+    let total = match aug {
+        Some((select, alpha)) => {
+            select(net)?;
+            let (augmented, _) = loss(net, true);
+            net.set_active(Active::Min);
+            target.clone() + augmented.mul_scalar(alpha)
+        }
+        None => target.clone(),
+    };
+    Ok(StepLoss { total, target, out })
+}
+
+/// The loss of one classification step ([`netaug_loss`] of `net` on `images`); with
+/// `aug = Some((arch, alpha))` the augmented sub-network is `arch`. `out` holds the target
+/// net's logits.
 pub fn step_loss(
     net: &mut Net,
     images: Tensor<4>,
     objective: &Objective,
     aug: Option<(ActiveArch, f64)>,
-) -> Result<StepLoss, netaug_model::ModelError> {
-    net.set_active(netaug_model::Active::Min);
-    let target_arch = net.active().clone();
-    let logits = net.forward(images.clone(), Mode::Train);
-    let target = objective.loss(logits.clone(), false);
-    let total = match aug {
-        Some((arch, alpha)) => {
-            net.set_active_arch(arch)?;
-            let aug_logits = net.forward(images, Mode::Train);
-            net.set_active_arch(target_arch)?;
-            target.clone() + objective.loss(aug_logits, true).mul_scalar(alpha)
-        }
-        None => target.clone(),
+) -> Result<StepLoss<Tensor<2>>, ModelError> {
+    let loss = |n: &Net, augmented: bool| {
+        let logits = n.forward(images.clone(), Mode::Train);
+        (objective.loss(logits.clone(), augmented), logits)
     };
-    Ok(StepLoss {
-        total,
-        target,
-        logits,
-    })
+    match aug {
+        Some((arch, alpha)) => {
+            let mut arch = Some(arch);
+            let mut select = |n: &mut Net| match arch.take() {
+                Some(a) => n.set_active_arch(a),
+                None => Ok(()),
+            };
+            netaug_loss(net, loss, Some((&mut select, alpha)))
+        }
+        None => netaug_loss(net, loss, None),
+    }
 }

@@ -3,12 +3,15 @@
 
 use std::path::Path;
 
+use crate::classification::Classification;
 use crate::config::RunConfig;
+use crate::detection::task::Detection;
 use crate::error::TrainError;
 use crate::layout::{SUMMARY_FILE, TrainOptions, saved_config};
 use crate::lock::{FolderLock, RUN_LOCK_FILE};
 use crate::metrics::{Status, Summary, read_summary};
 use crate::observer::Observer;
+use crate::run;
 
 /// Trains `config` into the run folder `out` and returns its summary. Bad input (config,
 /// paths, a run already in `out`) is refused before anything is written; a run that fails
@@ -53,8 +56,8 @@ fn train_locked(
         return Ok(s);
     }
     if config.detection.is_some() {
-        crate::detection::run::train(config, out, options, observer)
+        run::train::<Detection>(config, out, options, observer)
     } else {
-        crate::run::train(config, out, options, observer)
+        run::train::<Classification>(config, out, options, observer)
     }
 }

@@ -12,9 +12,9 @@ use netaug_data::pasted::{PasteOptions, paste, write_coco};
 use netaug_data::{LoaderConfig, Normalize};
 use netaug_model::detector::DetLabels;
 use netaug_model::{Active, AugFactors, Detector, InitKind, zoo};
-use netaug_trainer::detection::run::{ANCHORS_PER_SCALE, anchors, decode_options};
+use netaug_trainer::detection::task::{ANCHORS_PER_SCALE, anchors, decode_options};
 use netaug_trainer::detection::{data, eval};
-use netaug_trainer::metrics::{DetEpochMetrics, read_metrics};
+use netaug_trainer::metrics::{DetEpochMetrics, EpochReport, read_metrics};
 use netaug_trainer::{Observer, Quiet, RunConfig, Status, TrainOptions, train};
 
 /// Class 0: a filled square; class 1: a frame.
@@ -124,9 +124,9 @@ fn a_trained_detector_scores_well_above_an_untrained_one() {
 struct KillAfter(usize);
 
 impl Observer for KillAfter {
-    fn det_epoch(&mut self, m: &DetEpochMetrics, _total: usize) {
-        if m.epoch == self.0 {
-            panic!("killed after epoch {}", m.epoch);
+    fn epoch(&mut self, line: &dyn EpochReport, _total: usize) {
+        if line.epoch() == self.0 {
+            panic!("killed after epoch {}", line.epoch());
         }
     }
 }

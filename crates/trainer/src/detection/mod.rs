@@ -3,9 +3,10 @@
 //! scored by mAP50 and mAP@[.5:.95] with netaug-deteval.
 //!
 //! [`data`] opens the splits and their ground truth, [`loss`] is the YOLOv3 loss,
-//! [`eval`] decodes and scores, [`run`] is the training loop.
+//! [`eval`] decodes and scores, [`task`] is what the training loop ([`crate::run`]) needs
+//! of a detection run.
 
 pub mod data;
 pub mod eval;
 pub mod loss;
-pub mod run;
+pub mod task;

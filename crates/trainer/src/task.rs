@@ -1,0 +1,107 @@
+//! What a kind of run brings to the one training loop ([`crate::run`]): its data, how a
+//! batch is scored, how the target net is evaluated, and what its metrics lines and
+//! summary hold. Classification ([`crate::classification`]) and detection
+//! ([`crate::detection::task`]) are the two tasks; the loop, the NetAug step, the
+//! schedule, checkpoints and resume are the same for both.
+
+use burn::tensor::{Device, Int, Tensor};
+use netaug_data::DataError;
+use netaug_model::{AugFactors, InitKind, Supernet};
+
+use crate::checkpoint::TrainState;
+use crate::config::RunConfig;
+use crate::error::TrainError;
+use crate::metrics::{EpochLine, Summary};
+use crate::observer::Observer;
+
+/// BN re-calibration batches, on the device.
+pub(crate) type Calibration<'a> = Box<dyn Iterator<Item = Result<Tensor<4>, DataError>> + 'a>;
+
+/// One pass of a step's net over its input.
+pub(crate) struct Scored {
+    /// The loss to back-propagate.
+    pub loss: Tensor<1>,
+    /// Correct top-1 predictions (classification's target pass only).
+    pub hits: Option<Tensor<1, Int>>,
+}
+
+/// What one epoch of training steps measured.
+pub(crate) struct EpochTotals {
+    /// Mean loss of the target net.
+    pub loss: f64,
+    /// Top-1 of the target net on the training batches (percent; classification).
+    pub top1: Option<f64>,
+    /// Images trained on.
+    pub images: usize,
+    /// Seconds of the steps.
+    pub seconds: f64,
+}
+
+/// A kind of training run.
+pub(crate) trait Task: Sized {
+    /// The supernet it trains.
+    type Net: Supernet;
+    /// A batch of the training loader.
+    type Batch;
+    /// A batch on the device, with what its loss needs.
+    type Input;
+    /// What an evaluation of the target net gives.
+    type Scores;
+    /// One line of `metrics.jsonl`.
+    type Line: EpochLine;
+
+    /// Opens the data of `config` and builds its supernet (before any checkpoint is read).
+    fn open(config: &RunConfig, device: &Device) -> Result<(Self, Self::Net), TrainError>;
+    /// Applies what a saved net does not hold, and reads what the steps need from it.
+    fn configure(&mut self, net: &mut Self::Net) -> Result<(), TrainError>;
+    /// Training batches per epoch.
+    fn steps(&self) -> usize;
+    /// Training images per epoch.
+    fn train_images(&self) -> usize;
+    /// The training batches of 0-based `epoch`.
+    fn batches(&self, epoch: usize) -> impl Iterator<Item = Result<Self::Batch, DataError>>;
+    /// `batch` on `device`, and its number of images.
+    fn input(&self, batch: Self::Batch, device: &Device) -> (Self::Input, usize);
+    /// The loss of the active sub-network of `net` on `input`; `augmented` says whether
+    /// it is the augmented net.
+    fn loss(&self, net: &Self::Net, input: &Self::Input, augmented: bool) -> Scored;
+    /// The BN re-calibration batches (NetAug), and how many.
+    fn calibration(&self, device: &Device) -> Option<(usize, Calibration<'_>)>;
+    /// Evaluates the active sub-network of `net` on the validation split.
+    fn evaluate(
+        &self,
+        net: &Self::Net,
+        device: &Device,
+        observer: &mut dyn Observer,
+    ) -> Result<Self::Scores, TrainError>;
+    /// The metrics line of 1-based `epoch`.
+    fn line(
+        &self,
+        epoch: usize,
+        train: &EpochTotals,
+        val: Self::Scores,
+        lr: f64,
+        seconds: f64,
+    ) -> Self::Line;
+    /// The value the best checkpoint follows (higher is better).
+    fn score(line: &Self::Line) -> f64;
+    /// Where the state keeps the best score.
+    fn best(state: &mut TrainState) -> &mut f64;
+    /// Fills the task's fields of `summary` from the last line and the state.
+    fn summarize(summary: &mut Summary, last: Option<&Self::Line>, state: &TrainState);
+}
+
+/// The model name, NetAug width factors and initialization of `config`, as every task's
+/// supernet is built from them.
+pub(crate) fn supernet_settings(
+    config: &RunConfig,
+) -> Result<(String, AugFactors, InitKind), TrainError> {
+    let model = config
+        .model_name()
+        .map_err(|m| TrainError::setting("model.width", m))?;
+    let factors = match &config.netaug {
+        Some(n) => AugFactors::new(n.aug_expand_list.clone(), n.aug_width_mult_list.clone())?,
+        None => AugFactors::none(),
+    };
+    Ok((model, factors, config.init_kind()))
+}
