@@ -98,6 +98,9 @@ pub struct ExportArgs {
     /// Folder to write the static tiny net to (model.json, weights.bpk).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an existing `--out` folder; the old one goes only once the new one is whole.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `netaug train`.
@@ -295,7 +298,7 @@ fn eval_detector(args: &EvalArgs, dir: &Path, config: &RunConfig) -> Result<()> 
 
 /// Runs `netaug export`.
 pub fn export(args: ExportArgs) -> Result<()> {
-    refuse_existing(&args.out)?;
+    refuse_existing(&args.out, args.force)?;
     let Some(checkpoint) = &args.checkpoint else {
         return export_official(&args);
     };
@@ -383,13 +386,14 @@ fn export_official(args: &ExportArgs) -> Result<()> {
     Ok(())
 }
 
-/// Refuses an `--out` that already exists (anything but an empty folder): an export never
-/// writes over a checkpoint, a run or an earlier export.
-fn refuse_existing(out: &Path) -> Result<()> {
+/// Refuses an `--out` that already exists (anything but an empty folder) unless `force`
+/// (and then it must be a folder): an export does not write over a checkpoint, a run or an
+/// earlier export unless asked to.
+fn refuse_existing(out: &Path, force: bool) -> Result<()> {
     let empty_dir = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_none());
-    if out.exists() && !empty_dir {
+    if out.exists() && !empty_dir && !(force && out.is_dir()) {
         return Err(UsageError(format!(
-            "--out {}: already exists; choose a new folder (an export never overwrites one)",
+            "--out {}: already exists; choose a new folder, or pass --force to replace it",
             out.display()
         ))
         .into());
@@ -412,11 +416,18 @@ where
     let result = write(&tmp)
         .with_context(|| format!("writing {}", out.display()))
         .and_then(|()| {
-            // An empty folder at `out` (allowed above) is replaced.
-            if out.is_dir() {
-                std::fs::remove_dir(out).with_context(|| format!("replacing {}", out.display()))?;
+            if !out.is_dir() {
+                return std::fs::rename(&tmp, out)
+                    .with_context(|| format!("writing {}", out.display()));
             }
-            std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))
+            // A folder at `out` (empty, or with --force) is swapped out, then removed.
+            let old = out.with_file_name(format!(".{name}.old-{}", std::process::id()));
+            std::fs::rename(out, &old).with_context(|| format!("replacing {}", out.display()))?;
+            if let Err(e) = std::fs::rename(&tmp, out) {
+                let _ = std::fs::rename(&old, out);
+                return Err(e).with_context(|| format!("writing {}", out.display()));
+            }
+            std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))
         });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);

@@ -186,10 +186,21 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
         assert_eq!(std::fs::read(existing.join("weights.bpk")).unwrap(), before);
     }
+    // With --force an earlier export is replaced whole: nothing of the old folder is left.
+    std::fs::write(tiny.join("notes.txt"), "old").unwrap();
+    let out = netaug()
+        .args(["export", "--force", "--checkpoint"])
+        .arg(run.join("checkpoints/latest"))
+        .arg("--out")
+        .arg(&tiny)
+        .output()
+        .unwrap();
+    assert_ok(&out, "export --force");
+    assert!(tiny.join("weights.bpk").is_file() && !tiny.join("notes.txt").exists());
     let siblings: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".tmp-"))
+        .filter(|n| n.contains(".tmp-") || n.contains(".old-"))
         .collect();
     assert!(siblings.is_empty(), "{siblings:?}");
 
