@@ -82,7 +82,7 @@ pub struct TrainArgs {
     both: bool,
     /// Device: cpu, tch-cpu, tch-cuda, cuda.
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: netaug_trainer::backend::DeviceName,
     /// Timed steps.
     #[arg(long, default_value_t = 20)]
     steps: usize,
@@ -211,7 +211,7 @@ fn train(args: TrainArgs) -> Result<()> {
         classes: args.classes,
         channels: args.channels,
         netaug,
-        device: args.device.clone(),
+        device: args.device,
         warmup: args.warmup,
         steps: args.steps,
     };
@@ -227,7 +227,7 @@ fn train(args: TrainArgs) -> Result<()> {
     if args.json {
         let mut out = json!({
             "model": model, "resolution": args.resolution, "batch": args.batch,
-            "device": args.device, "steps": args.steps,
+            "device": args.device.to_string(), "steps": args.steps,
         });
         for (name, r) in &runs {
             out[*name] = serde_json::to_value(r)?;

@@ -48,9 +48,9 @@ pub struct Args {
     /// Batch size.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// Device (cpu, tch-cpu, tch-cuda, cuda).
+    /// Device (cpu, tch-cpu, tch-cuda[:N], cuda[:N]).
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: netaug_trainer::backend::DeviceName,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,

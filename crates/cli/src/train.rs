@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use netaug_model::{Active, AugFactors, Net};
+use netaug_trainer::backend::DeviceName;
 use netaug_trainer::checkpoint::resolve_net;
 use netaug_trainer::pth;
 use netaug_trainer::{RunConfig, TrainError, TrainOptions, backend, data, eval};
@@ -54,9 +55,9 @@ pub struct EvalArgs {
     /// Batch size.
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
-    /// Device (cpu, tch-cpu, tch-cuda, cuda).
+    /// Device (cpu, tch-cpu, tch-cuda[:N], cuda[:N]).
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: DeviceName,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

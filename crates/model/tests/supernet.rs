@@ -601,6 +601,19 @@ fn features_at_strides_8_16_32_follow_the_active_widths() {
             let feats = net.features(images(&device, 2, 96), Mode::Eval, &strides);
             let channels = net.feature_channels(&strides);
             assert_eq!(feats.len(), 3, "{name}");
+            // Every stage end, shallowest first, ends at stride 32; each map has the
+            // channels and the side its feature_info says.
+            let info = net.feature_info();
+            let reductions: Vec<usize> = info.iter().map(|f| f.reduction).collect();
+            assert!(
+                reductions.windows(2).all(|w| w[0] < w[1]) && reductions.last() == Some(&32),
+                "{name}: {reductions:?}"
+            );
+            let all = net.features(images(&device, 1, 96), Mode::Eval, &reductions);
+            assert_eq!(all.len(), info.len(), "{name}");
+            for (f, (s, t)) in info.iter().zip(&all) {
+                assert_eq!(t.dims(), [1, f.channels, 96 / s, 96 / s], "{name} {f:?}");
+            }
             for ((stride, f), (s, c)) in feats.iter().zip(&channels) {
                 assert_eq!(stride, s);
                 assert_eq!(

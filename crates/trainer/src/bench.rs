@@ -33,8 +33,8 @@ pub struct TrainBench {
     pub channels: usize,
     /// NetAug steps (the paper's factor lists for the model) instead of baseline steps.
     pub netaug: bool,
-    /// Device name.
-    pub device: String,
+    /// Device.
+    pub device: crate::backend::DeviceName,
     /// Untimed steps first (kernel selection, allocator warm-up).
     pub warmup: usize,
     /// Timed steps.

@@ -72,9 +72,9 @@ pub struct RunConfig {
     /// `voc` dataset; absent for classification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detection: Option<DetectionConfig>,
-    /// Device: `cpu` (default, pure Rust), `tch-cpu`, `tch-cuda`, `cuda`.
-    #[serde(default = "default_device")]
-    pub device: String,
+    /// Device: `cpu` (default, pure Rust), `tch-cpu`, `tch-cuda[:N]`, `cuda[:N]`.
+    #[serde(default)]
+    pub device: crate::backend::DeviceName,
 }
 
 /// `detection:` section.
@@ -358,9 +358,6 @@ fn default_ra_ops() -> usize {
 fn default_ra_magnitude() -> usize {
     9
 }
-fn default_device() -> String {
-    "cpu".into()
-}
 fn default_warmup() -> usize {
     5
 }
@@ -381,6 +378,145 @@ fn default_true() -> bool {
 }
 fn default_recal() -> usize {
     16_000
+}
+
+/// A value no config may hold: its key and why.
+type Invalid = (&'static str, String);
+
+/// `Err` naming `key` when `v` is 0.
+fn positive(key: &'static str, v: usize) -> Result<(), Invalid> {
+    if v == 0 {
+        Err((key, "must be at least 1".to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+impl DataConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        check_image_size(self.image_size).map_err(|m| ("data.image_size", m))?;
+        positive("data.batch_size", self.batch_size)?;
+        if !(self.min_scale > 0.0 && self.min_scale <= 1.0) {
+            return Err((
+                "data.min_scale",
+                format!("{} is not in (0, 1]", self.min_scale),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl RunSection {
+    fn validate(&self) -> Result<(), Invalid> {
+        positive("run.epochs", self.epochs + self.warmup_epochs)?;
+        positive("run.log_every", self.log_every)?;
+        if !(self.base_lr.is_finite() && self.base_lr > 0.0) {
+            return Err((
+                "run.base_lr",
+                format!("{} is not a positive number", self.base_lr),
+            ));
+        }
+        if let Some(w) = self.warmup_lr
+            && !(w.is_finite() && w >= 0.0)
+        {
+            return Err(("run.warmup_lr", format!("{w} is not a number >= 0")));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(("run.label_smoothing", "must be in [0, 1)".into()));
+        }
+        if self.weight_decay.is_nan() || self.weight_decay < 0.0 {
+            return Err(("run.weight_decay", "must be at least 0".into()));
+        }
+        Ok(())
+    }
+}
+
+impl NetAugConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        netaug_model::AugFactors::new(
+            self.aug_expand_list.clone(),
+            self.aug_width_mult_list.clone(),
+        )
+        .map_err(|e| ("netaug", e.to_string()))?;
+        if self.alpha.is_nan() || self.alpha < 0.0 {
+            return Err(("netaug.alpha", "must be at least 0".into()));
+        }
+        Ok(())
+    }
+}
+
+impl KdConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.temperature.is_nan() || self.temperature <= 0.0 {
+            return Err(("kd.temperature", "must be positive".into()));
+        }
+        if !(0.0..=1.0).contains(&self.weight) {
+            return Err(("kd.weight", "must be in [0, 1]".into()));
+        }
+        Ok(())
+    }
+}
+
+impl RegularizationConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.autoaugment && self.randaugment.is_some() {
+            return Err((
+                "regularization",
+                "autoaugment and randaugment exclude each other".into(),
+            ));
+        }
+        if self.mixup.is_some_and(|a| a.is_nan() || a <= 0.0) {
+            return Err(("regularization.mixup", "alpha must be positive".into()));
+        }
+        if self.randaugment.is_some_and(|ra| ra.magnitude > 30) {
+            return Err((
+                "regularization.randaugment.magnitude",
+                "must be 0..=30".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl DetectionConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        if let Anchors::List(l) = &self.anchors
+            && (l.len() != ANCHOR_COUNT || l.iter().flatten().any(|v| !(v.is_finite() && *v > 0.0)))
+        {
+            return Err((
+                "detection.anchors",
+                format!("expected {ANCHOR_COUNT} [w, h] pairs of positive sizes, got {l:?}"),
+            ));
+        }
+        if let Some(s) = self.multi_scale.iter().find(|&&s| s == 0 || s % 32 != 0) {
+            return Err((
+                "detection.multi_scale",
+                format!("{s} is not a positive multiple of 32"),
+            ));
+        }
+        if !(self.min_crop > 0.0 && self.min_crop <= 1.0) {
+            return Err((
+                "detection.min_crop",
+                format!("{} is not in (0, 1]", self.min_crop),
+            ));
+        }
+        if !(self.nms_iou > 0.0 && self.nms_iou <= 1.0) {
+            return Err((
+                "detection.nms_iou",
+                format!("{} is not in (0, 1]", self.nms_iou),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.score_threshold) {
+            return Err((
+                "detection.score_threshold",
+                format!("{} is not in [0, 1)", self.score_threshold),
+            ));
+        }
+        if self.max_detections == 0 {
+            return Err(("detection.max_detections", "must be at least 1".into()));
+        }
+        Ok(())
+    }
 }
 
 impl RunConfig {
@@ -427,59 +563,25 @@ impl RunConfig {
         Ok(config)
     }
 
-    /// Checks the values the types cannot: ranges, names, combinations.
-    fn validate(&self) -> Result<(), (&'static str, String)> {
-        let positive = |key, v: usize| {
-            if v == 0 {
-                Err((key, "must be at least 1".to_string()))
-            } else {
-                Ok(())
-            }
-        };
-        check_image_size(self.data.image_size).map_err(|m| ("data.image_size", m))?;
-        positive("data.batch_size", self.data.batch_size)?;
-        positive("run.epochs", self.run.epochs + self.run.warmup_epochs)?;
-        positive("run.log_every", self.run.log_every)?;
-        if !(self.data.min_scale > 0.0 && self.data.min_scale <= 1.0) {
-            return Err((
-                "data.min_scale",
-                format!("{} is not in (0, 1]", self.data.min_scale),
-            ));
-        }
-        if !(self.run.base_lr.is_finite() && self.run.base_lr > 0.0) {
-            return Err((
-                "run.base_lr",
-                format!("{} is not a positive number", self.run.base_lr),
-            ));
-        }
-        if let Some(w) = self.run.warmup_lr
-            && !(w.is_finite() && w >= 0.0)
-        {
-            return Err(("run.warmup_lr", format!("{w} is not a number >= 0")));
-        }
-        if !(0.0..1.0).contains(&self.run.label_smoothing) {
-            return Err(("run.label_smoothing", "must be in [0, 1)".into()));
-        }
-        if self.run.weight_decay.is_nan() || self.run.weight_decay < 0.0 {
-            return Err(("run.weight_decay", "must be at least 0".into()));
-        }
+    /// Checks the values the types cannot: each section's ranges and names, then the
+    /// combinations of sections.
+    fn validate(&self) -> Result<(), Invalid> {
+        self.data.validate()?;
+        self.run.validate()?;
         netaug_model::zoo::spec(&self.model_name().map_err(|m| ("model.width", m))?, 1, 1)
             .map_err(|e| ("model.name", e.to_string()))?;
         if let Some(n) = &self.netaug {
-            netaug_model::AugFactors::new(n.aug_expand_list.clone(), n.aug_width_mult_list.clone())
-                .map_err(|e| ("netaug", e.to_string()))?;
-            if n.alpha.is_nan() || n.alpha < 0.0 {
-                return Err(("netaug.alpha", "must be at least 0".into()));
-            }
+            n.validate()?;
         }
         if let Some(kd) = &self.kd {
-            if kd.temperature.is_nan() || kd.temperature <= 0.0 {
-                return Err(("kd.temperature", "must be positive".into()));
-            }
-            if !(0.0..=1.0).contains(&kd.weight) {
-                return Err(("kd.weight", "must be in [0, 1]".into()));
-            }
+            kd.validate()?;
         }
+        if let Some(r) = &self.regularization {
+            r.validate()?;
+        }
+        self.stochastic()
+            .validate()
+            .map_err(|m| ("regularization", m))?;
         let detection_set = DETECTION_DATASETS.contains(&self.data.dataset.as_str());
         match &self.detection {
             Some(d) => {
@@ -493,44 +595,7 @@ impl RunConfig {
                         ),
                     ));
                 }
-                if let Anchors::List(l) = &d.anchors
-                    && (l.len() != ANCHOR_COUNT
-                        || l.iter().flatten().any(|v| !(v.is_finite() && *v > 0.0)))
-                {
-                    return Err((
-                        "detection.anchors",
-                        format!(
-                            "expected {ANCHOR_COUNT} [w, h] pairs of positive sizes, got {l:?}"
-                        ),
-                    ));
-                }
-                if let Some(s) = d.multi_scale.iter().find(|&&s| s == 0 || s % 32 != 0) {
-                    return Err((
-                        "detection.multi_scale",
-                        format!("{s} is not a positive multiple of 32"),
-                    ));
-                }
-                if !(d.min_crop > 0.0 && d.min_crop <= 1.0) {
-                    return Err((
-                        "detection.min_crop",
-                        format!("{} is not in (0, 1]", d.min_crop),
-                    ));
-                }
-                if !(d.nms_iou > 0.0 && d.nms_iou <= 1.0) {
-                    return Err((
-                        "detection.nms_iou",
-                        format!("{} is not in (0, 1]", d.nms_iou),
-                    ));
-                }
-                if !(0.0..1.0).contains(&d.score_threshold) {
-                    return Err((
-                        "detection.score_threshold",
-                        format!("{} is not in [0, 1)", d.score_threshold),
-                    ));
-                }
-                if d.max_detections == 0 {
-                    return Err(("detection.max_detections", "must be at least 1".into()));
-                }
+                d.validate()?;
                 if self.kd.is_some() || self.regularization.is_some() {
                     return Err((
                         "detection",
@@ -548,26 +613,6 @@ impl RunConfig {
                 ));
             }
             None => {}
-        }
-        self.stochastic()
-            .validate()
-            .map_err(|m| ("regularization", m))?;
-        if let Some(r) = &self.regularization {
-            if r.autoaugment && r.randaugment.is_some() {
-                return Err((
-                    "regularization",
-                    "autoaugment and randaugment exclude each other".into(),
-                ));
-            }
-            if r.mixup.is_some_and(|a| a.is_nan() || a <= 0.0) {
-                return Err(("regularization.mixup", "alpha must be positive".into()));
-            }
-            if r.randaugment.is_some_and(|ra| ra.magnitude > 30) {
-                return Err((
-                    "regularization.randaugment.magnitude",
-                    "must be 0..=30".into(),
-                ));
-            }
         }
         Ok(())
     }
@@ -719,7 +764,7 @@ netaug:
         let c = RunConfig::parse(BASE, "t.yaml", &[]).unwrap();
         assert_eq!(c.run.base_lr, 0.025);
         assert_eq!(c.run.warmup_epochs, 5);
-        assert_eq!(c.device, "cpu");
+        assert_eq!(c.device.to_string(), "cpu");
         let n = c.netaug.unwrap();
         assert_eq!(
             (n.alpha, n.stop_aug_w_epoch, n.sort_channels),
@@ -815,7 +860,7 @@ netaug:
         assert_eq!(c.run.base_lr, 0.1);
         assert_eq!(c.data.root.as_deref(), Some(Path::new("/x")));
         assert!(c.netaug.is_none());
-        assert_eq!(c.device, "tch-cpu");
+        assert_eq!(c.device.to_string(), "tch-cpu");
         let e = RunConfig::parse(BASE, "t.yaml", &["run.bogus=1".into()])
             .unwrap_err()
             .to_string();

@@ -268,7 +268,7 @@ impl<T: Task> Run<T> {
             epochs: self.total_epochs,
             train_images: Some(self.task.train_images() as u64),
             seed: self.config.run.seed,
-            device: self.config.device.clone(),
+            device: self.config.device.to_string(),
             params: self.profile.params,
             macs: self.profile.macs,
             best_val_top1: None,

@@ -4,6 +4,17 @@
 use burn::tensor::Tensor;
 
 use super::Net;
+
+/// A point of the net a feature map can be taken from ([`Net::feature_info`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeatureInfo {
+    /// Output stride there: input side / feature map side.
+    pub reduction: usize,
+    /// Channels of the active sub-network there.
+    pub channels: usize,
+    /// Index of the block whose output it is.
+    pub block: usize,
+}
 use crate::layers::Mode;
 use crate::ops;
 use crate::regularize;
@@ -57,21 +68,34 @@ impl Net {
         self.spec.stem.stride * if self.spec.stem.max_pool { 2 } else { 1 }
     }
 
+    /// Where feature maps can be taken from (timm's `feature_info`): the output of the
+    /// last block of each stage (the blocks at one output stride), shallowest first, with
+    /// the active sub-network's channels there.
+    pub fn feature_info(&self) -> Vec<FeatureInfo> {
+        let blocks = &self.spec.blocks;
+        let mut reduction = self.stem_stride();
+        let mut info = Vec::new();
+        for (i, spec) in blocks.iter().enumerate() {
+            reduction *= spec.stride;
+            if blocks.get(i + 1).is_none_or(|next| next.stride > 1) {
+                info.push(FeatureInfo {
+                    reduction,
+                    channels: self.active.blocks[i].out,
+                    block: i,
+                });
+            }
+        }
+        info
+    }
+
     /// For each of `strides` the net reaches, in the order asked: (stride, index of the
     /// last block at that stride).
     fn feature_blocks(&self, strides: &[usize]) -> Vec<(usize, usize)> {
-        let blocks = &self.spec.blocks;
-        let mut stride = self.stem_stride();
-        let mut last = Vec::new();
-        for (i, spec) in blocks.iter().enumerate() {
-            stride *= spec.stride;
-            if blocks.get(i + 1).is_none_or(|next| next.stride > 1) {
-                last.push((stride, i));
-            }
-        }
+        let info = self.feature_info();
         strides
             .iter()
-            .filter_map(|s| last.iter().find(|(f, _)| f == s).copied())
+            .filter_map(|&s| info.iter().find(|f| f.reduction == s))
+            .map(|f| (f.reduction, f.block))
             .collect()
     }
 
@@ -110,9 +134,11 @@ impl Net {
 
     /// Channels of [`Net::features`] at `strides` for the active sub-network.
     pub fn feature_channels(&self, strides: &[usize]) -> Vec<(usize, usize)> {
-        self.feature_blocks(strides)
-            .into_iter()
-            .map(|(stride, i)| (stride, self.active.blocks[i].out))
+        let info = self.feature_info();
+        strides
+            .iter()
+            .filter_map(|&s| info.iter().find(|f| f.reduction == s))
+            .map(|f| (f.reduction, f.channels))
             .collect()
     }
 }

@@ -13,6 +13,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 pub use factors::{AugFactors, expand_ratio};
+pub use forward::FeatureInfo;
 pub use io::{MODEL_JSON, WEIGHTS_FILE};
 pub(crate) use io::{check_saved, load_weights, read_description, save_module};
 pub use sampling::{Active, ActiveArch};
