@@ -12,7 +12,7 @@ TORCH_VERSION ?= 2.11.0
 TORCHVISION_VERSION ?= 0.26.0
 NETAUG_TCH := target-tch/release/netaug
 
-.PHONY: help setup build build-tch test test-tch fixtures fmt lint profile-table sweep clean
+.PHONY: help setup build build-tch test test-tch fixtures fmt lint profile-table onnx-eval sweep clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -69,9 +69,21 @@ test: setup ## Format check, clippy (-D warnings) and every test: what CI runs.
 fmt: ## Format the code.
 	$(CARGO) fmt --all
 
-profile-table: build ## Params and MACs of the paper's seven nets at their resolutions.
+profile-table: build ## Params, MACs, int8 flash and peak SRAM of the paper's seven nets at their resolutions.
 	@for m in tinymbv2:144 mbv2-0.35:160 proxylessnas-0.35:160 mcunet:176 mbv3-0.35:160 mbv2-1.0:224 resnet50:224; do \
 		$(NETAUG) profile --model $${m%:*} --resolution $${m#*:}; done
+
+# onnxruntime (and PIL, numpy) for tools/onnx_eval.py, in a venv.
+ONNX_VENV ?= .venv-onnx
+$(ONNX_VENV)/bin/python:
+	python3 -m venv $(ONNX_VENV)
+	$(ONNX_VENV)/bin/pip install -q onnxruntime numpy pillow
+
+ONNX ?=
+onnx-eval: $(ONNX_VENV)/bin/python ## Top-1 of an exported ONNX file by onnxruntime (ONNX=file; DATA=image folder, default Fashion-MNIST).
+	@test -n "$(ONNX)" || { echo "error: set ONNX to a file from netaug export --format onnx" >&2; exit 2; }
+	$(ONNX_VENV)/bin/python tools/onnx_eval.py --onnx $(ONNX) \
+		$(if $(DATA),--folder $(DATA),--fashion-mnist /usr/share/datasets/fashion-mnist)
 
 SWEEP ?= experiments/fashion-mnist.yaml
 SWEEP_NAME = $(shell sed -n 's/^name: *//p' $(SWEEP) | head -1)

@@ -4,6 +4,7 @@ mod bench;
 mod data;
 mod detect;
 mod deteval;
+mod onnx;
 mod profile;
 mod progress;
 mod report;

@@ -2,6 +2,8 @@
 
 use anyhow::Result;
 use burn::tensor::Device;
+use netaug_deploy::memory::LayerMemory;
+use netaug_deploy::{Graph, Memory};
 use netaug_model::{AugFactors, Detector, InitKind, Net, zoo};
 use serde::Serialize;
 
@@ -29,6 +31,9 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// With the microcontroller memory per layer (flash, and SRAM alive while it runs).
+    #[arg(long, conflicts_with = "detector")]
+    layers: bool,
     /// Print the network's description (the NetSpec JSON: widths, kernels, strides,
     /// activations) instead, e.g. for bench/torch_train.py to build the same net.
     #[arg(long, conflicts_with = "detector")]
@@ -45,6 +50,13 @@ struct Output<'a> {
     classes: usize,
     params: u64,
     macs: u64,
+    // int8 deployment memory of a classifier (netaug-deploy's model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flash_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peak_sram_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layers: Option<Vec<LayerMemory>>,
 }
 
 /// Runs the command.
@@ -63,7 +75,7 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let (factors, device) = (AugFactors::none(), Device::flex());
-    let p = if args.detector {
+    let (p, memory) = if args.detector {
         let det = Detector::new(
             &spec,
             &factors,
@@ -73,9 +85,11 @@ pub fn run(args: Args) -> Result<()> {
             0,
             &device,
         );
-        det.profile(args.resolution)
+        (det.profile(args.resolution), None)
     } else {
-        Net::new(&spec, &factors, InitKind::HeFout, 0, &device).profile(args.resolution)
+        let net = Net::new(&spec, &factors, InitKind::HeFout, 0, &device);
+        let memory = Memory::of(&Graph::of(&net, args.resolution)?);
+        (net.profile(args.resolution), Some(memory))
     };
     if args.json {
         let out = Output {
@@ -85,6 +99,9 @@ pub fn run(args: Args) -> Result<()> {
             classes: args.classes,
             params: p.params,
             macs: p.macs,
+            flash_bytes: memory.as_ref().map(|m| m.flash_bytes),
+            peak_sram_bytes: memory.as_ref().map(|m| m.peak_sram_bytes),
+            layers: memory.filter(|_| args.layers).map(|m| m.layers),
         };
         println!("{}", serde_json::to_string(&out)?);
     } else {
@@ -99,6 +116,25 @@ pub fn run(args: Args) -> Result<()> {
             p.macs,
             p.macs as f64 / 1e6
         );
+        if let Some(m) = memory {
+            println!(
+                "  flash  {:>14}  ({:.1} KB, int8 weights + int32 biases)\n  SRAM   {:>14}  \
+                 ({:.1} KB peak, int8 activations, layer by layer)",
+                m.flash_bytes,
+                m.flash_bytes as f64 / 1024.0,
+                m.peak_sram_bytes,
+                m.peak_sram_bytes as f64 / 1024.0
+            );
+            if args.layers {
+                println!("  {:<32} {:>12} {:>12}", "layer", "flash (B)", "SRAM (B)");
+                for l in &m.layers {
+                    println!(
+                        "  {:<32} {:>12} {:>12}",
+                        l.name, l.flash_bytes, l.sram_bytes
+                    );
+                }
+            }
+        }
     }
     Ok(())
 }

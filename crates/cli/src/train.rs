@@ -86,7 +86,8 @@ pub struct ExportArgs {
     /// With --from-pth: the input channels the file must have.
     #[arg(long)]
     pub in_channels: Option<usize>,
-    /// With --from-pth: the resolution the params/MACs line is computed at.
+    /// The input side for --from-pth and for a checkpoint outside a run folder (a run's
+    /// own resolution wins): the params/MACs line, and the ONNX input with --format onnx.
     #[arg(long, default_value_t = 224)]
     pub resolution: usize,
     /// With --from-pth, for a supernet: its expand factors (default: tried plain, then
@@ -96,12 +97,26 @@ pub struct ExportArgs {
     /// With --from-pth, for a supernet: its width factors.
     #[arg(long, value_delimiter = ',', requires = "aug_expand_list")]
     pub aug_width_mult_list: Option<Vec<f64>>,
-    /// Folder to write the static tiny net to (model.json, weights.bpk).
+    /// Where to write the tiny net: a folder (model.json, weights.bpk), or with
+    /// `--format onnx` a file.
     #[arg(long)]
     pub out: PathBuf,
-    /// Replace an existing `--out` folder; the old one goes only once the new one is whole.
+    /// Replace an existing `--out`; the old one goes only once the new one is whole.
     #[arg(long)]
     pub force: bool,
+    /// `folder` (what `eval` and `train`'s `init_from` read) or `onnx` (a file for ONNX
+    /// runtimes: BN folded, opset 13, input normalized as the run's evaluation).
+    #[arg(long, value_enum, default_value_t = ExportFormat::Folder)]
+    pub format: ExportFormat,
+}
+
+/// What `netaug export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// A folder with model.json and weights.bpk.
+    Folder,
+    /// One ONNX file.
+    Onnx,
 }
 
 /// Runs `netaug train`.
@@ -299,6 +314,9 @@ fn eval_detector(args: &EvalArgs, dir: &Path, config: &RunConfig) -> Result<()> 
 
 /// Runs `netaug export`.
 pub fn export(args: ExportArgs) -> Result<()> {
+    if args.format == ExportFormat::Onnx {
+        return crate::onnx::export(&args);
+    }
     refuse_existing(&args.out, args.force)?;
     let Some(checkpoint) = &args.checkpoint else {
         return export_official(&args);
@@ -340,6 +358,30 @@ pub fn export(args: ExportArgs) -> Result<()> {
 /// `netaug export --from-pth`: the target net of an official checkpoint (plain net or
 /// supernet) as a folder that `netaug eval --checkpoint` reads.
 fn export_official(args: &ExportArgs) -> Result<()> {
+    let (net, path, model) = load_official(args)?;
+    let tiny = net.export();
+    write_new_folder(&args.out, |tmp| tiny.save(tmp))?;
+    let p = tiny.profile(args.resolution);
+    println!(
+        "{} -> {}: {model}{}, {} classes, {} params, {} MACs at {} px",
+        path.display(),
+        args.out.display(),
+        if net.factors().is_augmented() {
+            " (target of the supernet)"
+        } else {
+            ""
+        },
+        tiny.spec().classes,
+        p.params,
+        p.macs,
+        args.resolution
+    );
+    Ok(())
+}
+
+/// The net of `--from-pth` (its target active), the file and the model name; counts that
+/// differ from `--classes` / `--in-channels` are refused.
+pub(crate) fn load_official(args: &ExportArgs) -> Result<(Net, &Path, &str)> {
     let (Some(path), Some(model)) = (&args.from_pth, &args.model) else {
         return Err(UsageError("--from-pth needs --model".into()).into());
     };
@@ -367,24 +409,7 @@ fn export_official(args: &ExportArgs) -> Result<()> {
             .into());
         }
     }
-    let tiny = net.export();
-    write_new_folder(&args.out, |tmp| tiny.save(tmp))?;
-    let p = tiny.profile(args.resolution);
-    println!(
-        "{} -> {}: {model}{}, {} classes, {} params, {} MACs at {} px",
-        path.display(),
-        args.out.display(),
-        if net.factors().is_augmented() {
-            " (target of the supernet)"
-        } else {
-            ""
-        },
-        tiny.spec().classes,
-        p.params,
-        p.macs,
-        args.resolution
-    );
-    Ok(())
+    Ok((net, path, model))
 }
 
 /// Refuses an `--out` that already exists (anything but an empty folder) unless `force`

@@ -105,6 +105,18 @@ detection: {{score_threshold: 0.0}}
     let e: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!((e["map50"].as_f64().unwrap() - map50).abs() < 1e-6, "{e}");
 
+    // A detector is not exported as ONNX: one line, exit 2, nothing written.
+    let o = netaug()
+        .args(["export", "--format", "onnx", "--checkpoint"])
+        .arg(&run)
+        .arg("--out")
+        .arg(dir.join("det.onnx"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is a detector"));
+    assert!(!dir.join("det.onnx").exists());
+
     // export writes a detector that detect reads from a plain folder of images.
     let tiny = dir.join("tiny");
     let o = netaug()

@@ -27,7 +27,47 @@ fn json_output_is_one_object_with_raw_counts() {
     let macs = v["macs"].as_u64().unwrap();
     assert_eq!((params as f64 / 1e4).round() / 100.0, 0.75);
     assert_eq!((macs as f64 / 1e5).round() / 10.0, 23.5);
-    assert_eq!(v.as_object().unwrap().len(), 5);
+    // int8 deployment memory: above the weights and below a MiB for the tiny net.
+    let flash = v["flash_bytes"].as_u64().unwrap();
+    let sram = v["peak_sram_bytes"].as_u64().unwrap();
+    assert!(flash > params / 2 && flash < 1 << 20, "{flash}");
+    assert!(sram >= 3 * 144 * 144, "{sram}");
+    assert_eq!(v.as_object().unwrap().len(), 7);
+}
+
+#[test]
+fn memory_of_the_seven_nets_and_per_layer() {
+    for (model, r) in [
+        ("tinymbv2", 144),
+        ("mbv2-0.35", 160),
+        ("proxylessnas-0.35", 160),
+        ("mcunet", 176),
+        ("mbv3-0.35", 160),
+        ("mbv2-1.0", 224),
+        ("resnet50", 224),
+    ] {
+        let out = netaug()
+            .args(["profile", "--json", "--layers", "--model", model])
+            .args(["--resolution", &r.to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{model}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let layers = v["layers"].as_array().unwrap();
+        let flash: u64 = layers
+            .iter()
+            .map(|l| l["flash_bytes"].as_u64().unwrap())
+            .sum();
+        let peak = layers
+            .iter()
+            .map(|l| l["sram_bytes"].as_u64().unwrap())
+            .max()
+            .unwrap();
+        assert_eq!(v["flash_bytes"].as_u64(), Some(flash), "{model}");
+        assert_eq!(v["peak_sram_bytes"].as_u64(), Some(peak), "{model}");
+        // The first layer holds at least the input image and the stem's output.
+        assert!(layers[0]["sram_bytes"].as_u64().unwrap() > (3 * r * r) as u64);
+    }
 }
 
 #[test]

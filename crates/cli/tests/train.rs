@@ -197,6 +197,59 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
         .unwrap();
     assert_ok(&out, "export --force");
     assert!(tiny.join("weights.bpk").is_file() && !tiny.join("notes.txt").exists());
+    // `--format onnx`: one file whose input is the run's; refused when it exists (unless
+    // --force), for an unknown format, a missing checkpoint, or an --out that cannot be
+    // written, with no partial file left behind.
+    let onnx = dir.join("tiny.onnx");
+    let export_onnx = |from: &Path, out: &Path, extra: &[&str]| {
+        netaug()
+            .args(["export", "--format", "onnx", "--checkpoint"])
+            .arg(from)
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = export_onnx(&run, &onnx, &[]);
+    assert_ok(&out, "export --format onnx");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("input [N, 1, 32, 32]"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let bytes = std::fs::read(&onnx).unwrap();
+    assert!(bytes.len() > 4 * 300_000, "{} bytes", bytes.len());
+    assert_eq!(export_onnx(&run, &onnx, &[]).status.code(), Some(2));
+    assert_ok(&export_onnx(&run, &onnx, &["--force"]), "--force");
+    assert_eq!(
+        std::fs::read(&onnx).unwrap(),
+        bytes,
+        "the same net, the same bytes"
+    );
+    assert_eq!(
+        export_onnx(&dir.join("no-such-run"), &dir.join("x.onnx"), &[])
+            .status
+            .code(),
+        Some(2)
+    );
+    let out = netaug()
+        .args(["export", "--format", "tflite", "--checkpoint"])
+        .arg(&run)
+        .arg("--out")
+        .arg(dir.join("x.tflite"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = export_onnx(&run, Path::new("/proc/netaug-test.onnx"), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.join("x.onnx").exists() && !dir.join("x.tflite").exists());
+
     let siblings: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
