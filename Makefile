@@ -12,10 +12,10 @@ TORCH_VERSION ?= 2.11.0
 TORCHVISION_VERSION ?= 0.26.0
 NETAUG_TCH := target-tch/release/netaug
 
-.PHONY: help setup build build-tch test test-tch fixtures fmt lint profile-table onnx-eval sweep clean
+.PHONY: help setup build build-tch test test-tch fixtures fmt lint profile-table onnx-eval tflite-int8 sweep clean
 
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 setup: ## Install what the project needs: rustfmt, clippy, Debian's dataset-fashion-mnist.
 	@command -v $(CARGO) >/dev/null || { echo "error: cargo not found; install Rust with rustup first" >&2; exit 1; }
@@ -73,16 +73,27 @@ profile-table: build ## Params, MACs, int8 flash and peak SRAM of the paper's se
 	@for m in tinymbv2:144 mbv2-0.35:160 proxylessnas-0.35:160 mcunet:176 mbv3-0.35:160 mbv2-1.0:224 resnet50:224; do \
 		$(NETAUG) profile --model $${m%:*} --resolution $${m#*:}; done
 
-# onnxruntime (and PIL, numpy) for tools/onnx_eval.py, in a venv.
+# onnxruntime (and PIL, numpy) for tools/onnx_eval.py, and TensorFlow for
+# tools/tflite_int8.py, in venvs.
 ONNX_VENV ?= .venv-onnx
+ONNX_PKGS := onnxruntime==1.32.0 numpy pillow
 $(ONNX_VENV)/bin/python:
 	python3 -m venv $(ONNX_VENV)
-	$(ONNX_VENV)/bin/pip install -q onnxruntime numpy pillow
+	$(ONNX_VENV)/bin/pip install -q $(ONNX_PKGS)
+TFLITE_VENV ?= .venv-tflite
+$(TFLITE_VENV)/bin/python:
+	python3 -m venv $(TFLITE_VENV)
+	$(TFLITE_VENV)/bin/pip install -q tensorflow-cpu==2.21.0 onnx==1.23.2 $(ONNX_PKGS)
 
 ONNX ?=
 onnx-eval: $(ONNX_VENV)/bin/python ## Top-1 of an exported ONNX file by onnxruntime (ONNX=file; DATA=image folder, default Fashion-MNIST).
 	@test -n "$(ONNX)" || { echo "error: set ONNX to a file from netaug export --format onnx" >&2; exit 2; }
 	$(ONNX_VENV)/bin/python tools/onnx_eval.py --onnx $(ONNX) \
+		$(if $(DATA),--folder $(DATA),--fashion-mnist /usr/share/datasets/fashion-mnist)
+
+tflite-int8: $(TFLITE_VENV)/bin/python ## int8 TFLite of an exported ONNX file, with float and int8 top-1 (ONNX=file; DATA=image folder).
+	@test -n "$(ONNX)" || { echo "error: set ONNX to a file from netaug export --format onnx" >&2; exit 2; }
+	TF_CPP_MIN_LOG_LEVEL=2 $(TFLITE_VENV)/bin/python tools/tflite_int8.py --onnx $(ONNX) --out $(basename $(ONNX)).tflite \
 		$(if $(DATA),--folder $(DATA),--fashion-mnist /usr/share/datasets/fashion-mnist)
 
 SWEEP ?= experiments/fashion-mnist.yaml
