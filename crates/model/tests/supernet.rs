@@ -507,6 +507,26 @@ fn bn_calibration_sets_running_statistics_to_the_batch_averages() {
     );
 }
 
+/// The training loop re-calibrates BN on a copy whose weights need no gradients (so no
+/// autodiff graph holds the calibration batches): the copy must share the statistics it
+/// re-estimates with the trained net, and leave the trained net's weights trainable.
+#[test]
+fn calibrating_a_no_grad_copy_updates_the_nets_bn_statistics() {
+    let device = Device::flex().autodiff();
+    let spec = zoo::spec("tinymbv2", 10, 3).unwrap();
+    let net = Net::new(&spec, &AugFactors::none(), InitKind::HeFout, 0, &device);
+    let stem_mean = |n: &Net| values(n.stem.bn.as_ref().unwrap().running_mean.value());
+    let before = stem_mean(&net);
+    let frozen = net.clone().no_grad();
+    assert!(!frozen.stem.conv.weight.val().is_require_grad());
+    frozen.calibrate_bn([images(&device, 8, 32)]);
+    let (copy, trained) = (stem_mean(&frozen), stem_mean(&net));
+    assert_eq!(copy, trained, "the copy's statistics are the net's");
+    assert_ne!(trained, before, "calibration changed nothing");
+    drop(frozen);
+    assert!(net.stem.conv.weight.val().is_require_grad());
+}
+
 #[test]
 fn zoo_specs_are_valid_and_broken_descriptions_are_refused() {
     for &name in ZOO {
