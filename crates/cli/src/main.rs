@@ -129,6 +129,7 @@ pub fn classify<E: InputError>(e: E) -> anyhow::Error {
 }
 
 fn main() -> ExitCode {
+    signals::default_sigpipe();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NETAUG_LOG")

@@ -23,6 +23,16 @@ pub fn stop_runs_on_signals() -> Result<()> {
     Ok(())
 }
 
+/// Writing to a closed pipe (`netaug ... | head`) ends the process quietly by SIGPIPE, as
+/// other Unix tools do, instead of a panic in `println!` (Rust starts with SIGPIPE ignored).
+pub fn default_sigpipe() {
+    // SAFETY: sets a signal's disposition to its default at startup, before any thread
+    // or handler exists; no Rust state depends on it.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// The exit code of a run stopped by `signal`: the shell's 128 + its number.
 pub fn exit_code(signal: i32) -> u8 {
     (128 + signal).clamp(0, 255) as u8

@@ -95,6 +95,23 @@ fn dry_run_prints_the_run_table() {
     assert!(text.starts_with("sweep fm: 4 runs"), "{text}");
     assert!(text.contains("netaug=off run.seed=0"), "{text}");
     assert!(!dir.join("out").exists(), "a dry run wrote files");
+
+    // Into a pipe nobody reads (`| head` that has exited): ends quietly by SIGPIPE, as
+    // Unix tools do; it used to panic in println! (exit 101).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+        .args(["sweep", "--dry-run", "--out"])
+        .arg(dir.join("out"))
+        .arg(&sweep)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(13), "{:?}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]
