@@ -12,7 +12,7 @@ use netaug_trainer::checkpoint::resolve_net;
 use netaug_trainer::config::check_image_size;
 
 use crate::run_folder::run_config_of;
-use crate::train::{ExportArgs, load_official};
+use crate::train::{ExportArgs, load_official, sibling};
 use crate::{UsageError, classify};
 
 /// Runs `netaug export --format onnx`.
@@ -107,10 +107,7 @@ fn refuse_existing_file(out: &Path, force: bool) -> Result<()> {
 /// Writes `bytes` to a temporary sibling of `out`, then renames it into place, so a failed
 /// or killed export leaves no partial file.
 fn write_new_file(out: &Path, bytes: &[u8]) -> Result<()> {
-    let name = out
-        .file_name()
-        .map_or_else(|| "model.onnx".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = out.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = sibling(out, "tmp");
     let result = std::fs::File::create(&tmp)
         .and_then(|mut f| {
             f.write_all(bytes)?;

@@ -427,17 +427,23 @@ fn refuse_existing(out: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// `.<name of out>.<tag>-<pid>` beside `out`: where an export is written before it is
+/// renamed into place, or an old one waits to be removed.
+pub(crate) fn sibling(out: &Path, tag: &str) -> PathBuf {
+    let name = out.file_name().map_or_else(
+        || "export".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    out.with_file_name(format!(".{name}.{tag}-{}", std::process::id()))
+}
+
 /// Writes a folder through `write` into a temporary sibling, then renames it to `out`, so
 /// a failed or killed export leaves no half-written folder behind.
 fn write_new_folder<E>(out: &Path, write: impl FnOnce(&Path) -> Result<(), E>) -> Result<()>
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    let name = out.file_name().map_or_else(
-        || "export".to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let tmp = out.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = sibling(out, "tmp");
     let _ = std::fs::remove_dir_all(&tmp);
     let result = write(&tmp)
         .with_context(|| format!("writing {}", out.display()))
@@ -447,7 +453,7 @@ where
                     .with_context(|| format!("writing {}", out.display()));
             }
             // A folder at `out` (empty, or with --force) is swapped out, then removed.
-            let old = out.with_file_name(format!(".{name}.old-{}", std::process::id()));
+            let old = sibling(out, "old");
             std::fs::rename(out, &old).with_context(|| format!("replacing {}", out.display()))?;
             if let Err(e) = std::fs::rename(&tmp, out) {
                 let _ = std::fs::rename(&old, out);

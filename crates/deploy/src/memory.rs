@@ -63,6 +63,9 @@ impl Memory {
         last[buffer[n]] = n.saturating_sub(1);
         let mut layers = Vec::new();
         for (i, node) in graph.nodes.iter().enumerate() {
+            if let Op::Act(_) = node.op {
+                continue;
+            }
             let flash = match &node.op {
                 Op::Conv { weight, bias, .. } | Op::Linear { weight, bias, .. } => {
                     weight.len() as u64 + 4 * bias.len() as u64
@@ -73,9 +76,6 @@ impl Memory {
                 .filter(|&b| buffer[b] == b && first[b] <= i && i <= last[b])
                 .map(size)
                 .sum();
-            if let Op::Act(_) = node.op {
-                continue;
-            }
             layers.push(LayerMemory {
                 name: node.name.clone(),
                 flash_bytes: flash,

@@ -28,50 +28,34 @@ pub trait Supernet: Module + Sized {
     fn profile(&self, resolution: usize) -> Profile;
 }
 
-impl Supernet for Net {
-    fn set_active(&mut self, mode: Active<'_>) {
-        Net::set_active(self, mode);
-    }
-    fn sort_channels(&mut self) {
-        Net::sort_channels(self);
-    }
-    fn calibrate_bn(&self, batches: impl IntoIterator<Item = Tensor<4>>) -> usize {
-        Net::calibrate_bn(self, batches)
-    }
-    fn export(&self) -> Self {
-        Net::export(self)
-    }
-    fn save(&self, dir: &Path) -> Result<(), ModelError> {
-        Net::save(self, dir)
-    }
-    fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
-        Net::load(dir, device)
-    }
-    fn profile(&self, resolution: usize) -> Profile {
-        Net::profile(self, resolution)
-    }
+/// `Supernet` for a type whose inherent methods of the same names do the work.
+macro_rules! delegate_supernet {
+    ($t:ident) => {
+        impl Supernet for $t {
+            fn set_active(&mut self, mode: Active<'_>) {
+                $t::set_active(self, mode);
+            }
+            fn sort_channels(&mut self) {
+                $t::sort_channels(self);
+            }
+            fn calibrate_bn(&self, batches: impl IntoIterator<Item = Tensor<4>>) -> usize {
+                $t::calibrate_bn(self, batches)
+            }
+            fn export(&self) -> Self {
+                $t::export(self)
+            }
+            fn save(&self, dir: &Path) -> Result<(), ModelError> {
+                $t::save(self, dir)
+            }
+            fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
+                $t::load(dir, device)
+            }
+            fn profile(&self, resolution: usize) -> Profile {
+                $t::profile(self, resolution)
+            }
+        }
+    };
 }
 
-impl Supernet for Detector {
-    fn set_active(&mut self, mode: Active<'_>) {
-        Detector::set_active(self, mode);
-    }
-    fn sort_channels(&mut self) {
-        Detector::sort_channels(self);
-    }
-    fn calibrate_bn(&self, batches: impl IntoIterator<Item = Tensor<4>>) -> usize {
-        Detector::calibrate_bn(self, batches)
-    }
-    fn export(&self) -> Self {
-        Detector::export(self)
-    }
-    fn save(&self, dir: &Path) -> Result<(), ModelError> {
-        Detector::save(self, dir)
-    }
-    fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
-        Detector::load(dir, device)
-    }
-    fn profile(&self, resolution: usize) -> Profile {
-        Detector::profile(self, resolution)
-    }
-}
+delegate_supernet!(Net);
+delegate_supernet!(Detector);

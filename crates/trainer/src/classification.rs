@@ -200,7 +200,7 @@ impl Task for Classification {
             val_top5: val.top5,
             lr,
             seconds,
-            images_per_second: train.images as f64 / train.seconds.max(1e-9),
+            images_per_second: train.images_per_second(),
         }
     }
 

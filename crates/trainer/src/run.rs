@@ -25,7 +25,7 @@ use crate::observer::{Observer, Running};
 use crate::sampling::{AugMode, mix, with_sampled};
 use crate::schedule::CosineWithWarmup;
 use crate::step::{Select, netaug_loss};
-use crate::task::{EpochTotals, Task};
+use crate::task::{EpochTotals, Task, model_name};
 use crate::{backend, optim};
 
 /// Trains a run of task `T` (the folder locked, a finished run already handled).
@@ -80,9 +80,7 @@ impl<T: Task> Run<T> {
                 ),
             ));
         }
-        let model = config
-            .model_name()
-            .map_err(|m| TrainError::setting("model.width", m))?;
+        let model = model_name(config)?;
         let mut optimizer = optim::optimizer(config.run.weight_decay);
         let mut state = Default::default();
         let mut metrics = Vec::new();
@@ -192,7 +190,8 @@ impl<T: Task> Run<T> {
     ) -> Result<(T::Net, EpochTotals), TrainError> {
         let device = self.device.clone();
         let inner = device.clone().inner();
-        let alpha = self.config.netaug.as_ref().map(|n| n.alpha);
+        // The augmented net's sampling mode and weight, in an epoch that has one.
+        let augment = mode.zip(self.config.netaug.as_ref().map(|n| n.alpha));
         let log_every = self.config.run.log_every;
         let steps = self.task.steps();
         let mut loss_sum = Tensor::<1>::zeros([1], &inner);
@@ -204,15 +203,16 @@ impl<T: Task> Run<T> {
             let step_seed = mix(self.config.run.seed, self.ledger.state.step as u64);
             device.seed(step_seed);
             let (input, n) = self.task.input(batch, &device);
-            let mut select = |net: &mut T::Net| {
-                if let Some(mode) = mode {
-                    with_sampled(mode, step_seed, |a| net.set_active(a));
+            let mut select;
+            let aug: Option<(Select<'_, T::Net>, f64)> = match augment {
+                Some((mode, alpha)) => {
+                    select = move |net: &mut T::Net| {
+                        with_sampled(mode, step_seed, |a| net.set_active(a));
+                        Ok(())
+                    };
+                    Some((&mut select, alpha))
                 }
-                Ok(())
-            };
-            let aug: Option<(Select<'_, T::Net>, f64)> = match (mode, alpha) {
-                (Some(_), Some(alpha)) => Some((&mut select, alpha)),
-                _ => None,
+                None => None,
             };
             let task = &self.task;
             let out = netaug_loss(

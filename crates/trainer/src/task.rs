@@ -37,6 +37,13 @@ pub(crate) struct EpochTotals {
     pub seconds: f64,
 }
 
+impl EpochTotals {
+    /// Training images per second of the steps.
+    pub fn images_per_second(&self) -> f64 {
+        self.images as f64 / self.seconds.max(1e-9)
+    }
+}
+
 /// A kind of training run.
 pub(crate) trait Task: Sized {
     /// The supernet it trains.
@@ -91,14 +98,19 @@ pub(crate) trait Task: Sized {
     fn summarize(summary: &mut Summary, last: Option<&Self::Line>, state: &TrainState);
 }
 
+/// The zoo name of `config`'s net (`model.name` with `model.width`).
+pub(crate) fn model_name(config: &RunConfig) -> Result<String, TrainError> {
+    config
+        .model_name()
+        .map_err(|m| TrainError::setting("model.width", m))
+}
+
 /// The model name, NetAug width factors and initialization of `config`, as every task's
 /// supernet is built from them.
 pub(crate) fn supernet_settings(
     config: &RunConfig,
 ) -> Result<(String, AugFactors, InitKind), TrainError> {
-    let model = config
-        .model_name()
-        .map_err(|m| TrainError::setting("model.width", m))?;
+    let model = model_name(config)?;
     let factors = match &config.netaug {
         Some(n) => AugFactors::new(n.aug_expand_list.clone(), n.aug_width_mult_list.clone())?,
         None => AugFactors::none(),

@@ -242,7 +242,7 @@ impl Task for Detection {
             val_map: val.map,
             lr,
             seconds,
-            images_per_second: train.images as f64 / train.seconds.max(1e-9),
+            images_per_second: train.images_per_second(),
         }
     }
 
