@@ -58,13 +58,22 @@ fixtures: $(TORCH_VENV)/bin/python ## Remake the fidelity fixtures by driving th
 # Slurm and munge, for the Slurm executor's test against a real single-node cluster.
 SLURM_PKGS := slurmctld slurmd slurm-client munge
 
-test: setup ## Format check, clippy (-D warnings) and every test: what CI runs.
+# TensorBoard's own reader, for the test that reads a run's event files back.
+TB_VENV ?= .venv-tb
+TB_VERSION ?= 2.21.0
+$(TB_VENV)/bin/python:
+	@python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
+	python3 -m venv $(TB_VENV)
+	$(TB_VENV)/bin/pip install -q tensorboard==$(TB_VERSION)
+
+test: setup $(TB_VENV)/bin/python ## Format check, clippy (-D warnings) and every test: what CI runs.
 	@command -v slurmctld >/dev/null || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SLURM_PKGS); } || \
 		echo "warning: could not install $(SLURM_PKGS); the Slurm test fails under CI=true and is skipped elsewhere" >&2
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
-	$(CARGO) test --locked --workspace
+	NETAUG_TB_PYTHON=$(abspath $(TB_VENV))/bin/python $(CARGO) test --locked --workspace
 
 fmt: ## Format the code.
 	$(CARGO) fmt --all

@@ -74,8 +74,7 @@ impl Line {
     pub fn curve(&self) -> Curve {
         let mut c = Curve::default();
         for p in self.points.iter().filter(|p| !p.gains.is_empty()) {
-            c.epoch
-                .push((p.images_seen() as f64 / 1000.0).round() as i64);
+            c.x.push((p.images_seen() as f64 / 1000.0).round() as i64);
             c.mean.push(p.mean());
             c.min.push(p.min());
             c.max.push(p.max());

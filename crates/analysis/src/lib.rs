@@ -89,6 +89,7 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
     let train = plot::curves(&runs.metrics, "train_top1")?;
     let map50 = plot::curves(&runs.metrics, "val_map50")?;
     let params = plot::params(&runs.summary)?;
+    let training = plot::training_curves(&runs.steps, &runs.metrics)?;
     let data = plot::FigureData {
         val: &val,
         train: &train,
@@ -96,6 +97,7 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
         params: &params,
         tables: &tables,
         studies: &studies,
+        training: &training,
     };
     files.extend(plot::figures(&dir.join("plots"), &data)?);
     Ok(Report {

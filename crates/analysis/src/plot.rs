@@ -3,7 +3,9 @@
 //! top-1 of the smallest and the largest baseline net of a dataset (the paper's
 //! underfitting figure: a tiny net's training accuracy stays as low as its validation
 //! accuracy), the methods of each dataset as bars with their standard deviation, and for
-//! detection mAP50 against input resolution (one line per model and method).
+//! detection mAP50 against input resolution (one line per model and method), the paper's
+//! main figure (top-1 against MACs on a log scale, the paper's points beside ours), and
+//! the training loss and learning rate of each run group against the step.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +19,7 @@ use crate::budget::Study;
 use crate::error::AnalysisError;
 use crate::runs::{floats, ints, strings};
 use crate::settings;
-use crate::table::{Agg, Metric, Table, grouped};
+use crate::table::{Agg, Metric, Row, Table, grouped};
 
 /// The embedded font (DejaVu Sans; see assets/DejaVuSans-LICENSE), so figures have text on
 /// machines without fonts.
@@ -33,11 +35,11 @@ fn register_font() {
     });
 }
 
-/// Mean, min and max val top-1 per epoch of one method.
+/// Mean, min and max over seeds of one method's values against x (epoch, step, ...).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Curve {
-    /// Epochs.
-    pub epoch: Vec<i64>,
+    /// The x values: epochs, steps, resolutions or thousands of images.
+    pub x: Vec<i64>,
     /// Mean over seeds.
     pub mean: Vec<f64>,
     /// Lowest seed.
@@ -50,11 +52,16 @@ pub struct Curve {
 pub type Curves = BTreeMap<(String, String, String), BTreeMap<String, Curve>>;
 
 /// The curves of `column` (`val_top1`, `train_top1`) of the finished runs in the metrics
-/// frame.
+/// frame, against the epoch.
 pub fn curves(metrics: &DataFrame, column: &str) -> Result<Curves, AnalysisError> {
-    let keys = ["dataset", "model", "setting", "method", "epoch"];
+    curves_over(metrics, "epoch", column)
+}
+
+/// The curves of `column` of the finished runs in `frame` against its integer column `x`.
+pub fn curves_over(frame: &DataFrame, x: &str, column: &str) -> Result<Curves, AnalysisError> {
+    let keys = ["dataset", "model", "setting", "method", x];
     let agg = grouped(
-        &crate::runs::done_with(metrics, column)?,
+        &crate::runs::done_with(frame, column)?,
         &keys,
         &[
             (column, Agg::Mean, "mean"),
@@ -69,7 +76,7 @@ pub fn curves(metrics: &DataFrame, column: &str) -> Result<Curves, AnalysisError
         strings(&agg, "method")?,
     );
     let setting = strings(&agg, "setting")?;
-    let epoch = ints(&agg, "epoch")?;
+    let x = ints(&agg, x)?;
     let f = |n: &str| -> PolarsResult<Vec<f64>> {
         Ok(floats(&agg, n)?
             .into_iter()
@@ -84,7 +91,7 @@ pub fn curves(metrics: &DataFrame, column: &str) -> Result<Curves, AnalysisError
             .or_default()
             .entry(method[k].clone())
             .or_default();
-        c.epoch.push(epoch[k]);
+        c.x.push(x[k]);
         c.mean.push(mean[k]);
         c.min.push(min[k]);
         c.max.push(max[k]);
@@ -105,6 +112,23 @@ fn color(i: usize) -> RGBColor {
 }
 
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Draws `$draw` (which uses the drawing area bound to `$area`) into `$path`, as SVG when
+/// `$svg` else PNG, at `$size`, then presents it: one body for both backends.
+macro_rules! render {
+    ($path:expr, $svg:expr, $size:expr, |$area:ident| $draw:expr) => {{
+        if $svg {
+            let $area = SVGBackend::new($path, $size).into_drawing_area();
+            $draw?;
+            $area.present()?;
+        } else {
+            let $area = BitMapBackend::new($path, $size).into_drawing_area();
+            $draw?;
+            $area.present()?;
+        }
+        PlotResult::Ok(())
+    }};
+}
 
 /// One line of a line chart: a mean, optionally the seeds' range as a band.
 struct Line<'a> {
@@ -151,17 +175,19 @@ where
     Ok(())
 }
 
+/// A line chart on `area` (not presented: the caller presents the whole drawing).
 fn draw_lines<DB: DrawingBackend>(
-    area: DrawingArea<DB, Shift>,
+    area: &DrawingArea<DB, Shift>,
     title: &str,
     (x_desc, y_desc): (&str, &str),
     lines: &[Line],
+    legend: SeriesLabelPosition,
 ) -> PlotResult
 where
     DB::ErrorType: 'static,
 {
     area.fill(&WHITE)?;
-    let xs = || lines.iter().flat_map(|l| l.curve.epoch.iter().copied());
+    let xs = || lines.iter().flat_map(|l| l.curve.x.iter().copied());
     let max_x = xs().max().unwrap_or(1);
     let min_x = xs().min().unwrap_or(1).min(max_x);
     // At least a span of one, so that a single point still has an axis.
@@ -170,14 +196,17 @@ where
     } else {
         (min_x - 1, max_x + 1)
     };
-    let (lo, hi) = value_range(
+    let values = || {
         lines
             .iter()
-            .flat_map(|l| l.curve.min.iter().chain(&l.curve.max).copied()),
-        0.08,
-        0.5,
-    );
-    let mut chart = ChartBuilder::on(&area)
+            .flat_map(|l| l.curve.min.iter().chain(&l.curve.max).copied())
+    };
+    // Half a point for percentages; a twentieth of the scale for small values (lr, loss).
+    let scale = values()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    let (lo, hi) = value_range(values(), 0.08, (0.05 * scale).min(0.5));
+    let mut chart = ChartBuilder::on(area)
         .caption(title, (FAMILY, 24))
         .margin(16)
         .x_label_area_size(48)
@@ -194,15 +223,15 @@ where
         let (c, col) = (l.curve, l.color);
         if c.min.iter().zip(&c.max).any(|(a, b)| b > a) {
             let mut band: Vec<(i64, f64)> =
-                c.epoch.iter().copied().zip(c.max.iter().copied()).collect();
-            band.extend(c.epoch.iter().copied().zip(c.min.iter().copied()).rev());
+                c.x.iter().copied().zip(c.max.iter().copied()).collect();
+            band.extend(c.x.iter().copied().zip(c.min.iter().copied()).rev());
             chart.draw_series(std::iter::once(Polygon::new(band, col.mix(0.2).filled())))?;
         }
         if l.markers {
-            let points = c.epoch.iter().copied().zip(c.mean.iter().copied());
+            let points = c.x.iter().copied().zip(c.mean.iter().copied());
             chart.draw_series(points.map(|p| Circle::new(p, 5, col.filled())))?;
         }
-        let points = c.epoch.iter().copied().zip(c.mean.iter().copied());
+        let points = c.x.iter().copied().zip(c.mean.iter().copied());
         let dashed = l.dashed;
         let series = if dashed {
             chart.draw_series(DashedLineSeries::new(points, 10, 6, col.stroke_width(3)))?
@@ -218,12 +247,11 @@ where
             }
         });
     }
-    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
-    area.present()?;
+    draw_legend(&mut chart, legend)?;
     Ok(())
 }
 
-fn draw_bars<DB: DrawingBackend>(area: DrawingArea<DB, Shift>, table: &Table) -> PlotResult
+fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, table: &Table) -> PlotResult
 where
     DB::ErrorType: 'static,
 {
@@ -240,7 +268,7 @@ where
         1.0,
     );
     let names: Vec<String> = table.rows.iter().map(|r| r.label()).collect();
-    let mut chart = ChartBuilder::on(&area)
+    let mut chart = ChartBuilder::on(area)
         .caption(
             format!(
                 "{}: final validation {} by method",
@@ -300,7 +328,228 @@ where
         chart.draw_series(errs)?;
     }
     draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-    area.present()?;
+    Ok(())
+}
+
+/// One line per method of `by_method`, in the palette's order.
+fn method_lines(by_method: &BTreeMap<String, Curve>) -> Vec<Line<'_>> {
+    by_method
+        .iter()
+        .enumerate()
+        .map(|(i, (method, curve))| Line {
+            label: method.clone(),
+            color: color(i),
+            dashed: false,
+            markers: false,
+            curve,
+        })
+        .collect()
+}
+
+/// The training figure of a run group: loss above, learning rate below.
+fn draw_training<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    t: &Training,
+) -> PlotResult
+where
+    DB::ErrorType: 'static,
+{
+    let (_, height) = area.dim_in_pixel();
+    let (top, bottom) = area.split_vertically(height / 2);
+    let right = || SeriesLabelPosition::UpperRight;
+    let x = t.x;
+    let loss = method_lines(&t.loss);
+    draw_lines(
+        &top,
+        title,
+        (x, "training loss, mean over seeds"),
+        &loss,
+        right(),
+    )?;
+    let lr = method_lines(&t.lr);
+    draw_lines(&bottom, "learning rate", (x, "learning rate"), &lr, right())?;
+    Ok(())
+}
+
+/// Size of the two-panel training figure.
+const TRAINING_SIZE: (u32, u32) = (900, 820);
+/// Grey of the paper's points.
+const PAPER: RGBColor = RGBColor(150, 150, 150);
+
+/// A legend marker of shape `shape` (circle, triangle, cross, square: the methods' order)
+/// at pixel `(x, y)`.
+fn legend_marker<'a, DB: DrawingBackend>(
+    (x, y): (i32, i32),
+    shape: usize,
+    style: ShapeStyle,
+) -> DynElement<'a, DB, (i32, i32)> {
+    match shape % 4 {
+        0 => Circle::new((x, y), 6, style).into_dyn(),
+        1 => TriangleMarker::new((x, y), 9, style).into_dyn(),
+        2 => Cross::new((x, y), 6, style.stroke_width(3)).into_dyn(),
+        _ => Rectangle::new([(x - 5, y - 5), (x + 5, y + 5)], style).into_dyn(),
+    }
+}
+
+/// `v` with three significant digits, trailing zeros dropped: 0.123, 1.5, 23.5, 300.
+fn significant(v: f64) -> String {
+    let decimals = (2 - v.abs().max(1e-9).log10().floor() as i32).clamp(0, 6) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// Draws a marker of shape `shape` (as [`legend_marker`]) at data point `at`.
+fn draw_marker<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    at: (f64, f64),
+    shape: usize,
+    style: ShapeStyle,
+) -> PlotResult
+where
+    DB::ErrorType: 'static,
+{
+    use std::iter::once;
+    let at = EmptyElement::at(at);
+    match shape % 4 {
+        0 => chart.draw_series(once(at + Circle::new((0, 0), 6, style)))?,
+        1 => chart.draw_series(once(at + TriangleMarker::new((0, 0), 9, style)))?,
+        2 => chart.draw_series(once(at + Cross::new((0, 0), 6, style.stroke_width(3))))?,
+        _ => chart.draw_series(once(at + Rectangle::new([(-5, -5), (5, 5)], style)))?,
+    };
+    Ok(())
+}
+
+/// The paper's main figure for a classification table: top-1 against MACs (log scale),
+/// one color per model, one marker per method, each method joined to the baseline of its
+/// row (NetAug does not change the deployed net, so the join is vertical: the gain), the
+/// seeds' standard deviation as whiskers, and the paper's numbers in grey just right of
+/// ours where it has the model.
+fn draw_macs<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, table: &Table) -> PlotResult
+where
+    DB::ErrorType: 'static,
+{
+    area.fill(&WHITE)?;
+    // x is log10 of MACs in millions on a linear axis, so that labels fall between the
+    // powers of ten too (plotters' log axis labels only those).
+    let log_macs = |r: &Row| (r.macs.max(1) as f64 / 1e6).log10();
+    let xs = || table.rows.iter().map(log_macs);
+    let (x_lo, x_hi) = (
+        xs().fold(f64::INFINITY, f64::min) - 0.2,
+        xs().fold(f64::NEG_INFINITY, f64::max) + 0.2,
+    );
+    let (lo, hi) = value_range(
+        table.rows.iter().flat_map(|r| {
+            let ours = r
+                .cells
+                .values()
+                .flat_map(|c| [c.mean - c.std, c.mean + c.std]);
+            ours.chain(r.paper.values().copied())
+        }),
+        0.1,
+        0.5,
+    );
+    let what = table.metric.label();
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            format!("{}: validation {what} against MACs", table.dataset),
+            (FAMILY, 24),
+        )
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x_lo..x_hi, lo..hi)?;
+    chart
+        .configure_mesh()
+        .x_desc("MACs of the deployed net (millions, log scale)")
+        .x_labels(8)
+        .y_desc(format!("validation {what} (%), mean ± std over seeds"))
+        .x_label_formatter(&|x| significant(10f64.powf(*x)))
+        .label_style((FAMILY, 16))
+        .axis_desc_style((FAMILY, 18))
+        .draw()?;
+    let shape_of = |method: &str| table.methods.iter().position(|m| m == method).unwrap_or(0);
+    let mut models: Vec<&str> = Vec::new();
+    for r in &table.rows {
+        let i = models
+            .iter()
+            .position(|m| *m == r.model)
+            .unwrap_or_else(|| {
+                models.push(&r.model);
+                models.len() - 1
+            });
+        let x = log_macs(r);
+        // The paper's points first (just right of ours), so ours draw over them.
+        let px = x + 0.03;
+        if let Some(base) = r.paper.get(BASELINE) {
+            for v in r
+                .paper
+                .iter()
+                .filter(|(m, _)| *m != BASELINE)
+                .map(|(_, v)| *v)
+            {
+                let style = PAPER.stroke_width(2);
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(px, *base), (px, v)],
+                    style,
+                )))?;
+            }
+        }
+        for (method, v) in &r.paper {
+            draw_marker(&mut chart, (px, *v), shape_of(method), PAPER.filled())?;
+        }
+        let col = color(i);
+        if let Some(base) = r.cells.get(BASELINE) {
+            for c in r
+                .cells
+                .iter()
+                .filter(|(m, _)| *m != BASELINE)
+                .map(|(_, c)| c)
+            {
+                let style = col.stroke_width(3);
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(x, base.mean), (x, c.mean)],
+                    style,
+                )))?;
+            }
+        }
+        for (method, c) in &r.cells {
+            if c.std > 0.0 {
+                let whisker = vec![(x, c.mean - c.std), (x, c.mean + c.std)];
+                chart.draw_series(std::iter::once(PathElement::new(
+                    whisker,
+                    BLACK.stroke_width(1),
+                )))?;
+            }
+            draw_marker(&mut chart, (x, c.mean), shape_of(method), col.filled())?;
+        }
+    }
+    // Legend: a line per model, a marker per method, the paper's grey.
+    let none = || std::iter::empty::<PathElement<(f64, f64)>>();
+    for (i, model) in models.iter().enumerate() {
+        let col = color(i);
+        chart
+            .draw_series(none())?
+            .label(*model)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3)));
+    }
+    for (j, method) in table.methods.iter().enumerate() {
+        chart
+            .draw_series(none())?
+            .label(method.as_str())
+            .legend(move |(x, y)| legend_marker((x + 12, y), j, BLACK.filled()));
+    }
+    if table.rows.iter().any(|r| !r.paper.is_empty()) {
+        chart
+            .draw_series(none())?
+            .label("paper")
+            .legend(move |(x, y)| legend_marker((x + 12, y), 0, PAPER.filled()));
+    }
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     Ok(())
 }
 
@@ -333,6 +582,41 @@ pub struct FigureData<'a> {
     pub tables: &'a [Table],
     /// The budget studies: a method's gain over the baseline against images seen.
     pub studies: &'a [Study],
+    /// Training loss and learning rate per run group.
+    pub training: &'a TrainingCurves,
+}
+
+/// Training loss and learning rate of a run group against the step (from `steps.jsonl`)
+/// or, for runs without one, the epoch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Training {
+    /// What x is: `step` or `epoch`.
+    pub x: &'static str,
+    /// Method -> training loss of the target net.
+    pub loss: BTreeMap<String, Curve>,
+    /// Method -> learning rate.
+    pub lr: BTreeMap<String, Curve>,
+}
+
+/// (dataset, model, setting) -> its training curves.
+pub type TrainingCurves = BTreeMap<(String, String, String), Training>;
+
+/// The training curves of every run group: per logged step where its runs wrote
+/// `steps.jsonl`, else per epoch.
+pub fn training_curves(
+    steps: &DataFrame,
+    metrics: &DataFrame,
+) -> Result<TrainingCurves, AnalysisError> {
+    let mut out = TrainingCurves::new();
+    // Steps second: where both exist, they replace the epochs.
+    for (x, frame) in [("epoch", metrics), ("step", steps)] {
+        let mut lr = curves_over(frame, x, "lr")?;
+        for (key, loss) in curves_over(frame, x, "train_loss")? {
+            let lr = lr.remove(&key).unwrap_or_default();
+            out.insert(key, Training { x, loss, lr });
+        }
+    }
+    Ok(out)
 }
 
 /// Params of each (dataset, model) of the summary frame.
@@ -405,7 +689,7 @@ fn by_resolution(t: &Table) -> Vec<(String, Curve)> {
     for r in rows {
         for (method, c) in &r.cells {
             let curve = out.entry((r.label(), method.clone())).or_default();
-            curve.epoch.push(r.resolution);
+            curve.x.push(r.resolution);
             curve.mean.push(c.mean);
             curve.min.push(c.mean - c.std);
             curve.max.push(c.mean + c.std);
@@ -433,21 +717,10 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
         Ok::<_, AnalysisError>(())
     };
     let lines = |path: &Path, svg: bool, title: &str, axes: (&str, &str), lines: &[Line]| {
-        if svg {
-            draw_lines(
-                SVGBackend::new(path, SIZE).into_drawing_area(),
-                title,
-                axes,
-                lines,
-            )
-        } else {
-            draw_lines(
-                BitMapBackend::new(path, SIZE).into_drawing_area(),
-                title,
-                axes,
-                lines,
-            )
-        }
+        let at = SeriesLabelPosition::LowerRight;
+        render!(path, svg, SIZE, |area| draw_lines(
+            &area, title, axes, lines, at
+        ))
     };
     for (curves, what) in [(data.val, "top-1"), (data.map50, "mAP50")] {
         for ((dataset, model, setting), by_method) in curves {
@@ -456,17 +729,7 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
             } else {
                 format!("{model} on {dataset}, {setting}: validation {what} per epoch")
             };
-            let ls: Vec<Line> = by_method
-                .iter()
-                .enumerate()
-                .map(|(i, (method, curve))| Line {
-                    label: method.clone(),
-                    color: color(i),
-                    dashed: false,
-                    markers: false,
-                    curve,
-                })
-                .collect();
+            let ls = method_lines(by_method);
             let mut stem = format!("{dataset}-{model}-val-{}", what.replace('-', ""));
             if !setting.is_empty() {
                 stem = format!("{stem}-{}", settings::slug(setting));
@@ -503,9 +766,9 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
     for study in data.studies {
         let curves: Vec<(String, Curve)> =
             study.lines.iter().map(|l| (l.label(), l.curve())).collect();
-        let xs = || curves.iter().flat_map(|(_, c)| c.epoch.iter().copied());
+        let xs = || curves.iter().flat_map(|(_, c)| c.x.iter().copied());
         let zero = Curve {
-            epoch: vec![xs().min().unwrap_or(0), xs().max().unwrap_or(1)],
+            x: vec![xs().min().unwrap_or(0), xs().max().unwrap_or(1)],
             mean: vec![0.0; 2],
             min: vec![0.0; 2],
             max: vec![0.0; 2],
@@ -534,14 +797,40 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
             )
         })?;
     }
+    for t in data.tables.iter().filter(|t| t.metric == Metric::Top1) {
+        both(&format!("{}-top1-vs-macs", t.dataset), &|p, svg| {
+            render!(p, svg, SIZE, |area| draw_macs(&area, t))
+        })?;
+    }
+    for ((dataset, model, setting), t) in data.training {
+        let mut title = format!("{model} on {dataset}: training loss");
+        let mut stem = format!("{dataset}-{model}-training");
+        if !setting.is_empty() {
+            title = format!("{model} on {dataset}, {setting}: training loss");
+            stem = format!("{stem}-{}", settings::slug(setting));
+        }
+        both(&stem.to_lowercase(), &|p, svg| {
+            render!(p, svg, TRAINING_SIZE, |area| draw_training(
+                &area, &title, t
+            ))
+        })?;
+    }
     for t in data.tables {
         both(&format!("{}-methods", t.dataset), &|p, svg| {
-            if svg {
-                draw_bars(SVGBackend::new(p, SIZE).into_drawing_area(), t)
-            } else {
-                draw_bars(BitMapBackend::new(p, SIZE).into_drawing_area(), t)
-            }
+            render!(p, svg, SIZE, |area| draw_bars(&area, t))
         })?;
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn significant_digits_for_axis_labels() {
+        let got: Vec<String> = [0.1234, 1.5, 23.51, 100.0, 300.8, 4090.0]
+            .into_iter()
+            .map(super::significant)
+            .collect();
+        assert_eq!(got, ["0.123", "1.5", "23.5", "100", "301", "4090"]);
+    }
 }

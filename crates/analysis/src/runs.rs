@@ -1,5 +1,5 @@
-//! Run outputs into polars frames: one row per run (`summary.json`) and one row per run
-//! and epoch (`metrics.jsonl`). Reads files only, so results copied from a cluster work.
+//! Run outputs into polars frames: one row per run (`summary.json`), one row per run
+//! and epoch (`metrics.jsonl`) and one per run and logged step (`steps.jsonl`). Reads files only, so results copied from a cluster work.
 
 use std::path::{Path, PathBuf};
 
@@ -20,8 +20,11 @@ pub struct Runs {
     pub summary: DataFrame,
     /// One row per run and epoch: run_id, dataset, model, setting, method, seed, epoch,
     /// train_loss,
-    /// train_top1, val_loss, val_top1, val_top5, val_map50, val_map, status (of the run).
+    /// train_top1, val_loss, val_top1, val_top5, val_map50, val_map, lr, status (of the run).
     pub metrics: DataFrame,
+    /// One row per run and logged step (`steps.jsonl`, where a run has one): run_id,
+    /// dataset, model, setting, method, seed, step, train_loss, lr, status (of the run).
+    pub steps: DataFrame,
 }
 
 /// Run folders under `dir`: `dir/runs/*` (a sweep), else `dir` itself if it is a run.
@@ -79,7 +82,8 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
     let identities = settings::identify(&keys);
 
     let mut s = SummaryCols::default();
-    let mut m = MetricCols::default();
+    let mut m = LineCols::new("epoch", METRIC_KEYS);
+    let mut st = LineCols::new("step", STEP_KEYS);
     for ((d, (v, config)), id) in dirs.iter().zip(&read).zip(&identities) {
         let str_of = |k: &str| str_of(v, k);
         let num = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
@@ -108,43 +112,46 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
         s.wall_seconds.push(num("wall_seconds"));
         s.images_per_second.push(num("images_per_second"));
 
-        let mpath = d.join("metrics.jsonl");
-        // A run that has not finished an epoch has no metrics yet; a file that exists but
-        // cannot be read (or is not text) is an error, never an empty history.
-        let text = match std::fs::read_to_string(&mpath) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(AnalysisError::file(&mpath, e)),
+        let run = RunOfLine {
+            run_id: &run_id,
+            dataset: &str_of("dataset"),
+            model: &str_of("model"),
+            setting: &id.setting,
+            method: &id.method,
+            seed: int("seed"),
+            status: &str_of("status"),
         };
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let e: Value = serde_json::from_str(line)
-                .map_err(|err| AnalysisError::file(&mpath, format!("line {}: {err}", i + 1)))?;
-            let num = |k: &str| e[k].as_f64().unwrap_or(f64::NAN);
-            m.run_id.push(run_id.clone());
-            m.dataset.push(str_of("dataset"));
-            m.model.push(str_of("model"));
-            m.setting.push(id.setting.clone());
-            m.method.push(id.method.clone());
-            m.seed.push(int("seed"));
-            m.epoch.push(e["epoch"].as_i64().unwrap_or_default());
-            m.train_loss.push(num("train_loss"));
-            m.train_top1.push(num("train_top1"));
-            m.val_loss.push(num("val_loss"));
-            m.val_top1.push(num("val_top1"));
-            m.val_top5.push(num("val_top5"));
-            m.val_map50.push(num("val_map50"));
-            m.val_map.push(num("val_map"));
-            m.status.push(str_of("status"));
+        for e in json_lines(&d.join("metrics.jsonl"))? {
+            m.push(&run, &e);
+        }
+        for e in json_lines(&d.join("steps.jsonl"))? {
+            st.push(&run, &e);
         }
     }
     Ok(Runs {
         summary: s.frame()?,
         metrics: m.frame()?,
+        steps: st.frame()?,
     })
+}
+
+/// The objects of a JSON-lines file of a run. A run that has not reached its first line
+/// has no file yet; a file that exists but cannot be read (or is not text) is an error,
+/// never an empty history.
+fn json_lines(path: &Path) -> Result<Vec<Value>, AnalysisError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(AnalysisError::file(path, e)),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .map_err(|err| AnalysisError::file(path, format!("line {}: {err}", i + 1)))
+        })
+        .collect()
 }
 
 /// Training images per epoch: the summary's count, else (runs written before it was
@@ -208,44 +215,82 @@ impl SummaryCols {
     }
 }
 
-#[derive(Default)]
-struct MetricCols {
-    run_id: Vec<String>,
-    dataset: Vec<String>,
-    model: Vec<String>,
-    setting: Vec<String>,
-    method: Vec<String>,
+/// The numbers of a `metrics.jsonl` line that its frame keeps.
+const METRIC_KEYS: &[&str] = &[
+    "train_loss",
+    "train_top1",
+    "val_loss",
+    "val_top1",
+    "val_top5",
+    "val_map50",
+    "val_map",
+    "lr",
+];
+/// The numbers of a `steps.jsonl` line that its frame keeps.
+const STEP_KEYS: &[&str] = &["train_loss", "lr"];
+
+/// What names a run on each of its lines.
+struct RunOfLine<'a> {
+    run_id: &'a str,
+    dataset: &'a str,
+    model: &'a str,
+    setting: &'a str,
+    method: &'a str,
+    seed: i64,
+    status: &'a str,
+}
+
+/// A frame of run lines (metrics, steps): run_id, dataset, model, setting, method, seed,
+/// the integer `x` (epoch, step), the numbers `keys` (NaN where a line lacks one), status.
+struct LineCols {
+    x: &'static str,
+    keys: &'static [&'static str],
+    names: [Vec<String>; 5],
     seed: Vec<i64>,
-    epoch: Vec<i64>,
-    train_loss: Vec<f64>,
-    train_top1: Vec<f64>,
-    val_loss: Vec<f64>,
-    val_top1: Vec<f64>,
-    val_top5: Vec<f64>,
-    val_map50: Vec<f64>,
-    val_map: Vec<f64>,
+    xs: Vec<i64>,
+    values: Vec<Vec<f64>>,
     status: Vec<String>,
 }
 
-impl MetricCols {
+impl LineCols {
+    fn new(x: &'static str, keys: &'static [&'static str]) -> Self {
+        Self {
+            x,
+            keys,
+            names: Default::default(),
+            seed: Vec::new(),
+            xs: Vec::new(),
+            values: vec![Vec::new(); keys.len()],
+            status: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, run: &RunOfLine, line: &Value) {
+        let names = [run.run_id, run.dataset, run.model, run.setting, run.method];
+        for (col, v) in self.names.iter_mut().zip(names) {
+            col.push(v.to_string());
+        }
+        self.seed.push(run.seed);
+        self.xs.push(line[self.x].as_i64().unwrap_or_default());
+        for (col, key) in self.values.iter_mut().zip(self.keys) {
+            col.push(line[*key].as_f64().unwrap_or(f64::NAN));
+        }
+        self.status.push(run.status.to_string());
+    }
+
     fn frame(self) -> PolarsResult<DataFrame> {
-        DataFrame::new_infer_height(vec![
-            Column::new("run_id".into(), self.run_id),
-            Column::new("dataset".into(), self.dataset),
-            Column::new("model".into(), self.model),
-            Column::new("setting".into(), self.setting),
-            Column::new("method".into(), self.method),
-            Column::new("seed".into(), self.seed),
-            Column::new("epoch".into(), self.epoch),
-            Column::new("train_loss".into(), self.train_loss),
-            Column::new("train_top1".into(), self.train_top1),
-            Column::new("val_loss".into(), self.val_loss),
-            Column::new("val_top1".into(), self.val_top1),
-            Column::new("val_top5".into(), self.val_top5),
-            Column::new("val_map50".into(), self.val_map50),
-            Column::new("val_map".into(), self.val_map),
-            Column::new("status".into(), self.status),
-        ])
+        let mut columns: Vec<Column> = ["run_id", "dataset", "model", "setting", "method"]
+            .into_iter()
+            .zip(self.names)
+            .map(|(name, values)| Column::new(name.into(), values))
+            .collect();
+        columns.push(Column::new("seed".into(), self.seed));
+        columns.push(Column::new(self.x.into(), self.xs));
+        for (key, values) in self.keys.iter().zip(self.values) {
+            columns.push(Column::new((*key).into(), values));
+        }
+        columns.push(Column::new("status".into(), self.status));
+        DataFrame::new_infer_height(columns)
     }
 }
 

@@ -83,6 +83,14 @@ mod tests {
         assert_eq!(r.tables.len(), 1);
         // 5 models x 2 methods x 3 seeds: every cell has n=3, NetAug ahead by about 1.5.
         assert_eq!(r.tables[0].matches("(n=3)").count(), 10, "{}", r.tables[0]);
+        // The paper's main figure: five nets at their MACs.
+        let svg = std::fs::read_to_string(dir.join("plots/synthetic-top1-vs-macs.svg")).unwrap();
+        for (model, ..) in MODELS {
+            assert!(
+                svg.contains(&format!(">\n{model}\n<")),
+                "{model} not in the legend"
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -104,7 +104,11 @@ fn tables_show_mean_std_delta_and_the_paper() {
         "{tcsv}"
     );
 
-    for f in ["fashion-mnist-tinymbv2-val-top1", "fashion-mnist-methods"] {
+    for f in [
+        "fashion-mnist-tinymbv2-val-top1",
+        "fashion-mnist-methods",
+        "fashion-mnist-top1-vs-macs",
+    ] {
         let png = std::fs::read(dir.join(format!("plots/{f}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{f}");
         assert!(png.len() > 10_000, "{f}: {} bytes", png.len());
@@ -118,9 +122,77 @@ fn tables_show_mean_std_delta_and_the_paper() {
     // The failed run (val top-1 10) stays out of the curves: the axis starts near 55.
     let svg =
         std::fs::read_to_string(dir.join("plots/fashion-mnist-tinymbv2-val-top1.svg")).unwrap();
-    assert!(!svg.contains(">10.0<"), "the failed run is plotted");
+    // (plotters writes each label on a line of its own between the tags.)
+    assert!(
+        svg.contains(">\n55.0\n<") && !svg.contains(">\n10.0\n<"),
+        "the failed run is plotted"
+    );
     // One model only: no underfitting figure.
     assert!(!dir.join("plots/fashion-mnist-underfitting.png").exists());
+    // Top-1 against MACs: log-scale axis, the paper's grey point in the legend.
+    let svg = std::fs::read_to_string(dir.join("plots/fashion-mnist-top1-vs-macs.svg")).unwrap();
+    assert!(
+        svg.contains("MACs of the deployed net (millions, log scale)"),
+        "x axis"
+    );
+    assert!(
+        svg.contains(">\npaper\n<") && svg.contains(">\ntinymbv2\n<"),
+        "legend"
+    );
+    // Training loss and lr per epoch (these runs have no steps.jsonl).
+    let svg =
+        std::fs::read_to_string(dir.join("plots/fashion-mnist-tinymbv2-training.svg")).unwrap();
+    assert!(
+        svg.contains(">\nlearning rate\n<") && svg.contains(">\nepoch\n<"),
+        "training figure"
+    );
+}
+
+#[test]
+fn training_curves_follow_steps_where_runs_logged_them() {
+    let dir = temp("steps");
+    for (seed, method) in [(0, "baseline"), (1, "baseline"), (0, "netaug")] {
+        let id = format!("{method}-s{seed}");
+        run(&dir, &id, method, seed, [50.0, 60.0, 70.0], "done");
+        if method == "baseline" {
+            let lines: Vec<String> = (1..=4)
+                .map(|k| {
+                    serde_json::json!({"step": 10 * k, "epoch": 1, "train_loss": 2.0 / k as f64 + seed as f64,
+                        "lr": 0.01 * k as f64, "images_per_second": 100.0, "wall_time": 1.0})
+                    .to_string()
+                })
+                .collect();
+            let path = dir.join("runs").join(&id).join("steps.jsonl");
+            std::fs::write(path, lines.join("\n") + "\n").unwrap();
+        }
+    }
+    let runs = netaug_analysis::runs::load(&dir).unwrap();
+    assert_eq!(runs.steps.height(), 8);
+    let curves = netaug_analysis::plot::training_curves(&runs.steps, &runs.metrics).unwrap();
+    let t = &curves[&("fashion-mnist".into(), "tinymbv2".into(), String::new())];
+    // The group's runs logged steps: x is the step, and only those runs are drawn.
+    assert_eq!(t.x, "step");
+    let loss = &t.loss["baseline"];
+    assert_eq!(loss.x, [10, 20, 30, 40]);
+    // Seeds 0 and 1 differ by 1.0: mean 2/k + 0.5, band 2/k .. 2/k + 1.
+    let expected = [2.5, 1.5, 2.0 / 3.0 + 0.5, 1.0];
+    for (m, e) in loss.mean.iter().zip(expected) {
+        assert!((m - e).abs() < 1e-12, "{:?}", loss.mean);
+    }
+    assert_eq!(loss.min[0], 2.0);
+    assert_eq!(loss.max[0], 3.0);
+    for (m, k) in t.lr["baseline"].mean.iter().zip(1..) {
+        assert!((m - 0.01 * f64::from(k)).abs() < 1e-12, "{m}");
+    }
+    assert!(
+        !t.loss.contains_key("netaug"),
+        "runs without steps are not mixed in"
+    );
+    report(&dir, None).unwrap();
+    let svg =
+        std::fs::read_to_string(dir.join("plots/fashion-mnist-tinymbv2-training.svg")).unwrap();
+    assert!(svg.contains(">\nstep\n<"), "x axis");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -80,8 +80,8 @@ pub struct TrainArgs {
     /// Measure baseline and NetAug steps one after the other and print the ratio.
     #[arg(long, conflicts_with = "netaug")]
     both: bool,
-    /// Device: cpu, tch-cpu, tch-cuda, cuda.
-    #[arg(long, default_value = "cpu")]
+    /// Device (tch-cuda and cuda take a GPU index: cuda:1).
+    #[arg(long, default_value = "cpu", value_parser = crate::values::DeviceParser)]
     device: netaug_trainer::backend::DeviceName,
     /// Timed steps.
     #[arg(long, default_value_t = 20)]

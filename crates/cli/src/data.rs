@@ -14,12 +14,14 @@ use crate::UsageError;
 /// `netaug data ...`
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Open a dataset and print its classes and split sizes.
+    /// Open a dataset and print its classes and split sizes; --verify checks them
+    /// against the published counts and lists the missing images.
     #[command(
         after_help = "Examples:\n  netaug data info --dataset food101 --root /data/food-101\n  \
+                            netaug data info --dataset food101 --root /data/food-101 --verify\n  \
                             netaug data info --dataset fashion-mnist --json"
     )]
-    Info(Source),
+    Info(InfoArgs),
     /// Make a COCO-format detection set: Fashion-MNIST items pasted onto canvases.
     #[command(
         after_help = "Example:\n  netaug data pasted --out data/fm-det --train 2000 --val 500 --canvas 128"
@@ -56,11 +58,22 @@ pub struct PastedArgs {
     seed: u64,
 }
 
+/// `netaug data info` arguments.
+#[derive(clap::Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    source: Source,
+    /// Check each split against the dataset's published image count and list the
+    /// images its annotation files name that are missing (exit 2 when incomplete).
+    #[arg(long)]
+    verify: bool,
+}
+
 /// Which dataset, where.
 #[derive(clap::Args, Clone)]
 pub struct Source {
-    /// folder, food101, flowers102, cars, cub200, pets or fashion-mnist.
-    #[arg(long)]
+    /// The dataset.
+    #[arg(long, value_parser = crate::values::dataset())]
     pub dataset: String,
     /// The folder the archives were extracted into, or the dataset's own folder
     /// (fashion-mnist default: /usr/share/datasets/fashion-mnist).
@@ -77,6 +90,14 @@ pub struct Source {
 impl Source {
     /// Opens the dataset; a bad name or layout is a usage error (exit 2).
     pub fn open(&self) -> Result<Dataset> {
+        self.open_with(OpenOptions {
+            flowers_train_val: self.flowers_train_val,
+            ..Default::default()
+        })
+    }
+
+    /// Opens the dataset with `opts` (a usage error as [`Source::open`]).
+    fn open_with(&self, opts: OpenOptions) -> Result<Dataset> {
         let root = match (&self.root, self.dataset.as_str()) {
             (Some(r), _) => r.clone(),
             (None, "fashion-mnist") => PathBuf::from(FASHION_MNIST_ROOT),
@@ -88,9 +109,6 @@ impl Source {
                 .into());
             }
         };
-        let opts = OpenOptions {
-            flowers_train_val: self.flowers_train_val,
-        };
         dataset::open(&self.dataset, &root, &opts).map_err(|e| UsageError(e.to_string()).into())
     }
 }
@@ -98,7 +116,8 @@ impl Source {
 /// Runs the command.
 pub fn run(cmd: Command) -> Result<()> {
     match cmd {
-        Command::Info(src) => info(&src),
+        Command::Info(args) if args.verify => verify(&args.source),
+        Command::Info(args) => info(&args.source),
         Command::Pasted(args) => pasted(&args),
     }
 }
@@ -175,4 +194,97 @@ fn info(src: &Source) -> Result<()> {
     let more = if ds.classes.len() > 5 { ", ..." } else { "" };
     println!("  first classes: {}{more}", shown.join(", "));
     Ok(())
+}
+
+/// How many missing files `--verify` names per split before it counts the rest.
+const SHOWN_MISSING: usize = 10;
+
+/// `data info --verify`: each published split's count on disk against the published one,
+/// the missing images listed; an incomplete dataset is an error (exit 2).
+fn verify(src: &Source) -> Result<()> {
+    let Some(published) = dataset::published(&src.dataset) else {
+        return Err(UsageError(format!(
+            "--verify: `{}` has no published counts (it is your own layout); `data info` shows its sizes",
+            src.dataset
+        ))
+        .into());
+    };
+    // The splits as published: Flowers102's val is not merged into train here.
+    let ds = src.open_with(OpenOptions {
+        allow_missing: true,
+        ..Default::default()
+    })?;
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    for &(split, expected) in published {
+        let found = ds.split(split).map_or(0, |s| s.samples.len());
+        let missing: Vec<&std::path::Path> = ds
+            .missing
+            .iter()
+            .filter(|m| m.split == split)
+            .map(|m| m.path.as_path())
+            .collect();
+        let listed = found + missing.len();
+        if found != expected {
+            let mut why = format!("{split}: {found} of {expected} published images");
+            if !missing.is_empty() {
+                why.push_str(&format!(
+                    ", {} named by the annotations but missing",
+                    missing.len()
+                ));
+            }
+            if listed != expected {
+                why.push_str(&format!(
+                    ", the annotation files name {listed} (a different or damaged release?)"
+                ));
+            }
+            problems.push(why);
+        }
+        rows.push((split, found, expected, missing));
+    }
+    if src.json {
+        let splits: Map<String, Value> = rows
+            .iter()
+            .map(|(split, found, expected, missing)| {
+                let files: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
+                (
+                    split.to_string(),
+                    json!({"found": found, "published": expected, "missing": files}),
+                )
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"dataset": ds.name, "complete": problems.is_empty(), "splits": splits})
+        );
+    } else {
+        println!("{}  ({})", ds.name, ds.root.display());
+        for (split, found, expected, missing) in &rows {
+            let mark = if found == expected {
+                "ok"
+            } else {
+                "INCOMPLETE"
+            };
+            println!("  {split:<9}{found:>8} of {expected:>8} published  {mark}");
+            for p in missing.iter().take(SHOWN_MISSING) {
+                println!("      missing {}", p.display());
+            }
+            if missing.len() > SHOWN_MISSING {
+                println!("      ... and {} more", missing.len() - SHOWN_MISSING);
+            }
+        }
+    }
+    if problems.is_empty() {
+        if !src.json {
+            println!("complete: every split has its published count");
+        }
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "{} is incomplete: {}",
+            ds.name,
+            problems.join("; ")
+        ))
+        .into())
+    }
 }

@@ -48,8 +48,8 @@ pub struct Args {
     /// Batch size.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// Device (cpu, tch-cpu, tch-cuda[:N], cuda[:N]).
-    #[arg(long, default_value = "cpu")]
+    /// Device (tch-cuda and cuda take a GPU index: cuda:1).
+    #[arg(long, default_value = "cpu", value_parser = crate::values::DeviceParser)]
     device: netaug_trainer::backend::DeviceName,
     /// No progress bar.
     #[arg(long)]

@@ -12,6 +12,7 @@ mod run_folder;
 mod signals;
 mod sweep;
 mod train;
+mod values;
 
 use std::process::ExitCode;
 
@@ -81,6 +82,16 @@ enum Command {
     /// Measure throughput.
     #[command(subcommand)]
     Bench(bench::Command),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  netaug completions bash > ~/.local/share/bash-completion/completions/netaug\n  \
+                      netaug completions zsh > ~/.zfunc/_netaug\n  \
+                      netaug completions fish > ~/.config/fish/completions/netaug.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Errors of the user's making (bad names, values, files): exit code 2.
@@ -149,6 +160,11 @@ fn main() -> ExitCode {
         Command::DetEval(args) => deteval::run(args),
         Command::Data(cmd) => data::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "netaug", &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::progress::Bars;
 use crate::run_folder::run_config_of;
+use crate::values::{self, DeviceParser};
 use crate::{UsageError, classify};
 
 /// `netaug train` arguments.
@@ -41,7 +42,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Dataset (default: the run's, when --checkpoint is inside a run folder).
-    #[arg(long)]
+    #[arg(long, value_parser = values::dataset())]
     pub dataset: Option<String>,
     /// Dataset root (default: the run's).
     #[arg(long)]
@@ -55,8 +56,8 @@ pub struct EvalArgs {
     /// Batch size.
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
-    /// Device (cpu, tch-cpu, tch-cuda[:N], cuda[:N]).
-    #[arg(long, default_value = "cpu")]
+    /// Device (tch-cuda and cuda take a GPU index: cuda:1).
+    #[arg(long, default_value = "cpu", value_parser = DeviceParser)]
     pub device: DeviceName,
     /// Print one JSON object.
     #[arg(long)]

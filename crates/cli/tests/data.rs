@@ -209,3 +209,88 @@ fn pasted_writes_a_coco_detection_set_that_det_eval_reads() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn verify_checks_published_counts_and_names_what_is_missing() {
+    let root = temp("verify");
+    // Flowers-102 at its published size (1,020 / 1,020 / 6,149 images, small JPEGs).
+    let labels: Vec<u32> = (0..8189).map(|i| i % 102 + 1).collect();
+    let ids: Vec<u32> = (1..=8189).collect();
+    let flowers = root.join("flowers");
+    fixtures::flowers102(
+        &flowers,
+        &labels,
+        &ids[..1020],
+        &ids[1020..2040],
+        &ids[2040..],
+    )
+    .unwrap();
+    let verify = |extra: &[&str]| {
+        netaug()
+            .args([
+                "data",
+                "info",
+                "--dataset",
+                "flowers102",
+                "--verify",
+                "--root",
+            ])
+            .arg(&flowers)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = verify(&[]);
+    assert_ok(&out, "verify");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("complete: every split has its published count"),
+        "{text}"
+    );
+
+    std::fs::remove_file(flowers.join("jpg/image_00005.jpg")).unwrap();
+    let out = verify(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        err.contains("flowers102 is incomplete: train: 1019 of 1020 published images, 1 named by the annotations but missing"),
+        "{err}"
+    );
+    assert!(!err.contains("val:") && !err.contains("test:"), "{err}");
+    assert!(
+        text.contains("missing ") && text.contains("jpg/image_00005.jpg"),
+        "{text}"
+    );
+    let out = verify(&["--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["complete"], false);
+    assert_eq!(v["splits"]["train"]["found"], 1019);
+    assert_eq!(v["splits"]["train"]["published"], 1020);
+    assert_eq!(v["splits"]["test"]["found"], 6149);
+    let missing = v["splits"]["train"]["missing"].as_array().unwrap();
+    assert_eq!(missing.len(), 1);
+    assert!(missing[0].as_str().unwrap().ends_with("image_00005.jpg"));
+
+    // Without --verify, a missing image is the layout error naming it.
+    let out = netaug()
+        .args(["data", "info", "--dataset", "flowers102", "--root"])
+        .arg(&flowers)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("image_00005.jpg"));
+
+    // A user's own folder has no published counts.
+    fixtures::folder(&root.join("fo"), &["x"], 1, 1).unwrap();
+    let out = netaug()
+        .args(["data", "info", "--dataset", "folder", "--verify", "--root"])
+        .arg(root.join("fo"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no published counts"));
+}

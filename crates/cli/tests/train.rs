@@ -8,29 +8,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{TempDir, assert_ok, netaug, temp};
+use common::{assert_ok, netaug, setup, temp};
 use netaug_data::fixtures;
 use serde_json::Value;
-
-/// A Fashion-MNIST fixture (IDX files, 28x28) and a run config over it.
-fn setup(name: &str, n_train: usize, extra: &str) -> (TempDir, PathBuf) {
-    let dir = temp(name);
-    let data = dir.join("fm");
-    fixtures::fashion_mnist(&data, n_train, 24, false).unwrap();
-    let config = dir.join("run.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}
-model: {{name: tinymbv2}}
-run: {{epochs: 2, warmup_epochs: 1, base_lr: 0.05, seed: 3, log_every: 2}}
-{extra}",
-            data.display()
-        ),
-    )
-    .unwrap();
-    (dir, config)
-}
 
 const NETAUG: &str = "netaug: {aug_expand_list: [1.0, 2.2], aug_width_mult_list: [1.0, 1.8], stop_aug_w_epoch: 1, bn_recal_images: 32}";
 
@@ -63,19 +43,41 @@ fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// metrics.jsonl without the timing fields, which differ between any two runs.
-fn metrics(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
+/// The records of a run's TensorBoard files: one file, its records' count.
+fn event_records(run: &Path) -> usize {
+    let files: Vec<PathBuf> = std::fs::read_dir(run.join("tb"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    netaug_tensorboard::read_records(&files[0]).unwrap().len()
+}
+
+/// The lines of a run's JSON-lines `file` without the fields `timing` (times and speeds
+/// differ between any two runs).
+fn lines_without(run: &Path, file: &str, timing: &[&str]) -> Vec<Value> {
+    std::fs::read_to_string(run.join(file))
         .unwrap()
         .lines()
         .map(|l| {
             let mut v: Value = serde_json::from_str(l).unwrap();
             let o = v.as_object_mut().unwrap();
-            o.remove("seconds");
-            o.remove("images_per_second");
+            for key in timing {
+                o.remove(*key);
+            }
             v
         })
         .collect()
+}
+
+/// metrics.jsonl without its timing fields.
+fn metrics(run: &Path) -> Vec<Value> {
+    lines_without(run, "metrics.jsonl", &["seconds", "images_per_second"])
+}
+
+/// steps.jsonl without its timing fields.
+fn steps(run: &Path) -> Vec<Value> {
+    lines_without(run, "steps.jsonl", &["wall_time", "images_per_second"])
 }
 
 #[test]
@@ -346,6 +348,10 @@ fn a_run_killed_in_epoch_two_resumes_to_the_same_metrics() {
     }
     assert_eq!(json(&run.join("summary.json"))["status"], "done");
     assert_eq!(metrics(&run), metrics(&reference));
+    // The curves follow the checkpoint: each step once (the killed epoch's lines dropped,
+    // then written again), equal to the uninterrupted run's, in one event file.
+    assert_eq!(steps(&run), steps(&reference));
+    assert_eq!(event_records(&run), event_records(&reference));
     let (a, b) = (
         json(&run.join("summary.json")),
         json(&reference.join("summary.json")),

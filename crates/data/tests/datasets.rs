@@ -113,6 +113,7 @@ fn flowers102_reads_the_mat_files() {
         &t.0,
         &OpenOptions {
             flowers_train_val: true,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -374,4 +375,56 @@ fn corrupt_and_truncated_images_name_the_file() {
             .to_string();
         assert!(err.contains(name), "{err}");
     }
+}
+
+#[test]
+fn a_missing_image_fails_the_open_or_is_listed_per_split() {
+    // Every layout whose annotation files name image files: one image removed.
+    let t = TempDir::new("missing");
+    fixtures::food101(&t.0.join("food"), &["a", "b"], 2, 1).unwrap();
+    fixtures::cub200(
+        &t.0.join("cub"),
+        &["001.A", "002.B"],
+        &[(1, true), (2, false)],
+    )
+    .unwrap();
+    fixtures::pets(&t.0.join("pets"), &[("Bengal", 1)], &[("pug", 2)]).unwrap();
+    fixtures::cars(&t.0.join("cars"), &["x", "y"], &[1, 2], &[1]).unwrap();
+    fixtures::flowers102(&t.0.join("fl"), &[1, 2, 3], &[1], &[2], &[3]).unwrap();
+    let cases: [(&str, &str, &str, &str, usize); 5] = [
+        ("food101", "food", "food-101/images/b/1004.jpg", "train", 3),
+        (
+            "cub200",
+            "cub",
+            "CUB_200_2011/images/002.B/Bird_2.jpg",
+            "test",
+            0,
+        ),
+        ("pets", "pets", "images/pug_2.jpg", "test", 0),
+        ("cars", "cars", "cars_test/00001.jpg", "test", 0),
+        ("flowers102", "fl", "jpg/image_00002.jpg", "val", 0),
+    ];
+    for (name, dir, file, split, left) in cases {
+        let root = t.0.join(dir);
+        std::fs::remove_file(root.join(file)).unwrap_or_else(|e| panic!("{name}: {file}: {e}"));
+        let err = dataset::open(name, &root, &OpenOptions::default()).unwrap_err();
+        assert!(
+            matches!(&err, DataError::Layout { path, .. } if path.ends_with(file)),
+            "{name}: {err}"
+        );
+        let opts = OpenOptions {
+            allow_missing: true,
+            ..Default::default()
+        };
+        let ds = dataset::open(name, &root, &opts).unwrap();
+        assert_eq!(ds.missing.len(), 1, "{name}");
+        assert_eq!(ds.missing[0].split, split, "{name}");
+        assert!(ds.missing[0].path.ends_with(file), "{name}");
+        assert_eq!(ds.split(split).unwrap().samples.len(), left, "{name}");
+    }
+    assert_eq!(
+        dataset::published("food101"),
+        Some(&[("train", 75_750), ("test", 25_250)][..])
+    );
+    assert_eq!(dataset::published("folder"), None);
 }

@@ -10,7 +10,6 @@
 pub mod graph;
 pub mod memory;
 pub mod onnx;
-mod proto;
 
 pub use graph::{Graph, Node, Op};
 pub use memory::Memory;

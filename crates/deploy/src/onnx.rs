@@ -8,7 +8,7 @@
 use netaug_model::layers::Act;
 
 use crate::graph::{Graph, Op};
-use crate::proto::Message;
+use netaug_protobuf::Message;
 
 /// ONNX IR version of opset 13.
 const IR_VERSION: i64 = 7;

@@ -11,6 +11,10 @@ use crate::metrics::write_atomic;
 pub const CONFIG_FILE: &str = "config.yaml";
 /// One JSON object per epoch.
 pub const METRICS_FILE: &str = "metrics.jsonl";
+/// One JSON object every `run.log_every` steps.
+pub const STEPS_FILE: &str = "steps.jsonl";
+/// TensorBoard event files.
+pub const TENSORBOARD: &str = "tb";
 /// The run's outcome.
 pub const SUMMARY_FILE: &str = "summary.json";
 /// Checkpoint folders.

@@ -1,8 +1,9 @@
 //! What every run keeps beside its network, for the training loop ([`crate::run`]) of
 //! every task: the run folder,
 //! the loop's position ([`TrainState`]) and its clock, and the bookkeeping around the
-//! steps: the epoch's metrics file, best epoch and checkpoints, the exported net and
-//! `summary.json`, the running loss read back from the device, BN re-calibration phases.
+//! steps: the step and epoch curves ([`crate::scalars`]), the epoch's metrics file, best
+//! epoch and checkpoints, the exported net and
+//! `summary.json`, the summed loss read back from the device, BN re-calibration phases.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -18,6 +19,7 @@ use crate::error::TrainError;
 use crate::layout::{CHECKPOINTS, EXPORTED, METRICS_FILE, SUMMARY_FILE, prepare_out};
 use crate::metrics::{EpochLine, Status, Summary, read_metrics, write_atomic, write_metrics};
 use crate::observer::Observer;
+use crate::scalars::{Scalars, StepMetrics};
 
 /// Where a resumed run continues: its latest checkpoint's folder (network and optimizer
 /// state to load), the loop's position, and the metrics lines up to it.
@@ -74,7 +76,7 @@ pub(crate) fn open_run<M: EpochLine>(
     }))
 }
 
-/// A run's folder, position and clock.
+/// A run's folder, position, clock and curves.
 pub(crate) struct Ledger {
     /// The run folder.
     pub out: PathBuf,
@@ -82,16 +84,32 @@ pub(crate) struct Ledger {
     pub state: TrainState,
     /// Since when wall time is not yet in `state`.
     started: Instant,
+    /// `steps.jsonl` and `tb/`.
+    scalars: Scalars,
 }
 
 impl Ledger {
-    /// A ledger for `out` at `state`, its clock started at `started`.
-    pub fn new(out: PathBuf, state: TrainState, started: Instant) -> Self {
-        Self {
+    /// A ledger for `out` at `state`, its clock started at `started`; opens the run's
+    /// curves at the state's step with the epoch lines `metrics` kept.
+    pub fn open<M: EpochLine>(
+        out: PathBuf,
+        config: &RunConfig,
+        state: TrainState,
+        metrics: &[M],
+        started: Instant,
+    ) -> Result<Self, TrainError> {
+        let scalars = Scalars::open(&out, &config.to_yaml(), state.step, metrics)?;
+        Ok(Self {
             out,
             state,
             started,
-        }
+            scalars,
+        })
+    }
+
+    /// Records a step line (`steps.jsonl` and TensorBoard).
+    pub fn log_step(&mut self, line: &StepMetrics) -> Result<(), TrainError> {
+        self.scalars.step(line)
     }
 
     /// Moves the wall time since the last call into the state.
@@ -131,6 +149,9 @@ impl Ledger {
         optimizer: &ModuleOptimizer,
     ) -> Result<(), TrainError> {
         write_metrics(&self.out.join(METRICS_FILE), metrics)?;
+        if let Some(line) = metrics.last() {
+            self.scalars.epoch(line)?;
+        }
         let is_best = self.state.best_epoch == 0 || value > *best(&mut self.state);
         if is_best {
             *best(&mut self.state) = value;
@@ -191,15 +212,14 @@ impl Ledger {
     }
 }
 
-/// The mean loss so far, read from the device (`loss_sum` over `images`); a non-finite
-/// mean stops the run as diverged at 1-based `epoch` and `step`.
-pub(crate) fn running_loss(
+/// The summed loss so far, read from the device; a non-finite sum stops the run as
+/// diverged at 1-based `epoch` and `step`.
+pub(crate) fn loss_so_far(
     loss_sum: &Tensor<1>,
-    images: usize,
     epoch: usize,
     step: usize,
 ) -> Result<f64, TrainError> {
-    let loss = loss_sum.clone().into_scalar::<f64>() / images.max(1) as f64;
+    let loss = loss_sum.clone().into_scalar::<f64>();
     if loss.is_finite() {
         Ok(loss)
     } else {

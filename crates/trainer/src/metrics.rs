@@ -191,6 +191,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 
 /// Reads `metrics.jsonl`; a missing file is an empty history.
 pub fn read_metrics<M: EpochLine>(path: &Path) -> Result<Vec<M>, TrainError> {
+    read_lines(path)
+}
+
+/// Rewrites `metrics.jsonl` with `metrics` (atomically).
+pub fn write_metrics<M: EpochLine>(path: &Path, metrics: &[M]) -> Result<(), TrainError> {
+    write_lines(path, metrics)
+}
+
+/// Reads a JSON-lines file (blank lines skipped); a missing file is no lines.
+pub(crate) fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, TrainError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -206,11 +216,11 @@ pub fn read_metrics<M: EpochLine>(path: &Path) -> Result<Vec<M>, TrainError> {
         .collect()
 }
 
-/// Rewrites `metrics.jsonl` with `metrics` (atomically).
-pub fn write_metrics<M: EpochLine>(path: &Path, metrics: &[M]) -> Result<(), TrainError> {
+/// Rewrites a JSON-lines file with `lines` (atomically).
+pub(crate) fn write_lines<T: Serialize>(path: &Path, lines: &[T]) -> Result<(), TrainError> {
     let mut text = String::new();
-    for m in metrics {
-        text.push_str(&serde_json::to_string(m).expect("metrics serialize"));
+    for line in lines {
+        text.push_str(&serde_json::to_string(line).expect("result lines serialize"));
         text.push('\n');
     }
     write_atomic(path, text.as_bytes())

@@ -62,3 +62,24 @@ pub fn assert_ok(out: &std::process::Output, what: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A Fashion-MNIST fixture (IDX files, 28x28) and a run config over it.
+#[allow(dead_code)] // not every test file trains
+pub fn setup(name: &str, n_train: usize, extra: &str) -> (TempDir, PathBuf) {
+    let dir = temp(name);
+    let data = dir.join("fm");
+    netaug_data::fixtures::fashion_mnist(&data, n_train, 24, false).unwrap();
+    let config = dir.join("run.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}
+model: {{name: tinymbv2}}
+run: {{epochs: 2, warmup_epochs: 1, base_lr: 0.05, seed: 3, log_every: 2}}
+{extra}",
+            data.display()
+        ),
+    )
+    .unwrap();
+    (dir, config)
+}

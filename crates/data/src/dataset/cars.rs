@@ -8,7 +8,7 @@ use super::{Dataset, ImageRef, Sample, Split, require_file, resolve_root};
 use crate::error::DataError;
 use crate::mat::{self, MatValue};
 
-const LAYOUT: &str = "{cars_train/, cars_test/, devkit/cars_meta.mat, devkit/cars_train_annos.mat, cars_test_annos_withlabels.mat}";
+pub(super) const LAYOUT: &str = "{cars_train/, cars_test/, devkit/cars_meta.mat, devkit/cars_train_annos.mat, cars_test_annos_withlabels.mat}";
 
 fn read_var(path: &Path, name: &str) -> Result<MatValue, DataError> {
     mat::read(&require_file("cars", path.to_path_buf(), LAYOUT)?)?
@@ -49,7 +49,7 @@ fn samples(
             }
             let file = root.join(images).join(fname);
             Ok(Sample {
-                image: ImageRef::File(require_file("cars", file, LAYOUT)?),
+                image: ImageRef::File(file),
                 label: class as u32 - 1,
             })
         })

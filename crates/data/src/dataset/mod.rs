@@ -99,6 +99,9 @@ pub struct Dataset {
     pub train_split: String,
     /// Split used for evaluation: `val` where it exists, else `test`.
     pub eval_split: String,
+    /// Images the layout names that are not on disk (only with
+    /// [`OpenOptions::allow_missing`]; their samples are not in the splits).
+    pub missing: Vec<MissingImage>,
 }
 
 /// Options of [`open`].
@@ -106,20 +109,96 @@ pub struct Dataset {
 pub struct OpenOptions {
     /// Flowers102: train on train + val (the published val split is small).
     pub flowers_train_val: bool,
+    /// List the images that the layout's files name but the disk lacks in
+    /// [`Dataset::missing`] (their samples left out) instead of failing on the first.
+    pub allow_missing: bool,
 }
 
-/// Opens dataset `name` at `root`.
+/// An image that a layout's annotation files name but that is not on disk.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MissingImage {
+    /// The split that lists it.
+    pub split: String,
+    /// Where it should be.
+    pub path: PathBuf,
+}
+
+/// Opens dataset `name` at `root`. Every image the layout names must be a file, unless
+/// `opts.allow_missing`.
 pub fn open(name: &str, root: &Path, opts: &OpenOptions) -> Result<Dataset, DataError> {
-    match name {
-        "folder" => folder::open(root),
-        "food101" => food101::open(root),
-        "flowers102" => flowers102::open(root, opts.flowers_train_val),
-        "cars" => cars::open(root),
-        "cub200" => cub200::open(root),
-        "pets" => pets::open(root),
-        "fashion-mnist" => fashion_mnist::open(root),
-        _ => Err(DataError::UnknownDataset(name.to_string())),
+    let (ds, layout) = match name {
+        "folder" => (folder::open(root)?, ""),
+        "food101" => (food101::open(root)?, food101::LAYOUT),
+        "flowers102" => (
+            flowers102::open(root, opts.flowers_train_val)?,
+            flowers102::LAYOUT,
+        ),
+        "cars" => (cars::open(root)?, cars::LAYOUT),
+        "cub200" => (cub200::open(root)?, cub200::LAYOUT),
+        "pets" => (pets::open(root)?, pets::LAYOUT),
+        "fashion-mnist" => (fashion_mnist::open(root)?, ""),
+        _ => return Err(DataError::UnknownDataset(name.to_string())),
+    };
+    check_images(ds, layout, opts.allow_missing)
+}
+
+/// Published split sizes of a dataset (its papers and download pages), for
+/// `netaug data info --verify`; `None` for `folder`, whose content is the user's.
+pub fn published(name: &str) -> Option<&'static [(&'static str, usize)]> {
+    Some(match name {
+        "food101" => &[("train", 75_750), ("test", 25_250)],
+        "flowers102" => &[("train", 1_020), ("val", 1_020), ("test", 6_149)],
+        "cars" => &[("train", 8_144), ("test", 8_041)],
+        "cub200" => &[("train", 5_994), ("test", 5_794)],
+        "pets" => &[("trainval", 3_680), ("test", 3_669)],
+        "fashion-mnist" => &[("train", 60_000), ("test", 10_000)],
+        _ => return None,
+    })
+}
+
+/// Checks that every image file a layout names is there (one `stat` each): the first
+/// missing one is the layout error, or, with `allow_missing`, each is listed in
+/// [`Dataset::missing`] and its sample left out.
+fn check_images(
+    mut ds: Dataset,
+    layout: &'static str,
+    allow_missing: bool,
+) -> Result<Dataset, DataError> {
+    let mut missing = Vec::new();
+    for split in &mut ds.splits {
+        let before = split.samples.len();
+        let mut kept = Vec::with_capacity(before);
+        for sample in split.samples.drain(..) {
+            match &sample.image {
+                ImageRef::File(path) if !path.is_file() => {
+                    if !allow_missing {
+                        return Err(DataError::Layout {
+                            dataset: known_name(&ds.name),
+                            path: path.clone(),
+                            layout,
+                        });
+                    }
+                    missing.push(MissingImage {
+                        split: split.name.clone(),
+                        path: path.clone(),
+                    });
+                }
+                _ => kept.push(sample),
+            }
+        }
+        split.samples = kept;
     }
+    ds.missing = missing;
+    Ok(ds)
+}
+
+/// The static name of a known dataset (error values hold `&'static str`).
+fn known_name(name: &str) -> &'static str {
+    KNOWN
+        .iter()
+        .find(|k| **k == name)
+        .copied()
+        .unwrap_or("dataset")
 }
 
 impl Dataset {
@@ -164,6 +243,7 @@ impl Dataset {
             channels: 3,
             train_split,
             eval_split,
+            missing: Vec::new(),
         }
     }
 }

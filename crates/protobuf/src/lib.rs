@@ -1,10 +1,12 @@
-//! The few pieces of the protobuf wire format an ONNX file needs: varints, and fields that
-//! are varints, 32-bit floats or length-delimited bytes (strings, packed arrays, nested
-//! messages).
+//! netaug-protobuf: the few pieces of the protobuf wire format that netaug writes (ONNX
+//! models, TensorBoard events): varints, and fields that are varints, 32- or 64-bit floats
+//! or length-delimited bytes (strings, packed arrays, nested messages). Writing only; no
+//! schema compiler, no reflection.
+#![warn(missing_docs)]
 
 /// A message being written.
 #[derive(Default)]
-pub(crate) struct Message(Vec<u8>);
+pub struct Message(Vec<u8>);
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -29,6 +31,13 @@ impl Message {
     /// A float field.
     pub fn float(&mut self, field: u32, v: f32) -> &mut Self {
         self.key(field, 5);
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
+    /// A double field.
+    pub fn double(&mut self, field: u32, v: f64) -> &mut Self {
+        self.key(field, 1);
         self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
@@ -92,5 +101,12 @@ mod tests {
         let mut m = Message::default();
         m.int(1, -1);
         assert_eq!(m.into_bytes().len(), 11);
+        // Fixed-width fields: wire type 5 (float) and 1 (double), little-endian.
+        let mut m = Message::default();
+        m.float(2, 1.0).double(1, -2.0);
+        assert_eq!(
+            m.into_bytes(),
+            [0x15, 0, 0, 0x80, 0x3F, 0x09, 0, 0, 0, 0, 0, 0, 0, 0xC0]
+        );
     }
 }
