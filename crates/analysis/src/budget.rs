@@ -96,8 +96,10 @@ pub struct Study {
     pub lines: Vec<Line>,
 }
 
-/// The studies the finished runs of `summary` hold: for each dataset and method, the lines
-/// with two or more budgets at which both the method and the baseline ran.
+/// The studies the finished runs of `summary` hold: for each dataset and method with a
+/// line (model, setting) at two or more budgets where both the method and the baseline
+/// ran, every line of it, one-budget lines too (a large net that only the smallest
+/// budget fits is still a point beside the tiny nets' lines).
 pub fn studies(summary: &DataFrame, metric: Metric) -> Result<Vec<Study>, AnalysisError> {
     let s = |n: &str| strings(summary, n);
     let (dataset, model, setting) = (s("dataset")?, s("model")?, s("setting")?);
@@ -160,8 +162,16 @@ pub fn studies(summary: &DataFrame, metric: Metric) -> Result<Vec<Study>, Analys
         }
     }
     let mut out: BTreeMap<(String, String), Study> = BTreeMap::new();
-    for ((dataset, method, model, resolution, rest), points) in grouped {
-        if points.len() < 2 {
+    let has_budgets = |d: &str, m: &str| {
+        grouped
+            .iter()
+            .any(|((gd, gm, ..), points)| gd == d && gm == m && points.len() >= 2)
+    };
+    let studied: Vec<bool> = grouped.keys().map(|(d, m, ..)| has_budgets(d, m)).collect();
+    for (((dataset, method, model, resolution, rest), points), studied) in
+        grouped.into_iter().zip(studied)
+    {
+        if !studied {
             continue;
         }
         let points = points
@@ -279,10 +289,16 @@ mod tests {
 
     use serde_json::json;
 
-    /// A finished run with its config: `epochs` after one warm-up epoch, NetAug on or off.
+    /// A finished run of model `tiny` with its config: `epochs` after one warm-up epoch,
+    /// NetAug on or off.
     fn run(dir: &Path, epochs: usize, netaug: bool, seed: u64, lr: f64, top1: f64) {
+        run_of(dir, "tiny", epochs, netaug, seed, lr, top1);
+    }
+
+    /// A finished run of `model` (as [`run`]).
+    fn run_of(dir: &Path, model: &str, epochs: usize, netaug: bool, seed: u64, lr: f64, top1: f64) {
         let method = if netaug { "netaug" } else { "baseline" };
-        let id = format!("{method}-e{epochs}-lr{lr}-s{seed}");
+        let id = format!("{model}-{method}-e{epochs}-lr{lr}-s{seed}");
         let run = dir.join("runs").join(&id);
         std::fs::create_dir_all(&run).unwrap();
         let aug = if netaug {
@@ -295,7 +311,7 @@ mod tests {
         );
         std::fs::write(run.join("config.yaml"), config).unwrap();
         let summary = json!({
-            "run_id": id, "dataset": "d", "model": "tiny", "resolution": 32, "method": method,
+            "run_id": id, "dataset": "d", "model": model, "resolution": 32, "method": method,
             "epochs": epochs + 1, "seed": seed, "device": "cpu", "params": 10, "macs": 100,
             "best_val_top1": top1, "best_epoch": 1, "final_val_top1": top1,
             "final_val_top5": 99.0, "wall_seconds": 1.0, "images_per_second": 1.0,
@@ -322,7 +338,7 @@ mod tests {
         }
         // A third NetAug seed at the large budget diverged: counted, not averaged.
         run(&dir, 7, true, 2, 0.1, 10.0);
-        let failed = dir.join("runs/netaug-e7-lr0.1-s2/summary.json");
+        let failed = dir.join("runs/tiny-netaug-e7-lr0.1-s2/summary.json");
         let text = std::fs::read_to_string(&failed).unwrap();
         std::fs::write(&failed, text.replace("\"done\"", "\"failed\"")).unwrap();
         let r = crate::report(&dir, None).unwrap();
@@ -347,6 +363,51 @@ mod tests {
             let figure = dir.join(format!("plots/d-netaug-gain-vs-budget.{ext}"));
             assert!(figure.is_file(), "{}", figure.display());
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_net_run_at_one_budget_joins_a_study_that_other_nets_span() {
+        let dir = std::env::temp_dir().join(format!("netaug-one-budget-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for seed in 0..2 {
+            for epochs in [3, 7] {
+                run(&dir, epochs, false, seed, 0.1, 60.0);
+                run(&dir, epochs, true, seed, 0.1, 61.0);
+            }
+            // The large net only at the small budget, NetAug 20 points behind.
+            run_of(&dir, "large", 3, false, seed, 0.1, 70.0);
+            run_of(&dir, "large", 3, true, seed, 0.1, 50.0);
+        }
+        let r = crate::report(&dir, None).unwrap();
+        let study = r
+            .tables
+            .iter()
+            .find(|t| t.contains("against training budget"))
+            .unwrap();
+        assert!(
+            study.contains("| large | 32 | 500 | 4 | 2000 | -20.00 | -20.00 | -20.00 | 2 | 0 |"),
+            "{study}"
+        );
+        assert!(
+            study.contains("| tiny | 32 | 500 | 8 | 4000 | +1.00 |"),
+            "{study}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+
+        // Only the one-budget net: no study.
+        let dir = std::env::temp_dir().join(format!("netaug-only-one-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for seed in 0..2 {
+            run_of(&dir, "large", 3, false, seed, 0.1, 70.0);
+            run_of(&dir, "large", 3, true, seed, 0.1, 50.0);
+        }
+        let r = crate::report(&dir, None).unwrap();
+        assert!(
+            !r.tables
+                .iter()
+                .any(|t| t.contains("against training budget"))
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
