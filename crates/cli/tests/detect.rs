@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_ok, netaug, temp};
+use common::{assert_ok, netaug, temp, train};
 use netaug_data::fixtures;
 use serde_json::Value;
 
@@ -45,13 +45,7 @@ detection: {{score_threshold: 0.0}}
     )
     .unwrap();
     let run = dir.join("run");
-    let o = netaug()
-        .arg("train")
-        .arg(&config)
-        .arg("--out")
-        .arg(&run)
-        .output()
-        .unwrap();
+    let o = train(&config, &run, &[]);
     assert_ok(&o, "train");
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("final val mAP50"), "{stdout}");

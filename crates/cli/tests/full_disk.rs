@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{netaug, temp};
+use common::{netaug, temp, train};
 use netaug_data::fixtures;
 
 /// A mounted tmpfs, unmounted when dropped.
@@ -66,13 +66,7 @@ run: {{epochs: 1, warmup_epochs: 0, base_lr: 0.05}}
 
     // A checkpoint (2.4 MB of weights and momentum) does not fit in 512 KiB.
     let run = disk.0.join("run");
-    let o = netaug()
-        .arg("train")
-        .arg(&config)
-        .args(["--quiet", "--out"])
-        .arg(&run)
-        .output()
-        .unwrap();
+    let o = train(&config, &run, &["--quiet"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(

@@ -8,7 +8,7 @@ use std::path::Path;
 
 mod common;
 
-use common::{assert_ok, netaug, setup};
+use common::{assert_ok, setup, train};
 use serde_json::Value;
 
 fn lines(path: &Path) -> Vec<Value> {
@@ -31,13 +31,7 @@ fn tensorboard_reads_the_runs_scalars_equal_to_its_metrics_and_steps() {
     let section = "netaug: {aug_expand_list: [1.0, 2.2], aug_width_mult_list: [1.0, 1.8], bn_recal_images: 32}";
     let (dir, config) = setup("tensorboard", 64, section);
     let run = dir.join("run");
-    let out = netaug()
-        .arg("train")
-        .arg(&config)
-        .args(["--quiet", "--out"])
-        .arg(&run)
-        .output()
-        .unwrap();
+    let out = train(&config, &run, &["--quiet"]);
     assert_ok(&out, "netaug train");
 
     let metrics = lines(&run.join("metrics.jsonl"));

@@ -8,22 +8,11 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{assert_ok, netaug, setup, temp};
+use common::{assert_ok, netaug, setup, temp, train};
 use netaug_data::fixtures;
 use serde_json::Value;
 
 const NETAUG: &str = "netaug: {aug_expand_list: [1.0, 2.2], aug_width_mult_list: [1.0, 1.8], stop_aug_w_epoch: 1, bn_recal_images: 32}";
-
-fn train(config: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    netaug()
-        .arg("train")
-        .arg(config)
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap()
-}
 
 /// Copies folder `from` to `to`, recursively.
 fn copy_dir(from: &Path, to: &Path) {

@@ -1,9 +1,8 @@
 //! What every run keeps beside its network, for the training loop ([`crate::run`]) of
-//! every task: the run folder,
-//! the loop's position ([`TrainState`]) and its clock, and the bookkeeping around the
-//! steps: the step and epoch curves ([`crate::scalars`]), the epoch's metrics file, best
-//! epoch and checkpoints, the exported net and
-//! `summary.json`, the summed loss read back from the device, BN re-calibration phases.
+//! every task: the run folder, the loop's position ([`TrainState`]) and its clock, and the
+//! bookkeeping around the steps: the step and epoch curves ([`crate::scalars`]), the
+//! epoch's metrics file, best epoch and checkpoints, the exported net and `summary.json`,
+//! the summed loss read back from the device, BN re-calibration phases.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -23,7 +23,7 @@ use crate::ledger::{Ledger, calibrate_phase, loss_so_far, open_run};
 use crate::metrics::{Status, Summary};
 use crate::observer::{Observer, Running};
 use crate::sampling::{AugMode, mix, with_sampled};
-use crate::scalars::StepMetrics;
+use crate::scalars::StepWindow;
 use crate::schedule::CosineWithWarmup;
 use crate::step::{Select, netaug_loss};
 use crate::task::{EpochTotals, Task, model_name};
@@ -200,8 +200,7 @@ impl<T: Task> Run<T> {
         let mut hits: Option<Tensor<1, Int>> = None;
         let mut images = 0usize;
         let start = Instant::now();
-        // Summed loss, images and time at the epoch's previous log point.
-        let mut last_log = (0.0, 0usize, start);
+        let mut window = StepWindow::new(start);
         for (i, batch) in self.task.batches(epoch).enumerate() {
             let batch = batch?;
             let step_seed = mix(self.config.run.seed, self.ledger.state.step as u64);
@@ -241,18 +240,9 @@ impl<T: Task> Run<T> {
             self.ledger.state.step += 1;
             let running = if (i + 1) % log_every == 0 || i + 1 == steps {
                 let loss = loss_so_far(&loss_sum, epoch + 1, i + 1)?;
-                let (last_loss, last_images, last_time) = last_log;
-                let now = Instant::now();
-                let window = (images - last_images).max(1) as f64;
-                self.ledger.log_step(&StepMetrics {
-                    step: self.ledger.state.step,
-                    epoch: epoch + 1,
-                    train_loss: (loss - last_loss) / window,
-                    lr,
-                    images_per_second: window / (now - last_time).as_secs_f64().max(1e-9),
-                    wall_time: netaug_tensorboard::now(),
-                })?;
-                last_log = (loss, images, now);
+                let step = self.ledger.state.step;
+                self.ledger
+                    .log_step(&window.line(step, epoch + 1, loss, images, lr))?;
                 Some(Running {
                     loss: loss / images.max(1) as f64,
                     top1: hits

@@ -11,6 +11,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use netaug_tensorboard::EventWriter;
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,53 @@ pub struct StepMetrics {
     pub images_per_second: f64,
     /// Seconds since the Unix epoch when the step ended.
     pub wall_time: f64,
+}
+
+/// Where an epoch's previous step line was taken (summed loss, images, time), so that the
+/// next line covers the steps since.
+pub(crate) struct StepWindow {
+    loss: f64,
+    images: usize,
+    at: Instant,
+}
+
+impl StepWindow {
+    /// The window of an epoch starting at `start`.
+    pub fn new(start: Instant) -> Self {
+        Self {
+            loss: 0.0,
+            images: 0,
+            at: start,
+        }
+    }
+
+    /// The line of global `step` (1-based `epoch`, learning rate `lr`) from the epoch's
+    /// summed loss and images so far; the next window starts here.
+    pub fn line(
+        &mut self,
+        step: usize,
+        epoch: usize,
+        loss: f64,
+        images: usize,
+        lr: f64,
+    ) -> StepMetrics {
+        let now = Instant::now();
+        let window = (images - self.images).max(1) as f64;
+        let line = StepMetrics {
+            step,
+            epoch,
+            train_loss: (loss - self.loss) / window,
+            lr,
+            images_per_second: window / (now - self.at).as_secs_f64().max(1e-9),
+            wall_time: netaug_tensorboard::now(),
+        };
+        *self = Self {
+            loss,
+            images,
+            at: now,
+        };
+        line
+    }
 }
 
 /// The tag of the config text in TensorBoard.

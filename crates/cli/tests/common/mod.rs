@@ -83,3 +83,16 @@ run: {{epochs: 2, warmup_epochs: 1, base_lr: 0.05, seed: 3, log_every: 2}}
     .unwrap();
     (dir, config)
 }
+
+/// `netaug train CONFIG --out OUT EXTRA...`, run to its end.
+#[allow(dead_code)] // not every test file trains
+pub fn train(config: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    netaug()
+        .arg("train")
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
