@@ -8,8 +8,14 @@ step = forward, label-smoothed cross entropy, backward, Nesterov SGD (momentum 0
 weight decay 4e-5), as `netaug bench train` does. Strict fp32 (no TF32), cudnn.benchmark
 on, one device sync at the end of the timed steps.
 
+With `--arches ARCHES.json` (from `netaug profile --model M --arches N`) the step is a
+NetAug step as the official code runs it: the supernet's weights at their widest, the
+target and one augmented sub-network per step as leading slices of them (the target's
+loss plus the augmented net's, one backward), the sub-networks being the ones
+`netaug bench train --netaug` draws, in the same order.
+
 Usage: torch_train.py SPEC.json --resolution R --batch B --device cpu|cuda
-       [--steps N] [--warmup W] [--threads T]
+       [--steps N] [--warmup W] [--threads T] [--arches ARCHES.json]
 Prints one JSON object: {"images_per_second": x, "seconds": s, "params": p, ...}.
 """
 
@@ -120,6 +126,84 @@ class Net(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
+class DynConvBn(nn.Module):
+    """Conv (no bias) + BN at the widest width, run on leading slices of its channels."""
+
+    def __init__(self, cin, cout, k, stride=1, depthwise=False, a=None):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(cout, 1 if depthwise else cin, k, k))
+        nn.init.kaiming_normal_(self.weight, mode="fan_out")
+        self.bn = nn.BatchNorm2d(cout)
+        self.stride, self.pad, self.depthwise = stride, k // 2, depthwise
+        self.act = None if a is None else act(a)
+
+    def forward(self, x, cout):
+        cin = x.shape[1]
+        if self.depthwise:
+            w, groups = self.weight[:cin], cin
+            cout = cin
+        else:
+            w, groups = self.weight[:cout, :cin], 1
+        y = F.conv2d(x, w, None, self.stride, self.pad, 1, groups)
+        bn = self.bn
+        y = F.batch_norm(y, bn.running_mean[:cout], bn.running_var[:cout], bn.weight[:cout],
+                         bn.bias[:cout], True, 0.1, bn.eps)
+        return y if self.act is None else self.act(y)
+
+
+class DynNet(nn.Module):
+    """The NetAug supernet of a mobile NetSpec (no SE, no post-pooling conv): weights at the
+    widths of `widest`, forward at any sub-network's widths (a `netaug profile --arches`
+    arch)."""
+
+    def __init__(self, spec, widest):
+        super().__init__()
+        s = spec["stem"]
+        if s["max_pool"] or spec["post_pool_conv"] is not None or any(
+                b["kind"] != "mb_conv" or b["se"] is not None for b in spec["blocks"]):
+            sys.exit("torch_train.py --arches: only mobile nets without SE blocks")
+        self.stem = DynConvBn(spec["in_channels"], widest["stem"], s["kernel"], s["stride"],
+                              a=s["act"])
+        c = widest["stem"]
+        self.first = None
+        if spec["first"] is not None:
+            f = spec["first"]
+            self.first = nn.ModuleList([
+                DynConvBn(c, c, f["kernel"], 1, depthwise=True, a=f["act"]),
+                DynConvBn(c, widest["first"], 1)])
+            self.first_identity = f["identity"]
+            c = widest["first"]
+        self.blocks = nn.ModuleList()
+        self.identity = []
+        for b, w in zip(spec["blocks"], widest["blocks"]):
+            self.blocks.append(nn.ModuleList([
+                DynConvBn(c, w["mid"], 1, a=b["act"]),
+                DynConvBn(w["mid"], w["mid"], b["kernel"], b["stride"], depthwise=True,
+                          a=b["act"]),
+                DynConvBn(w["mid"], w["out"], 1)]))
+            self.identity.append(b["identity"])
+            c = w["out"]
+        self.head = None
+        if spec["head_conv"] is not None:
+            self.head = DynConvBn(c, widest["head_conv"], 1, a=spec["head_conv"]["act"])
+            c = widest["head_conv"]
+        self.classifier = nn.Linear(c, spec["classes"])
+
+    def forward(self, x, arch):
+        x = self.stem(x, arch["stem"])
+        if self.first is not None:
+            y = self.first[1](self.first[0](x, None), arch["first"])
+            x = x + y if self.first_identity else y
+        for block, w, identity in zip(self.blocks, arch["blocks"], self.identity):
+            y = block[2](block[1](block[0](x, w["mid"]), None), w["out"])
+            x = x + y if identity else y
+        if self.head is not None:
+            x = self.head(x, arch["head_conv"])
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        cl = self.classifier
+        return F.linear(x, cl.weight[:, :x.shape[1]], cl.bias)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("spec")
@@ -129,6 +213,7 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--arches", help="NetAug step on these sub-networks (netaug profile --arches)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -138,7 +223,19 @@ def main():
     spec = json.load(open(a.spec))
     dev = torch.device(a.device)
     torch.manual_seed(0)
-    net = Net(spec).to(dev).train()
+    arches = json.load(open(a.arches)) if a.arches else None
+    if arches is not None and len(arches["sampled"]) < a.warmup + a.steps:
+        sys.exit(f"torch_train.py: {a.arches} has fewer than {a.warmup + a.steps} sub-networks")
+    if arches is None:
+        net = Net(spec).to(dev).train()
+        forward = lambda i: F.cross_entropy(net(x), y, label_smoothing=0.1)
+    else:
+        net = DynNet(spec, arches["max"]).to(dev).train()
+
+        def forward(i):
+            loss = F.cross_entropy(net(x, arches["min"]), y, label_smoothing=0.1)
+            aug = F.cross_entropy(net(x, arches["sampled"][i]), y, label_smoothing=0.1)
+            return loss + aug
     params = sum(p.numel() for p in net.parameters())
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=4e-5)
     x = torch.randn(a.batch, spec["in_channels"], a.resolution, a.resolution, device=dev)
@@ -154,7 +251,7 @@ def main():
         if i == a.warmup:
             sync()
             start = time.perf_counter()
-        loss = F.cross_entropy(net(x), y, label_smoothing=0.1)
+        loss = forward(i)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -170,6 +267,7 @@ def main():
         "device": a.device,
         "threads": torch.get_num_threads(),
         "params": params,
+        "netaug": arches is not None,
         "steps": a.steps,
         "images_per_second": a.steps * a.batch / seconds,
         "seconds": seconds,

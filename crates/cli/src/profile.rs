@@ -4,7 +4,7 @@ use anyhow::Result;
 use burn::tensor::Device;
 use netaug_deploy::memory::LayerMemory;
 use netaug_deploy::{Graph, Memory};
-use netaug_model::{AugFactors, Detector, InitKind, Net, zoo};
+use netaug_model::{Active, ActiveArch, AugFactors, Detector, InitKind, Net, zoo};
 use serde::Serialize;
 
 use crate::UsageError;
@@ -38,6 +38,22 @@ pub struct Args {
     /// activations) instead, e.g. for bench/torch_train.py to build the same net.
     #[arg(long, conflicts_with = "detector")]
     spec: bool,
+    /// Print the widest and the first N augmented sub-networks of the NetAug supernet
+    /// (the paper's factor lists for the model), drawn as `netaug bench train --netaug`
+    /// draws them, one per step: what bench/torch_train.py's NetAug step runs.
+    #[arg(long, value_name = "N", conflicts_with_all = ["detector", "spec"])]
+    arches: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct Arches {
+    model: String,
+    /// The target: every width at its base value.
+    min: ActiveArch,
+    /// The widest sub-network (the supernet's weight shapes).
+    max: ActiveArch,
+    /// One augmented sub-network per training step.
+    sampled: Vec<ActiveArch>,
 }
 
 #[derive(Serialize)]
@@ -72,6 +88,22 @@ pub fn run(args: Args) -> Result<()> {
         .map_err(|e| UsageError(e.to_string()))?;
     if args.spec {
         println!("{}", serde_json::to_string_pretty(&spec)?);
+        return Ok(());
+    }
+    if let Some(n) = args.arches {
+        let (e, w) = zoo::paper_factors(&spec.name);
+        let factors = AugFactors::new(e, w)?;
+        let net = Net::new(&spec, &factors, InitKind::HeFout, 0, &Device::flex());
+        let mut rng = netaug_trainer::bench::arch_rng();
+        let out = Arches {
+            model: args.model,
+            min: net.sample(Active::Min),
+            max: net.sample(Active::Max),
+            sampled: (0..n)
+                .map(|_| net.sample(Active::Random(&mut rng)))
+                .collect(),
+        };
+        println!("{}", serde_json::to_string(&out)?);
         return Ok(());
     }
     let (factors, device) = (AugFactors::none(), Device::flex());

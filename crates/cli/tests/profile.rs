@@ -176,3 +176,40 @@ fn spec_output_is_the_zoo_description() {
     let spec: netaug_model::NetSpec = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(spec, netaug_model::zoo::spec("tinymbv2", 10, 3).unwrap());
 }
+
+#[test]
+fn arches_are_the_supernets_sub_networks_in_the_bench_order() {
+    use burn::tensor::Device;
+    use netaug_model::{Active, ActiveArch, AugFactors, InitKind, Net, zoo};
+    let out = netaug()
+        .args(["profile", "--model", "mbv2-0.35", "--arches", "5"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let arch = |v: &serde_json::Value| serde_json::from_value::<ActiveArch>(v.clone()).unwrap();
+    let spec = zoo::spec("mbv2-0.35", 1000, 3).unwrap();
+    let (e, w) = zoo::paper_factors(&spec.name);
+    let net = Net::new(
+        &spec,
+        &AugFactors::new(e, w).unwrap(),
+        InitKind::HeFout,
+        0,
+        &Device::flex(),
+    );
+    assert_eq!(arch(&v["min"]), net.sample(Active::Min));
+    assert_eq!(arch(&v["max"]), net.sample(Active::Max));
+    // The draws of `netaug bench train --netaug`, from its generator, in its order.
+    let mut rng = netaug_trainer::bench::arch_rng();
+    let sampled = v["sampled"].as_array().unwrap();
+    assert_eq!(sampled.len(), 5);
+    for s in sampled {
+        assert_eq!(arch(s), net.sample(Active::Random(&mut rng)));
+    }
+    assert_ne!(sampled[0], sampled[1], "one draw per step");
+    assert_eq!(arch(&v["min"]).stem, spec.stem.out);
+}

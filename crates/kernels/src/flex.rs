@@ -1,9 +1,12 @@
-//! `flex` (pure Rust CPU): depthwise convolutions backward with direct kernels.
+//! `flex` (pure Rust CPU): depthwise and pointwise convolutions and batch norm with their
+//! own backward.
 //!
 //! burn-flex has a direct depthwise forward but inherits burn's generic grouped backward:
 //! per channel a slice, a convolution whose "kernel" is the whole output map, and a
 //! slice-assign into the full weight gradient. These kernels compute both gradients
-//! of a depthwise layer in one pass over each `(image, channel)` plane instead.
+//! of a depthwise layer in one pass over each `(image, channel)` plane instead. Pointwise
+//! convolutions run as matrix products on the NCHW data ([`pointwise`]), batch norm as
+//! two fused passes each way ([`batch_norm`]).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -12,12 +15,65 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Flex, TensorData, TensorMetadata};
+use burn::backend::{Autodiff, AutodiffBackend, Flex, TensorData, TensorMetadata};
 use rayon::prelude::*;
 
 use crate::{Activation, Kernels, conv_options};
 
-impl Kernels for Flex {}
+mod batch_norm;
+mod gemm;
+mod pointwise;
+
+use batch_norm::BatchNorm;
+use pointwise::Pointwise;
+
+fn is_f32(t: &FlexTensor) -> bool {
+    t.dtype() == burn::tensor::DType::F32
+}
+
+/// One group per input channel, one output channel per group.
+fn is_depthwise(x: &FlexTensor, weight: &FlexTensor, groups: usize) -> bool {
+    let [_, c_in, _, _] = x.shape().dims();
+    let [c_out, per_group, _, _] = weight.shape().dims();
+    groups == c_in && c_out == c_in && per_group == 1
+}
+
+impl Kernels for Flex {
+    fn conv2d_nobias(
+        x: FlexTensor,
+        weight: FlexTensor,
+        stride: usize,
+        padding: usize,
+        groups: usize,
+    ) -> FlexTensor {
+        let f32s = is_f32(&x) && is_f32(&weight);
+        if let Some(p) = Pointwise::of(&x, &weight, stride, padding, groups).filter(|_| f32s) {
+            return p.forward(&x, &weight);
+        }
+        if f32s && is_depthwise(&x, &weight, groups) {
+            let g = Geometry::forward(&x, &weight, stride, padding);
+            // A kernel wider than the padded input is burn's error to report.
+            if g.h + 2 * padding >= g.k && g.w + 2 * padding >= g.k {
+                return depthwise_forward(&g, &x, &weight);
+            }
+        }
+        Self::conv2d(x, weight, None, conv_options(stride, padding, groups))
+    }
+
+    fn batch_norm_batch_stats(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        if ![&x, &gamma, &beta].into_iter().all(is_f32) {
+            let r = Self::batch_norm_train(x, gamma, beta, epsilon);
+            return (r.output, r.mean, r.variance);
+        }
+        let (y, mean, var, _) = BatchNorm::of(&x).forward(&x, &gamma, &beta, epsilon);
+        (y, mean, var)
+    }
+}
 
 impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
     fn conv2d_nobias(
@@ -27,10 +83,13 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         padding: usize,
         groups: usize,
     ) -> FloatTensor<Self> {
-        let [_, c_in, _, _] = x.primitive().shape().dims();
-        let [c_out, per_group, _, _] = weight.primitive().shape().dims();
-        let f32s = x.primitive().dtype() == burn::tensor::DType::F32;
-        if !(f32s && groups == c_in && c_out == c_in && per_group == 1) {
+        let f32s = is_f32(x.primitive()) && is_f32(weight.primitive());
+        if f32s
+            && Pointwise::of(x.primitive(), weight.primitive(), stride, padding, groups).is_some()
+        {
+            return pointwise_tracked::<C>(x, weight);
+        }
+        if !(f32s && is_depthwise(x.primitive(), weight.primitive(), groups)) {
             return Self::conv2d(x, weight, None, conv_options(stride, padding, groups));
         }
 
@@ -61,7 +120,7 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
             }
         }
 
-        let forward = |x, w| Flex::conv2d(x, w, None, conv_options(stride, padding, groups));
+        let forward = |x, w| <Flex as Kernels>::conv2d_nobias(x, w, stride, padding, groups);
         match DepthwiseBackward
             .prepare::<C>([x.node(), weight.node()])
             .compute_bound()
@@ -78,8 +137,56 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         }
     }
 
+    fn batch_norm_batch_stats(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        if ![x.primitive(), gamma.primitive(), beta.primitive()]
+            .into_iter()
+            .all(is_f32)
+        {
+            let r = Self::batch_norm_train(x, gamma, beta, epsilon);
+            return (r.output, r.mean, r.variance);
+        }
+        match BatchNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, gamma, beta) = (
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                );
+                let bn = BatchNorm::of(&x);
+                let (y, mean, var, saved) = bn.forward(&x, &gamma, &beta, epsilon);
+                (
+                    prep.finish((bn, x, gamma, saved), y),
+                    Self::from_inner(mean),
+                    Self::from_inner(var),
+                )
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, mean, var) = <Flex as Kernels>::batch_norm_batch_stats(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                (
+                    prep.finish(y),
+                    Self::from_inner(mean),
+                    Self::from_inner(var),
+                )
+            }
+        }
+    }
+
     fn activate(x: FloatTensor<Self>, act: Activation) -> FloatTensor<Self> {
-        if x.primitive().dtype() != burn::tensor::DType::F32 {
+        if !is_f32(x.primitive()) {
             return crate::activate_reference::<Self>(x, act);
         }
         match ActivationBackward
@@ -93,6 +200,68 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(<Flex as Kernels>::activate(x.into_primitive(), act))
+            }
+        }
+    }
+}
+
+/// A pointwise convolution recorded as one op with [`Pointwise`]'s gradients.
+fn pointwise_tracked<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    weight: FloatTensor<Autodiff<Flex, C>>,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    #[derive(Debug)]
+    struct PointwiseBackward;
+
+    impl Backward<Flex, 2> for PointwiseBackward {
+        type State = (Pointwise, FlexTensor, FlexTensor);
+
+        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let [node_x, node_w] = ops.parents;
+            let grad = grads.consume::<Flex>(&ops.node);
+            let (p, x, w) = ops.state;
+            if let Some(node) = node_x {
+                grads.register::<Flex>(node.id, p.input_grad(&w, &grad));
+            }
+            if let Some(node) = node_w {
+                grads.register::<Flex>(node.id, p.weight_grad(&x, &grad));
+            }
+        }
+    }
+
+    let (xp, wp) = (x.primitive(), weight.primitive());
+    let p = Pointwise::of(xp, wp, 1, 0, 1).expect("checked by the caller");
+    match PointwiseBackward
+        .prepare::<C>([x.node(), weight.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (xp, wp) = (x.into_primitive(), weight.into_primitive());
+            let y = p.forward(&xp, &wp);
+            prep.finish((p, xp, wp), y)
+        }
+        OpsKind::UnTracked(prep) => {
+            prep.finish(p.forward(&x.into_primitive(), &weight.into_primitive()))
+        }
+    }
+}
+
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl Backward<Flex, 3> for BatchNormBackward {
+    /// The sizes, input, scale and the forward pass's statistics.
+    type State = (BatchNorm, FlexTensor, FlexTensor, batch_norm::Saved);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (bn, x, gamma, saved) = ops.state;
+        let (dx, dgamma, dbeta) = bn.backward(&x, &gamma, &saved, &grad);
+        let [node_x, node_g, node_b] = ops.parents;
+        for (node, g) in [(node_x, dx), (node_g, dgamma), (node_b, dbeta)] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, g);
             }
         }
     }
@@ -163,6 +332,24 @@ impl Geometry {
         }
     }
 
+    /// The sizes of the forward pass of `x` with `w` (before there is an output).
+    fn forward(x: &FlexTensor, w: &FlexTensor, stride: usize, padding: usize) -> Self {
+        let [n, c, h, wd] = x.shape().dims();
+        let [_, _, k, _] = w.shape().dims();
+        let out = |len: usize| (len + 2 * padding).saturating_sub(k) / stride + 1;
+        Self {
+            n,
+            c,
+            h,
+            w: wd,
+            oh: out(h),
+            ow: out(wd),
+            k,
+            stride,
+            padding,
+        }
+    }
+
     /// The output positions `o` in `0..out` whose input `o * stride + tap - padding` lies in
     /// `0..len`.
     fn valid(&self, tap: usize, len: usize, out: usize) -> std::ops::Range<usize> {
@@ -192,7 +379,7 @@ fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-fn tensor(v: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+fn tensor<const D: usize>(v: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(v, shape))
 }
 
@@ -212,6 +399,49 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + tail
+}
+
+/// `y[n, c, oy, ox] = sum_{ky, kx} x[n, c, oy*s + ky - p, ox*s + kx - p] * W[c, 0, ky, kx]`,
+/// one `(image, channel)` plane per task (burn-flex's own runs the planes on one thread).
+fn depthwise_forward(g: &Geometry, x: &FlexTensor, w: &FlexTensor) -> FlexTensor {
+    let (xs, ws) = (values(x), values(w));
+    let (plane_in, plane_out, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
+    let mut out = vec![0f32; g.n * g.c * plane_out];
+    let cols: Vec<_> = (0..g.k).map(|kx| g.valid(kx, g.w, g.ow)).collect();
+    if plane_out > 0 {
+        out.par_chunks_mut(plane_out)
+            .enumerate()
+            .for_each(|(plane, yp)| {
+                let wc = &ws[(plane % g.c) * kk..][..kk];
+                let xp = &xs[plane * plane_in..][..plane_in];
+                for ky in 0..g.k {
+                    for oy in g.valid(ky, g.h, g.oh) {
+                        let iy = oy * g.stride + ky - g.padding;
+                        let yrow = &mut yp[oy * g.ow..][..g.ow];
+                        let xrow = &xp[iy * g.w..][..g.w];
+                        for (kx, cols) in cols.iter().enumerate() {
+                            if cols.is_empty() {
+                                continue;
+                            }
+                            let tap = wc[ky * g.k + kx];
+                            let x0 = cols.start * g.stride + kx - g.padding;
+                            let yr = &mut yrow[cols.clone()];
+                            if g.stride == 1 {
+                                for (d, s) in yr.iter_mut().zip(&xrow[x0..]) {
+                                    *d += s * tap;
+                                }
+                            } else {
+                                for (d, s) in yr.iter_mut().zip(xrow[x0..].iter().step_by(g.stride))
+                                {
+                                    *d += s * tap;
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+    }
+    tensor(out, [g.n, g.c, g.oh, g.ow])
 }
 
 /// `dL/dW[c, 0, ky, kx] = sum_{n, oy, ox} g[n, c, oy, ox] * x[n, c, oy*s + ky - p, ox*s + kx - p]`.

@@ -44,7 +44,7 @@ fn conv2d_matches_burn_forward_and_backward() {
         // (c_in, c_out, groups): dense, two groups, depthwise.
         for (c_in, c_out, groups) in [(6, 8, 1), (6, 8, 2), (12, 12, 12)] {
             for stride in [1, 2] {
-                for k in [3, 5, 7] {
+                for k in [1, 3, 5, 7] {
                     let case = format!("{name} groups {groups} stride {stride} kernel {k}");
                     let x = random([3, c_in, 11, 10], &device).require_grad();
                     let w = random([c_out, c_in / groups, k, k], &device).require_grad();
@@ -72,6 +72,100 @@ fn conv2d_matches_burn_forward_and_backward() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn pointwise_conv2d_matches_burn_at_every_batch_split() {
+    // Batches below, at and above the thread count take different paths (one product split
+    // over threads, images in parallel, uneven shares of the weight gradient); 1x1 maps are
+    // the classifier side of a net at 32 px.
+    for (name, base) in devices() {
+        let device = base.clone().autodiff();
+        device.seed(17);
+        for n in [1, 2, 3, 5] {
+            for (h, w) in [(1, 1), (3, 5), (8, 8)] {
+                let case = format!("{name} pointwise n {n} {h}x{w}");
+                let x = random([n, 10, h, w], &device).require_grad();
+                let wt = random([7, 10, 1, 1], &device).require_grad();
+                let ours = conv2d(x.clone(), wt.clone(), 1, 0, 1);
+                let reference = m::conv2d(x.clone(), wt.clone(), None, conv_options(1, 0, 1));
+                let r = random(reference.dims(), &device);
+                let g1 = (ours.clone() * r.clone()).sum().backward();
+                let g2 = (reference.clone() * r).sum().backward();
+                close(&format!("{case}: output"), ours, reference);
+                close(
+                    &format!("{case}: dx"),
+                    x.grad(&g1).unwrap(),
+                    x.grad(&g2).unwrap(),
+                );
+                close(
+                    &format!("{case}: dw"),
+                    wt.grad(&g1).unwrap(),
+                    wt.grad(&g2).unwrap(),
+                );
+                // Without autodiff.
+                let (x, wt) = (random([n, 10, h, w], &base), random([7, 10, 1, 1], &base));
+                let plain = conv2d(x.clone(), wt.clone(), 1, 0, 1);
+                close(&case, plain, m::conv2d(x, wt, None, conv_options(1, 0, 1)));
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_norm_without_autodiff_matches_burn() {
+    for (name, device) in devices() {
+        device.seed(19);
+        let x = random([3, 5, 7, 6], &device) * 2.0 + 0.5;
+        let (gamma, beta) = (random([5], &device), random([5], &device));
+        let (y, mean, var) = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+        let reference = m::batch_norm_train(x, gamma, beta, 1e-5);
+        close(&format!("{name}: output"), y, reference.output);
+        close(&format!("{name}: mean"), mean, reference.mean);
+        close(&format!("{name}: variance"), var, reference.variance);
+    }
+}
+
+/// Batch norm computed in f64 from the same f32 inputs: `[N, C, P]` flattened.
+fn batch_norm_f64(x: &[f32], [n, c, p]: [usize; 3], gamma: &[f32], beta: &[f32]) -> Vec<f64> {
+    let mut y = vec![0f64; x.len()];
+    for ch in 0..c {
+        let at = |i: usize, q: usize| x[(i * c + ch) * p + q] as f64;
+        let all = || (0..n).flat_map(move |i| (0..p).map(move |q| (i, q)));
+        let m = (n * p) as f64;
+        let mean = all().map(|(i, q)| at(i, q)).sum::<f64>() / m;
+        let var = all().map(|(i, q)| (at(i, q) - mean).powi(2)).sum::<f64>() / m;
+        for (i, q) in all() {
+            let v = (at(i, q) - mean) / (var + 1e-5).sqrt();
+            y[(i * c + ch) * p + q] = v * gamma[ch] as f64 + beta[ch] as f64;
+        }
+    }
+    y
+}
+
+#[test]
+fn batch_norm_is_as_accurate_as_burn_when_the_mean_dwarfs_the_spread() {
+    for (name, device) in devices() {
+        device.seed(19);
+        let x = random([3, 5, 7, 6], &device) * 0.01 + 100.0;
+        let (gamma, beta) = (random([5], &device), random([5], &device));
+        let (y, _, _) = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+        let reference = m::batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+        let vec = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().unwrap();
+        let flat = |t: Tensor<4>| vec(t.flatten(0, 3));
+        let truth = batch_norm_f64(&flat(x), [3, 5, 42], &vec(gamma), &vec(beta));
+        let err = |v: Vec<f32>| {
+            v.iter()
+                .zip(&truth)
+                .map(|(a, b)| (*a as f64 - b).abs())
+                .fold(0.0, f64::max)
+        };
+        let (ours, theirs) = (err(flat(y)), err(flat(reference.output)));
+        assert!(
+            ours <= theirs.max(1e-3),
+            "{name}: error {ours} against f64, burn's {theirs}"
+        );
     }
 }
 

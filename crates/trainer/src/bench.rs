@@ -52,6 +52,12 @@ pub struct BenchResult {
     pub seconds_per_step: f64,
 }
 
+/// The generator of the augmented sub-networks of NetAug steps (one draw per step, warm-up
+/// included), also behind `netaug profile --arches`, so other tools can run the same ones.
+pub fn arch_rng() -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(0)
+}
+
 /// Runs `warmup + steps` training steps and times the last `steps`.
 pub fn train_throughput(b: &TrainBench) -> Result<BenchResult, TrainError> {
     let device = backend::device(&b.device)?.autodiff();
@@ -80,7 +86,7 @@ pub fn train_throughput(b: &TrainBench) -> Result<BenchResult, TrainError> {
     );
     let labels: Vec<u32> = (0..b.batch).map(|i| (i % spec.classes) as u32).collect();
     let objective = Objective::hard(&labels, spec.classes, 0.1, &device);
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut rng = arch_rng();
     let mut total = Tensor::<1>::zeros([1], &device.clone().inner());
     let mut start = Instant::now();
     for i in 0..b.warmup + b.steps {

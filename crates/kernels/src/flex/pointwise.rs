@@ -1,0 +1,121 @@
+//! Pointwise (1x1, stride 1, no padding, one group) convolutions as matrix products on
+//! the NCHW data itself: per image `y = W · x` with `x` a `C_in x HW` matrix, and in the
+//! backward pass `dx = Wᵀ · dy` and `dW = Σ dy · xᵀ`, the transposes being strided views.
+//! burn's generic backward runs these as a transposed convolution and a convolution whose
+//! kernel is the whole output map, each through im2col copies.
+
+use burn::backend::TensorMetadata;
+use burn::backend::flex::FlexTensor;
+use rayon::prelude::*;
+
+use super::gemm::{View, matmul};
+use super::{tensor, values};
+
+/// Sizes of one pointwise convolution.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Pointwise {
+    n: usize,
+    c_in: usize,
+    c_out: usize,
+    /// Pixels per image (H x W, the same in and out).
+    plane: usize,
+    h: usize,
+    w: usize,
+}
+
+impl Pointwise {
+    /// The sizes when `x` `[N, C_in, H, W]` and `weight` `[C_out, C_in, 1, 1]` make a
+    /// pointwise convolution with these options, `None` otherwise.
+    pub fn of(
+        x: &FlexTensor,
+        weight: &FlexTensor,
+        stride: usize,
+        padding: usize,
+        groups: usize,
+    ) -> Option<Self> {
+        let [n, c_in, h, w] = x.shape().dims();
+        let [c_out, per_group, kh, kw] = weight.shape().dims();
+        let fits = (kh, kw, stride, padding, groups, per_group) == (1, 1, 1, 0, 1, c_in);
+        fits.then_some(Self {
+            n,
+            c_in,
+            c_out,
+            plane: h * w,
+            h,
+            w,
+        })
+    }
+
+    /// `y[n] = W · x[n]`.
+    pub fn forward(&self, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
+        let (xs, ws) = (values(x), values(weight));
+        let wm = View::rows(&ws, self.c_out, self.c_in);
+        let mut out = vec![0f32; self.n * self.c_out * self.plane];
+        self.per_image(&mut out, wm, &xs, self.c_in);
+        tensor(out, [self.n, self.c_out, self.h, self.w])
+    }
+
+    /// `dx[n] = Wᵀ · dy[n]`.
+    pub fn input_grad(&self, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+        let (ws, gs) = (values(weight), values(grad));
+        let wt = View::rows(&ws, self.c_out, self.c_in).t();
+        let mut out = vec![0f32; self.n * self.c_in * self.plane];
+        self.per_image(&mut out, wt, &gs, self.c_out);
+        tensor(out, [self.n, self.c_in, self.h, self.w])
+    }
+
+    /// `dW = Σ_n dy[n] · x[n]ᵀ`: each thread sums its share of the images into its own
+    /// buffer, the buffers are added at the end.
+    pub fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+        let (xs, gs) = (values(x), values(grad));
+        let size = self.c_out * self.c_in;
+        let threads = rayon::current_num_threads().min(self.n).max(1);
+        let share = self.n.div_ceil(threads);
+        let partial = |images: std::ops::Range<usize>, inner: usize| {
+            let mut acc = vec![0f32; size];
+            for (i, n) in images.enumerate() {
+                let g = View::rows(&gs[n * self.c_out * self.plane..], self.c_out, self.plane);
+                let x = View::rows(&xs[n * self.c_in * self.plane..], self.c_in, self.plane);
+                matmul(&mut acc, i > 0, g, x.t(), inner);
+            }
+            acc
+        };
+        let out = if share >= 2 || threads == 1 {
+            (0..threads)
+                .into_par_iter()
+                .map(|t| partial(t * share..((t + 1) * share).min(self.n), 1))
+                .reduce_with(|mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                    a
+                })
+                .unwrap_or_else(|| vec![0f32; size])
+        } else {
+            // Fewer images than threads: let gemm split each product instead.
+            partial(0..self.n, rayon::current_num_threads())
+        };
+        tensor(out, [self.c_out, self.c_in, 1, 1])
+    }
+
+    /// For every image, `out[n] = a · src[n]` (`src[n]` a `src_rows x HW` matrix):
+    /// images in parallel when there are enough of them, otherwise each product split.
+    fn per_image(&self, out: &mut [f32], a: View<'_>, src: &[f32], src_rows: usize) {
+        let (dst_len, src_len) = (a.rows * self.plane, src_rows * self.plane);
+        if dst_len == 0 || src_len == 0 {
+            out.fill(0.0);
+            return;
+        }
+        let threads = rayon::current_num_threads();
+        let run = |dst: &mut [f32], s: &[f32], inner: usize| {
+            matmul(dst, false, a, View::rows(s, src_rows, self.plane), inner);
+        };
+        if self.n >= threads {
+            out.par_chunks_mut(dst_len)
+                .zip(src.par_chunks(src_len))
+                .for_each(|(d, s)| run(d, s, 1));
+        } else {
+            for (d, s) in out.chunks_mut(dst_len).zip(src.chunks(src_len)) {
+                run(d, s, threads);
+            }
+        }
+    }
+}
