@@ -147,7 +147,7 @@ class DynConvBn(nn.Module):
         y = F.conv2d(x, w, None, self.stride, self.pad, 1, groups)
         bn = self.bn
         y = F.batch_norm(y, bn.running_mean[:cout], bn.running_var[:cout], bn.weight[:cout],
-                         bn.bias[:cout], True, 0.1, bn.eps)
+                         bn.bias[:cout], self.training, 0.1, bn.eps)
         return y if self.act is None else self.act(y)
 
 

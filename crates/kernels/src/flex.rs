@@ -1,12 +1,12 @@
-//! `flex` (pure Rust CPU): depthwise and pointwise convolutions and batch norm with their
-//! own backward.
+//! `flex` (pure Rust CPU): convolutions, batch norm and activations with their own forward
+//! and backward, parallel where burn-flex's run on one thread.
 //!
-//! burn-flex has a direct depthwise forward but inherits burn's generic grouped backward:
-//! per channel a slice, a convolution whose "kernel" is the whole output map, and a
-//! slice-assign into the full weight gradient. These kernels compute both gradients
-//! of a depthwise layer in one pass over each `(image, channel)` plane instead. Pointwise
-//! convolutions run as matrix products on the NCHW data ([`pointwise`]), batch norm as
-//! two fused passes each way ([`batch_norm`]).
+//! - depthwise layers and dense ones with few input channels (the stem): direct loops over
+//!   `(image, channel)` planes ([`direct`]) instead of burn's generic grouped backward (per
+//!   channel a slice, a convolution whose "kernel" is the whole output map, a slice-assign);
+//! - pointwise layers: matrix products on the NCHW data ([`pointwise`]);
+//! - batch norm: two fused passes each way ([`batch_norm`]);
+//! - activations: one parallel pass forward, one backward.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -21,24 +21,31 @@ use rayon::prelude::*;
 use crate::{Activation, Kernels, conv_options};
 
 mod batch_norm;
+mod direct;
 mod gemm;
 mod pointwise;
 
 use batch_norm::BatchNorm;
+use direct::Direct;
 use pointwise::Pointwise;
 
 fn is_f32(t: &FlexTensor) -> bool {
     t.dtype() == burn::tensor::DType::F32
 }
 
-/// One group per input channel, one output channel per group.
-fn is_depthwise(x: &FlexTensor, weight: &FlexTensor, groups: usize) -> bool {
-    let [_, c_in, _, _] = x.shape().dims();
-    let [c_out, per_group, _, _] = weight.shape().dims();
-    groups == c_in && c_out == c_in && per_group == 1
-}
-
 impl Kernels for Flex {
+    fn activate(x: FlexTensor, act: Activation) -> FlexTensor {
+        if !is_f32(&x) {
+            return crate::activate_reference::<Self>(x, act);
+        }
+        // burn-flex's unary ops run on one thread; activations are a large share of a
+        // step's memory traffic.
+        let shape = x.shape();
+        let mut v = values(&x).into_owned();
+        v.par_chunks_mut(1 << 14).for_each(|c| apply(act, c));
+        FlexTensor::from_data(TensorData::new(v, shape))
+    }
+
     fn conv2d_nobias(
         x: FlexTensor,
         weight: FlexTensor,
@@ -50,12 +57,8 @@ impl Kernels for Flex {
         if let Some(p) = Pointwise::of(&x, &weight, stride, padding, groups).filter(|_| f32s) {
             return p.forward(&x, &weight);
         }
-        if f32s && is_depthwise(&x, &weight, groups) {
-            let g = Geometry::forward(&x, &weight, stride, padding);
-            // A kernel wider than the padded input is burn's error to report.
-            if g.h + 2 * padding >= g.k && g.w + 2 * padding >= g.k {
-                return depthwise_forward(&g, &x, &weight);
-            }
+        if let Some(d) = Direct::of(&x, &weight, stride, padding, groups).filter(|_| f32s) {
+            return d.forward(&x, &weight);
         }
         Self::conv2d(x, weight, None, conv_options(stride, padding, groups))
     }
@@ -89,51 +92,9 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         {
             return pointwise_tracked::<C>(x, weight);
         }
-        if !(f32s && is_depthwise(x.primitive(), weight.primitive(), groups)) {
-            return Self::conv2d(x, weight, None, conv_options(stride, padding, groups));
-        }
-
-        #[derive(Debug)]
-        struct DepthwiseBackward;
-
-        impl Backward<Flex, 2> for DepthwiseBackward {
-            type State = (FlexTensor, FlexTensor, usize, usize);
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 2>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                let [node_x, node_w] = ops.parents;
-                let grad = grads.consume::<Flex>(&ops.node);
-                let (x, w, stride, padding) = ops.state;
-                let g = Geometry::of(&x, &w, &grad, stride, padding);
-                if let Some(node) = node_x {
-                    let gx = depthwise_input_grad(&g, &w, &grad);
-                    grads.register::<Flex>(node.id, gx);
-                }
-                if let Some(node) = node_w {
-                    let gw = depthwise_weight_grad(&g, &x, &grad);
-                    grads.register::<Flex>(node.id, gw);
-                }
-            }
-        }
-
-        let forward = |x, w| <Flex as Kernels>::conv2d_nobias(x, w, stride, padding, groups);
-        match DepthwiseBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (xp, wp) = (x.into_primitive(), weight.into_primitive());
-                let state = (xp.clone(), wp.clone(), stride, padding);
-                prep.finish(state, forward(xp, wp))
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(forward(x.into_primitive(), weight.into_primitive()))
-            }
+        match Direct::of(x.primitive(), weight.primitive(), stride, padding, groups) {
+            Some(d) if f32s => direct_tracked::<C>(d, x, weight),
+            _ => Self::conv2d(x, weight, None, conv_options(stride, padding, groups)),
         }
     }
 
@@ -201,6 +162,47 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(<Flex as Kernels>::activate(x.into_primitive(), act))
             }
+        }
+    }
+}
+
+/// A direct convolution recorded as one op with [`Direct`]'s gradients.
+fn direct_tracked<C: CheckpointStrategy>(
+    d: Direct,
+    x: FloatTensor<Autodiff<Flex, C>>,
+    weight: FloatTensor<Autodiff<Flex, C>>,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    #[derive(Debug)]
+    struct DirectBackward;
+
+    impl Backward<Flex, 2> for DirectBackward {
+        type State = (Direct, FlexTensor, FlexTensor);
+
+        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let [node_x, node_w] = ops.parents;
+            let grad = grads.consume::<Flex>(&ops.node);
+            let (d, x, w) = ops.state;
+            if let Some(node) = node_x {
+                grads.register::<Flex>(node.id, d.input_grad(&w, &grad));
+            }
+            if let Some(node) = node_w {
+                grads.register::<Flex>(node.id, d.weight_grad(&x, &grad));
+            }
+        }
+    }
+
+    match DirectBackward
+        .prepare::<C>([x.node(), weight.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (xp, wp) = (x.into_primitive(), weight.into_primitive());
+            let y = d.forward(&xp, &wp);
+            prep.finish((d, xp, wp), y)
+        }
+        OpsKind::UnTracked(prep) => {
+            prep.finish(d.forward(&x.into_primitive(), &weight.into_primitive()))
         }
     }
 }
@@ -284,84 +286,36 @@ impl Backward<Flex, 1> for ActivationBackward {
         let (mut g, xs) = (values(&grad).into_owned(), values(&x));
         g.par_chunks_mut(1 << 14)
             .zip(xs.par_chunks(1 << 14))
-            .for_each(|(g, x)| {
-                for (g, &x) in g.iter_mut().zip(x) {
-                    *g *= act.derivative(x);
-                }
-            });
+            .for_each(|(g, x)| scale_by_derivative(act, g, x));
         let gx = FlexTensor::from_data(TensorData::new(g, shape));
         grads.register::<Flex>(node.id, gx);
     }
 }
 
-/// Sizes of one depthwise convolution.
-#[derive(Clone, Copy, Debug)]
-struct Geometry {
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    oh: usize,
-    ow: usize,
-    k: usize,
-    stride: usize,
-    padding: usize,
+/// `v = act(v)` with the activation chosen once, outside the loop (a `match` per element
+/// keeps the loop from vectorizing).
+fn apply(act: Activation, v: &mut [f32]) {
+    fn each(v: &mut [f32], f: impl Fn(f32) -> f32) {
+        v.iter_mut().for_each(|e| *e = f(*e));
+    }
+    match act {
+        Activation::Relu => each(v, |x| Activation::Relu.value(x)),
+        Activation::Relu6 => each(v, |x| Activation::Relu6.value(x)),
+        Activation::HardSwish => each(v, |x| Activation::HardSwish.value(x)),
+        Activation::HardSigmoid => each(v, |x| Activation::HardSigmoid.value(x)),
+    }
 }
 
-impl Geometry {
-    fn of(
-        x: &FlexTensor,
-        w: &FlexTensor,
-        grad: &FlexTensor,
-        stride: usize,
-        padding: usize,
-    ) -> Self {
-        let [n, c, h, wd] = x.shape().dims();
-        let [_, _, k, _] = w.shape().dims();
-        let [_, _, oh, ow] = grad.shape().dims();
-        Self {
-            n,
-            c,
-            h,
-            w: wd,
-            oh,
-            ow,
-            k,
-            stride,
-            padding,
-        }
+/// `g *= act'(x)`, the activation chosen outside the loop as in [`apply`].
+fn scale_by_derivative(act: Activation, g: &mut [f32], x: &[f32]) {
+    fn each(g: &mut [f32], x: &[f32], f: impl Fn(f32) -> f32) {
+        g.iter_mut().zip(x).for_each(|(g, &x)| *g *= f(x));
     }
-
-    /// The sizes of the forward pass of `x` with `w` (before there is an output).
-    fn forward(x: &FlexTensor, w: &FlexTensor, stride: usize, padding: usize) -> Self {
-        let [n, c, h, wd] = x.shape().dims();
-        let [_, _, k, _] = w.shape().dims();
-        let out = |len: usize| (len + 2 * padding).saturating_sub(k) / stride + 1;
-        Self {
-            n,
-            c,
-            h,
-            w: wd,
-            oh: out(h),
-            ow: out(wd),
-            k,
-            stride,
-            padding,
-        }
-    }
-
-    /// The output positions `o` in `0..out` whose input `o * stride + tap - padding` lies in
-    /// `0..len`.
-    fn valid(&self, tap: usize, len: usize, out: usize) -> std::ops::Range<usize> {
-        let (s, p) = (self.stride, self.padding);
-        // o * s + tap >= p  and  o * s + tap <= len - 1 + p
-        let lo = p.saturating_sub(tap).div_ceil(s);
-        let hi = if len + p > tap {
-            ((len - 1 + p - tap) / s + 1).min(out)
-        } else {
-            0
-        };
-        lo.min(hi)..hi
+    match act {
+        Activation::Relu => each(g, x, |x| Activation::Relu.derivative(x)),
+        Activation::Relu6 => each(g, x, |x| Activation::Relu6.derivative(x)),
+        Activation::HardSwish => each(g, x, |x| Activation::HardSwish.derivative(x)),
+        Activation::HardSigmoid => each(g, x, |x| Activation::HardSigmoid.derivative(x)),
     }
 }
 
@@ -399,166 +353,4 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + tail
-}
-
-/// `y[n, c, oy, ox] = sum_{ky, kx} x[n, c, oy*s + ky - p, ox*s + kx - p] * W[c, 0, ky, kx]`,
-/// one `(image, channel)` plane per task (burn-flex's own runs the planes on one thread).
-fn depthwise_forward(g: &Geometry, x: &FlexTensor, w: &FlexTensor) -> FlexTensor {
-    let (xs, ws) = (values(x), values(w));
-    let (plane_in, plane_out, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
-    let mut out = vec![0f32; g.n * g.c * plane_out];
-    let cols: Vec<_> = (0..g.k).map(|kx| g.valid(kx, g.w, g.ow)).collect();
-    if plane_out > 0 {
-        out.par_chunks_mut(plane_out)
-            .enumerate()
-            .for_each(|(plane, yp)| {
-                let wc = &ws[(plane % g.c) * kk..][..kk];
-                let xp = &xs[plane * plane_in..][..plane_in];
-                for ky in 0..g.k {
-                    for oy in g.valid(ky, g.h, g.oh) {
-                        let iy = oy * g.stride + ky - g.padding;
-                        let yrow = &mut yp[oy * g.ow..][..g.ow];
-                        let xrow = &xp[iy * g.w..][..g.w];
-                        for (kx, cols) in cols.iter().enumerate() {
-                            if cols.is_empty() {
-                                continue;
-                            }
-                            let tap = wc[ky * g.k + kx];
-                            let x0 = cols.start * g.stride + kx - g.padding;
-                            let yr = &mut yrow[cols.clone()];
-                            if g.stride == 1 {
-                                for (d, s) in yr.iter_mut().zip(&xrow[x0..]) {
-                                    *d += s * tap;
-                                }
-                            } else {
-                                for (d, s) in yr.iter_mut().zip(xrow[x0..].iter().step_by(g.stride))
-                                {
-                                    *d += s * tap;
-                                }
-                            }
-                        }
-                    }
-                }
-            });
-    }
-    tensor(out, [g.n, g.c, g.oh, g.ow])
-}
-
-/// `dL/dW[c, 0, ky, kx] = sum_{n, oy, ox} g[n, c, oy, ox] * x[n, c, oy*s + ky - p, ox*s + kx - p]`.
-fn depthwise_weight_grad(g: &Geometry, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
-    let (xs, gs) = (values(x), values(grad));
-    let (plane_in, plane_out, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
-    let mut out = vec![0f32; g.c * kk];
-    let cols: Vec<_> = (0..g.k).map(|kx| g.valid(kx, g.w, g.ow)).collect();
-    out.par_chunks_mut(kk).enumerate().for_each(|(c, wc)| {
-        for n in 0..g.n {
-            let xp = &xs[(n * g.c + c) * plane_in..][..plane_in];
-            let gp = &gs[(n * g.c + c) * plane_out..][..plane_out];
-            for ky in 0..g.k {
-                for oy in g.valid(ky, g.h, g.oh) {
-                    let iy = oy * g.stride + ky - g.padding;
-                    let grow = &gp[oy * g.ow..][..g.ow];
-                    let xrow = &xp[iy * g.w..][..g.w];
-                    for (kx, cols) in cols.iter().enumerate() {
-                        if cols.is_empty() {
-                            continue;
-                        }
-                        let x0 = cols.start * g.stride + kx - g.padding;
-                        let gr = &grow[cols.clone()];
-                        wc[ky * g.k + kx] += if g.stride == 1 {
-                            dot(gr, &xrow[x0..x0 + gr.len()])
-                        } else {
-                            gr.iter()
-                                .zip(xrow[x0..].iter().step_by(g.stride))
-                                .map(|(a, b)| a * b)
-                                .sum::<f32>()
-                        };
-                    }
-                }
-            }
-        }
-    });
-    tensor(out, [g.c, 1, g.k, g.k])
-}
-
-/// `dL/dx[n, c, iy, ix] = sum_{ky, kx} g[n, c, oy, ox] * W[c, 0, ky, kx]` over the taps with
-/// `oy*s + ky - p = iy`, `ox*s + kx - p = ix`.
-fn depthwise_input_grad(g: &Geometry, w: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
-    let (ws, gs) = (values(w), values(grad));
-    let (plane_in, plane_out, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
-    let mut out = vec![0f32; g.n * g.c * plane_in];
-    let cols: Vec<_> = (0..g.k).map(|kx| g.valid(kx, g.w, g.ow)).collect();
-    out.par_chunks_mut(plane_in)
-        .enumerate()
-        .for_each(|(plane, xp)| {
-            let c = plane % g.c;
-            let wc = &ws[c * kk..][..kk];
-            let gp = &gs[plane * plane_out..][..plane_out];
-            for ky in 0..g.k {
-                for oy in g.valid(ky, g.h, g.oh) {
-                    let iy = oy * g.stride + ky - g.padding;
-                    let grow = &gp[oy * g.ow..][..g.ow];
-                    let xrow = &mut xp[iy * g.w..][..g.w];
-                    for (kx, cols) in cols.iter().enumerate() {
-                        if cols.is_empty() {
-                            continue;
-                        }
-                        let tap = wc[ky * g.k + kx];
-                        let x0 = cols.start * g.stride + kx - g.padding;
-                        let gr = &grow[cols.clone()];
-                        if g.stride == 1 {
-                            for (d, s) in xrow[x0..x0 + gr.len()].iter_mut().zip(gr) {
-                                *d += s * tap;
-                            }
-                        } else {
-                            for (d, s) in xrow[x0..].iter_mut().step_by(g.stride).zip(gr) {
-                                *d += s * tap;
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    tensor(out, [g.n, g.c, g.h, g.w])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn geom(len: usize, k: usize, stride: usize) -> Geometry {
-        let out = (len + 2 * (k / 2) - k) / stride + 1;
-        Geometry {
-            n: 1,
-            c: 1,
-            h: len,
-            w: len,
-            oh: out,
-            ow: out,
-            k,
-            stride,
-            padding: k / 2,
-        }
-    }
-
-    #[test]
-    fn valid_ranges_match_a_brute_force_scan() {
-        for len in 1..9 {
-            for k in [1, 3, 5, 7] {
-                for stride in [1, 2, 3] {
-                    let g = geom(len, k, stride);
-                    for tap in 0..k {
-                        let want: Vec<usize> = (0..g.oh)
-                            .filter(|&o| {
-                                let i = (o * stride + tap) as isize - g.padding as isize;
-                                (0..len as isize).contains(&i)
-                            })
-                            .collect();
-                        let got: Vec<usize> = g.valid(tap, len, g.oh).collect();
-                        assert_eq!(got, want, "len {len} k {k} s {stride} tap {tap}");
-                    }
-                }
-            }
-        }
-    }
 }

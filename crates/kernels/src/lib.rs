@@ -88,6 +88,7 @@ pub enum Activation {
 
 impl Activation {
     /// The activation at `x`.
+    #[inline]
     pub fn value(self, x: f32) -> f32 {
         let hs = |x: f32| (x + 3.0).clamp(0.0, 6.0) / 6.0;
         match self {
@@ -100,6 +101,7 @@ impl Activation {
 
     /// Its derivative at `x` (PyTorch's choice at the kinks: 0 at the ends of ReLU6's and
     /// hard sigmoid's flat parts, 0 at ReLU's 0; hard swish's is `(2x + 3) / 6` inside).
+    #[inline]
     pub fn derivative(self, x: f32) -> f32 {
         match self {
             Activation::Relu => f32::from(x > 0.0),

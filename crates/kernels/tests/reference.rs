@@ -41,8 +41,9 @@ fn conv2d_matches_burn_forward_and_backward() {
     for (name, base) in devices() {
         let device = base.autodiff();
         device.seed(7);
-        // (c_in, c_out, groups): dense, two groups, depthwise.
-        for (c_in, c_out, groups) in [(6, 8, 1), (6, 8, 2), (12, 12, 12)] {
+        // (c_in, c_out, groups): dense, two groups, depthwise, dense stems on grayscale
+        // and RGB (the direct path).
+        for (c_in, c_out, groups) in [(6, 8, 1), (6, 8, 2), (12, 12, 12), (1, 8, 1), (3, 5, 1)] {
             for stride in [1, 2] {
                 for k in [1, 3, 5, 7] {
                     let case = format!("{name} groups {groups} stride {stride} kernel {k}");
