@@ -4,8 +4,9 @@ on Fashion-MNIST at 32 px, batch 128, a 5,000-image training subset, 4 epochs, e
 with an evaluation on the 10,000 test images; with `--arches` NetAug steps (the target
 plus one sampled sub-network per step, as torch_train.py). The data are the Debian
 package's idx files, decoded once into uint8 and resized per batch; the augmentation is a
-random horizontal flip only (the memory of a batch, not its statistics, is what is
-measured). Run it under `/usr/bin/time -v` for the peak RSS.
+random horizontal flip only and the learning rate a constant 0.1 (memory, not accuracy,
+is what this measures; its NetAug run does not train at that rate). Run it under
+`/usr/bin/time -v` for the peak RSS.
 
 Usage: torch_run.py SPEC.json [--arches ARCHES.json] [--threads 2]
 """
