@@ -7,8 +7,9 @@
 //! [`Kernels`] backend extension gives convolution, training-mode batch norm and the
 //! activations (ReLU, ReLU6, hard swish, hard sigmoid) their own implementations:
 //!
-//! - `flex` (pure Rust): depthwise convolutions get direct weight- and input-gradient
-//!   kernels, activations a one-pass backward ([`flex`]); everything else is burn's.
+//! - `flex` (pure Rust): pointwise convolutions run as GEMMs on the NCHW data, depthwise
+//!   and stem convolutions as direct loops, batch norm as fused passes, activations in one
+//!   parallel pass, each forward and backward ([`flex`]); everything else is burn's.
 //! - `tch-cpu` / `tch-cuda` (LibTorch): one recorded op per layer whose backward calls
 //!   ATen's own kernels: `convolution_backward` (cudnn on CUDA),
 //!   `native_batch_norm_backward`, `hardtanh_backward` and friends ([`libtorch`]).
