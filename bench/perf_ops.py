@@ -18,7 +18,7 @@ import sys
 # counts only when no named backward node is on the stack.
 OPS = [
     (r"::(\w+) as burn_autodiff::ops::backward::Backward", "bw"),
-    (r"netaug_kernels::flex::(\w+Backward) as", "bw"),
+    (r"netaug_kernels::flex::(\w+Backward)(?:<\w+>)? as", "bw"),
     (r"Kernels for burn_autodiff::backend::Autodiff<[^>]*>>?::(\w+)$", "fw"),
     (r"for burn_autodiff::backend::Autodiff<B,C>>::(\w+)$", "fw"),
     (r"(burn_optim)", "optimizer"),
@@ -58,17 +58,20 @@ def family(leaf):
 
 def charge(fr):
     joined = " ".join(fr)
+    # Root first, the generic backward step last. A step run on a pool thread
+    # (`on_workers`) carries its op frames there too.
+    for name in sorted(reversed(fr), key=lambda n: "Step>::step" in n):
+        for pattern, kind in OPS:
+            m = re.search(pattern, name)
+            if m:
+                # `ConvBackward<netaug_kernels::flex::direct::Direct>` -> `ConvBackward<Direct>`
+                op = re.sub(r"<[\w:]*::(\w+)>", r"<\1>", m.group(1))
+                return f"{kind}: {op}"
     if " main" not in " " + joined:
         leaf = next((n for n in fr if not PLUMBING.match(n)), "start_thread")
         if "kallsyms" in leaf:
             leaf = "page fault" if "fault" in joined else "start_thread"
         return "worker threads: " + family(leaf)
-    # Root first, the generic backward step last.
-    for name in sorted(reversed(fr), key=lambda n: "Step>::step" in n):
-        for pattern, kind in OPS:
-            m = re.search(pattern, name)
-            if m:
-                return f"{kind}: {m.group(1)}"
     return "main thread: other"
 
 

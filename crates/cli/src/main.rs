@@ -148,6 +148,11 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // The training steps run on this thread; in the pool, their parallel loops need no
+    // thread wake-ups through the OS (see `join_pool`).
+    if let Err(e) = netaug_kernels::join_pool() {
+        tracing::debug!("rayon's global pool: {e}");
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Profile(args) => profile::run(args),

@@ -7,6 +7,11 @@
 //! - pointwise layers: matrix products on the NCHW data ([`pointwise`]);
 //! - batch norm: two fused passes each way ([`batch_norm`]);
 //! - activations: one parallel pass forward, one backward.
+//!
+//! The loops run compiled for AVX2 where the CPU has it (`wide`; the build itself targets
+//! baseline x86-64), and every output is allocated without a serial zeroing pass: the
+//! threads that write a chunk zero it first, or write it once (`output`). A training
+//! thread inside rayon's pool ([`crate::join_pool`]) waits for these loops by taking part.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -16,17 +21,18 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Flex, TensorData, TensorMetadata};
-use rayon::prelude::*;
 
 use crate::{Activation, Kernels, conv_options};
 
 mod batch_norm;
 mod direct;
 mod gemm;
+mod output;
 mod pointwise;
 
 use batch_norm::BatchNorm;
 use direct::Direct;
+use output::zip_map;
 use pointwise::Pointwise;
 
 fn is_f32(t: &FlexTensor) -> bool {
@@ -41,9 +47,9 @@ impl Kernels for Flex {
         // burn-flex's unary ops run on one thread; activations are a large share of a
         // step's memory traffic.
         let shape = x.shape();
-        let mut v = values(&x).into_owned();
-        v.par_chunks_mut(1 << 14).for_each(|c| apply(act, c));
-        FlexTensor::from_data(TensorData::new(v, shape))
+        let xs = values(&x);
+        let y = apply(act, &xs);
+        FlexTensor::from_data(TensorData::new(y, shape))
     }
 
     fn conv2d_nobias(
@@ -87,15 +93,14 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         groups: usize,
     ) -> FloatTensor<Self> {
         let f32s = is_f32(x.primitive()) && is_f32(weight.primitive());
-        if f32s
-            && Pointwise::of(x.primitive(), weight.primitive(), stride, padding, groups).is_some()
-        {
-            return pointwise_tracked::<C>(x, weight);
+        let (xp, wp) = (x.primitive(), weight.primitive());
+        if let Some(p) = Pointwise::of(xp, wp, stride, padding, groups).filter(|_| f32s) {
+            return conv_tracked::<_, C>(p, x, weight);
         }
-        match Direct::of(x.primitive(), weight.primitive(), stride, padding, groups) {
-            Some(d) if f32s => direct_tracked::<C>(d, x, weight),
-            _ => Self::conv2d(x, weight, None, conv_options(stride, padding, groups)),
+        if let Some(d) = Direct::of(xp, wp, stride, padding, groups).filter(|_| f32s) {
+            return conv_tracked::<_, C>(d, x, weight);
         }
+        Self::conv2d(x, weight, None, conv_options(stride, padding, groups))
     }
 
     fn batch_norm_batch_stats(
@@ -166,85 +171,79 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
     }
 }
 
-/// A direct convolution recorded as one op with [`Direct`]'s gradients.
-fn direct_tracked<C: CheckpointStrategy>(
-    d: Direct,
-    x: FloatTensor<Autodiff<Flex, C>>,
-    weight: FloatTensor<Autodiff<Flex, C>>,
-) -> FloatTensor<Autodiff<Flex, C>> {
-    #[derive(Debug)]
-    struct DirectBackward;
+/// A convolution with its own gradients, so that autodiff records it as one op.
+trait ConvKernel: Copy + std::fmt::Debug + Send + Sync + 'static {
+    /// The output for input `x` and weight `w`.
+    fn forward(&self, x: &FlexTensor, w: &FlexTensor) -> FlexTensor;
+    /// The input's gradient for output gradient `grad`.
+    fn input_grad(&self, w: &FlexTensor, grad: &FlexTensor) -> FlexTensor;
+    /// The weight's gradient for output gradient `grad`.
+    fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor;
+}
 
-    impl Backward<Flex, 2> for DirectBackward {
-        type State = (Direct, FlexTensor, FlexTensor);
-
-        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-            let [node_x, node_w] = ops.parents;
-            let grad = grads.consume::<Flex>(&ops.node);
-            let (d, x, w) = ops.state;
-            if let Some(node) = node_x {
-                grads.register::<Flex>(node.id, d.input_grad(&w, &grad));
-            }
-            if let Some(node) = node_w {
-                grads.register::<Flex>(node.id, d.weight_grad(&x, &grad));
-            }
-        }
+impl ConvKernel for Direct {
+    fn forward(&self, x: &FlexTensor, w: &FlexTensor) -> FlexTensor {
+        Direct::forward(self, x, w)
     }
+    fn input_grad(&self, w: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+        Direct::input_grad(self, w, grad)
+    }
+    fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+        Direct::weight_grad(self, x, grad)
+    }
+}
 
-    match DirectBackward
-        .prepare::<C>([x.node(), weight.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let (xp, wp) = (x.into_primitive(), weight.into_primitive());
-            let y = d.forward(&xp, &wp);
-            prep.finish((d, xp, wp), y)
+impl ConvKernel for Pointwise {
+    fn forward(&self, x: &FlexTensor, w: &FlexTensor) -> FlexTensor {
+        Pointwise::forward(self, x, w)
+    }
+    fn input_grad(&self, w: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+        Pointwise::input_grad(self, w, grad)
+    }
+    fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+        Pointwise::weight_grad(self, x, grad)
+    }
+}
+
+/// The backward node of a [`ConvKernel`].
+#[derive(Debug)]
+struct ConvBackward<K>(std::marker::PhantomData<K>);
+
+impl<K: ConvKernel> Backward<Flex, 2> for ConvBackward<K> {
+    /// The kernel's sizes, the input and the weight.
+    type State = (K, FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (k, x, w) = ops.state;
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, k.input_grad(&w, &grad));
         }
-        OpsKind::UnTracked(prep) => {
-            prep.finish(d.forward(&x.into_primitive(), &weight.into_primitive()))
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, k.weight_grad(&x, &grad));
         }
     }
 }
 
-/// A pointwise convolution recorded as one op with [`Pointwise`]'s gradients.
-fn pointwise_tracked<C: CheckpointStrategy>(
+/// Convolution `k` of `x` by `weight`, recorded as one op with `k`'s gradients.
+fn conv_tracked<K: ConvKernel, C: CheckpointStrategy>(
+    k: K,
     x: FloatTensor<Autodiff<Flex, C>>,
     weight: FloatTensor<Autodiff<Flex, C>>,
 ) -> FloatTensor<Autodiff<Flex, C>> {
-    #[derive(Debug)]
-    struct PointwiseBackward;
-
-    impl Backward<Flex, 2> for PointwiseBackward {
-        type State = (Pointwise, FlexTensor, FlexTensor);
-
-        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-            let [node_x, node_w] = ops.parents;
-            let grad = grads.consume::<Flex>(&ops.node);
-            let (p, x, w) = ops.state;
-            if let Some(node) = node_x {
-                grads.register::<Flex>(node.id, p.input_grad(&w, &grad));
-            }
-            if let Some(node) = node_w {
-                grads.register::<Flex>(node.id, p.weight_grad(&x, &grad));
-            }
-        }
-    }
-
-    let (xp, wp) = (x.primitive(), weight.primitive());
-    let p = Pointwise::of(xp, wp, 1, 0, 1).expect("checked by the caller");
-    match PointwiseBackward
+    match ConvBackward::<K>(std::marker::PhantomData)
         .prepare::<C>([x.node(), weight.node()])
         .compute_bound()
         .stateful()
     {
         OpsKind::Tracked(prep) => {
             let (xp, wp) = (x.into_primitive(), weight.into_primitive());
-            let y = p.forward(&xp, &wp);
-            prep.finish((p, xp, wp), y)
+            let y = k.forward(&xp, &wp);
+            prep.finish((k, xp, wp), y)
         }
         OpsKind::UnTracked(prep) => {
-            prep.finish(p.forward(&x.into_primitive(), &weight.into_primitive()))
+            prep.finish(k.forward(&x.into_primitive(), &weight.into_primitive()))
         }
     }
 }
@@ -283,33 +282,33 @@ impl Backward<Flex, 1> for ActivationBackward {
         };
         let (x, act) = ops.state;
         let shape = grad.shape();
-        let (mut g, xs) = (values(&grad).into_owned(), values(&x));
-        g.par_chunks_mut(1 << 14)
-            .zip(xs.par_chunks(1 << 14))
-            .for_each(|(g, x)| scale_by_derivative(act, g, x));
+        let g = chain(act, &values(&grad), &values(&x));
         let gx = FlexTensor::from_data(TensorData::new(g, shape));
         grads.register::<Flex>(node.id, gx);
     }
 }
 
-/// `v = act(v)` with the activation chosen once, outside the loop (a `match` per element
+/// Elements per parallel task of the activations.
+const ACTIVATION_CHUNK: usize = 1 << 14;
+
+/// `act(x)`, with the activation chosen once, outside the loop (a `match` per element
 /// keeps the loop from vectorizing).
-fn apply(act: Activation, v: &mut [f32]) {
-    fn each(v: &mut [f32], f: impl Fn(f32) -> f32) {
-        v.iter_mut().for_each(|e| *e = f(*e));
+fn apply(act: Activation, x: &[f32]) -> Vec<f32> {
+    fn each(x: &[f32], f: impl Fn(f32) -> f32 + Copy + Sync) -> Vec<f32> {
+        zip_map(x, x, ACTIVATION_CHUNK, |_| move |x, _| f(x))
     }
     match act {
-        Activation::Relu => each(v, |x| Activation::Relu.value(x)),
-        Activation::Relu6 => each(v, |x| Activation::Relu6.value(x)),
-        Activation::HardSwish => each(v, |x| Activation::HardSwish.value(x)),
-        Activation::HardSigmoid => each(v, |x| Activation::HardSigmoid.value(x)),
+        Activation::Relu => each(x, |x| Activation::Relu.value(x)),
+        Activation::Relu6 => each(x, |x| Activation::Relu6.value(x)),
+        Activation::HardSwish => each(x, |x| Activation::HardSwish.value(x)),
+        Activation::HardSigmoid => each(x, |x| Activation::HardSigmoid.value(x)),
     }
 }
 
-/// `g *= act'(x)`, the activation chosen outside the loop as in [`apply`].
-fn scale_by_derivative(act: Activation, g: &mut [f32], x: &[f32]) {
-    fn each(g: &mut [f32], x: &[f32], f: impl Fn(f32) -> f32) {
-        g.iter_mut().zip(x).for_each(|(g, &x)| *g *= f(x));
+/// `g · act'(x)`, the activation chosen outside the loop as in [`apply`].
+fn chain(act: Activation, g: &[f32], x: &[f32]) -> Vec<f32> {
+    fn each(g: &[f32], x: &[f32], f: impl Fn(f32) -> f32 + Copy + Sync) -> Vec<f32> {
+        zip_map(g, x, ACTIVATION_CHUNK, |_| move |g, x| g * f(x))
     }
     match act {
         Activation::Relu => each(g, x, |x| Activation::Relu.derivative(x)),
@@ -337,20 +336,49 @@ fn tensor<const D: usize>(v: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(v, shape))
 }
 
-/// `sum(a[i] * b[i])` with eight partial sums, so that it vectorizes.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+/// Runs `f` compiled for AVX2 where the CPU has it (the build targets baseline x86-64, whose
+/// vectors are half as wide), as is otherwise. `f` and what it calls must be inlined into
+/// it (`#[inline(always)]`) to be compiled that way.
+#[inline(always)]
+fn wide<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU has AVX2, checked above.
+        return unsafe { avx2(f) };
+    }
+    f()
+}
+
+/// Partial sums of [`lanes`]: four AVX2 vectors, enough independent chains to hide the
+/// add latency.
+const LANES: usize = 8;
+
+/// `Σ term(a[i], b[i])` over [`LANES`] partial sums, so that the loop vectorizes (one
+/// running sum is a dependency chain the compiler may not reorder).
+#[inline(always)]
+fn lanes(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f32 = ca
         .remainder()
         .iter()
         .zip(cb.remainder())
-        .map(|(x, y)| x * y)
+        .map(|(&x, &y)| term(x, y))
         .sum();
     for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
+        for l in 0..LANES {
+            acc[l] += term(x[l], y[l]);
         }
     }
     acc.iter().sum::<f32>() + tail
+}
+
+/// `Σ a[i]`, over [`lanes`].
+#[inline(always)]
+fn lanes_sum(a: &[f32]) -> f32 {
+    lanes(a, a, |x, _| x)
 }

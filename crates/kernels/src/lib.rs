@@ -222,3 +222,19 @@ pub fn batch_norm_train(
         Tensor::from_dispatch(var),
     )
 }
+
+/// Makes the calling thread one of the threads of rayon's global pool, which keeps its
+/// size (`RAYON_NUM_THREADS`, or one per core). The `flex` kernels' parallel loops,
+/// called from a pool thread, wait for their tasks by taking part in them; called from
+/// outside, every loop is a round trip of thread wake-ups through the OS (a futex wake and
+/// sleep per op, hundreds per step). The pool adopts the thread that trains instead of
+/// taking the steps onto its own threads because the steps must stay on one thread: burn
+/// keeps batch norm's running statistics per thread and averages them when read.
+///
+/// Call it once, from the thread that will train, before any parallel work: it fails when
+/// the global pool exists already.
+pub fn join_pool() -> Result<(), rayon::ThreadPoolBuildError> {
+    rayon::ThreadPoolBuilder::new()
+        .use_current_thread()
+        .build_global()
+}

@@ -36,6 +36,22 @@ fn close<const D: usize>(what: &str, a: Tensor<D>, b: Tensor<D>) {
     assert!(d <= 1e-4, "{what}: max relative difference {d}");
 }
 
+/// Our convolution of `x` (tracked) by `w` against burn's: output, dx and dW.
+fn check_conv(case: &str, x: Tensor<4>, w: Tensor<4>, stride: usize, groups: usize) {
+    let padding = w.dims()[2] / 2;
+    let ours = conv2d(x.clone(), w.clone(), stride, padding, groups);
+    let options = conv_options(stride, padding, groups);
+    let reference = m::conv2d(x.clone(), w.clone(), None, options);
+    let r = random(reference.dims(), &x.device());
+    let g1 = (ours.clone() * r.clone()).sum().backward();
+    let g2 = (reference.clone() * r).sum().backward();
+    close(&format!("{case}: output"), ours, reference);
+    let (dx1, dx2) = (x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
+    close(&format!("{case}: dx"), dx1, dx2);
+    let (dw1, dw2) = (w.grad(&g1).unwrap(), w.grad(&g2).unwrap());
+    close(&format!("{case}: dw"), dw1, dw2);
+}
+
 #[test]
 fn conv2d_matches_burn_forward_and_backward() {
     for (name, base) in devices() {
@@ -49,27 +65,7 @@ fn conv2d_matches_burn_forward_and_backward() {
                     let case = format!("{name} groups {groups} stride {stride} kernel {k}");
                     let x = random([3, c_in, 11, 10], &device).require_grad();
                     let w = random([c_out, c_in / groups, k, k], &device).require_grad();
-                    let ours = conv2d(x.clone(), w.clone(), stride, k / 2, groups);
-                    let reference = m::conv2d(
-                        x.clone(),
-                        w.clone(),
-                        None,
-                        conv_options(stride, k / 2, groups),
-                    );
-                    let r = random(reference.dims(), &device);
-                    let g1 = (ours.clone() * r.clone()).sum().backward();
-                    let g2 = (reference.clone() * r).sum().backward();
-                    close(&format!("{case}: output"), ours, reference);
-                    close(
-                        &format!("{case}: dx"),
-                        x.grad(&g1).unwrap(),
-                        x.grad(&g2).unwrap(),
-                    );
-                    close(
-                        &format!("{case}: dw"),
-                        w.grad(&g1).unwrap(),
-                        w.grad(&g2).unwrap(),
-                    );
+                    check_conv(&case, x, w, stride, groups);
                 }
             }
         }
@@ -89,22 +85,7 @@ fn pointwise_conv2d_matches_burn_at_every_batch_split() {
                 let case = format!("{name} pointwise n {n} {h}x{w}");
                 let x = random([n, 10, h, w], &device).require_grad();
                 let wt = random([7, 10, 1, 1], &device).require_grad();
-                let ours = conv2d(x.clone(), wt.clone(), 1, 0, 1);
-                let reference = m::conv2d(x.clone(), wt.clone(), None, conv_options(1, 0, 1));
-                let r = random(reference.dims(), &device);
-                let g1 = (ours.clone() * r.clone()).sum().backward();
-                let g2 = (reference.clone() * r).sum().backward();
-                close(&format!("{case}: output"), ours, reference);
-                close(
-                    &format!("{case}: dx"),
-                    x.grad(&g1).unwrap(),
-                    x.grad(&g2).unwrap(),
-                );
-                close(
-                    &format!("{case}: dw"),
-                    wt.grad(&g1).unwrap(),
-                    wt.grad(&g2).unwrap(),
-                );
+                check_conv(&case, x, wt, 1, 1);
                 // Without autodiff.
                 let (x, wt) = (random([n, 10, h, w], &base), random([7, 10, 1, 1], &base));
                 let plain = conv2d(x.clone(), wt.clone(), 1, 0, 1);

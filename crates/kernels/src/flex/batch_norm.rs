@@ -7,7 +7,8 @@ use burn::backend::TensorMetadata;
 use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::{tensor, values};
+use super::output::zip_map;
+use super::{lanes, lanes_sum, tensor, values, wide};
 
 /// Sizes of one batch norm over `[N, C, H, W]`.
 #[derive(Clone, Copy, Debug)]
@@ -44,8 +45,33 @@ impl BatchNorm {
     }
 
     /// Plane `(n, c)` of `xs`.
+    #[inline(always)]
     fn plane<'a>(&self, xs: &'a [f32], n: usize, c: usize) -> &'a [f32] {
         &xs[(n * self.c + c) * self.plane..][..self.plane]
+    }
+
+    /// Channel `c`'s mean and biased variance, in two passes as burn and PyTorch's
+    /// reference do: one pass of sum and sum of squares loses digits when |mean| >> std.
+    #[inline(always)]
+    fn stats(&self, xs: &[f32], c: usize) -> (f32, f32) {
+        let m = self.count().max(1) as f64;
+        let planes = || (0..self.n).map(|n| self.plane(xs, n, c));
+        let mean = (planes().map(|p| lanes_sum(p) as f64).sum::<f64>() / m) as f32;
+        let squares = |p: &[f32]| lanes(p, p, |x, _| (x - mean) * (x - mean)) as f64;
+        let var = planes().map(squares).sum::<f64>() / m;
+        (mean, var as f32)
+    }
+
+    /// Channel `c`'s `Σ dy` and `Σ dy · (x - mean)`.
+    #[inline(always)]
+    fn grad_sums(&self, dys: &[f32], xs: &[f32], mean: f32, c: usize) -> (f32, f32) {
+        let (mut s, mut sx) = (0f64, 0f64);
+        for n in 0..self.n {
+            let (dy, x) = (self.plane(dys, n, c), self.plane(xs, n, c));
+            s += lanes_sum(dy) as f64;
+            sx += lanes(dy, x, |d, x| d * (x - mean)) as f64;
+        }
+        (s as f32, sx as f32)
     }
 
     /// `(y, mean, biased variance, saved)`.
@@ -57,17 +83,13 @@ impl BatchNorm {
         epsilon: f64,
     ) -> (FlexTensor, FlexTensor, FlexTensor, Saved) {
         let (xs, gs, bs) = (values(x), values(gamma), values(beta));
-        let m = self.count().max(1) as f64;
-        // Two passes per channel (mean, then squared deviations) as burn and PyTorch's
-        // reference do: one pass of sum and sum of squares loses digits when |mean| >> std.
         let stats: Vec<(f32, f32)> = (0..self.c)
             .into_par_iter()
             .map(|c| {
-                let planes = || (0..self.n).map(|n| self.plane(&xs, n, c));
-                let mean = planes().map(|p| sum(p) as f64).sum::<f64>() / m;
-                let mean = mean as f32;
-                let var = planes().map(|p| squared_deviations(p, mean)).sum::<f64>() / m;
-                (mean, var as f32)
+                wide(
+                    #[inline(always)]
+                    || self.stats(&xs, c),
+                )
             })
             .collect();
         let (mean, var): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
@@ -76,18 +98,12 @@ impl BatchNorm {
             .map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32)
             .collect();
         let scale: Vec<f32> = gs.iter().zip(&invstd).map(|(g, i)| g * i).collect();
-        let mut out = vec![0f32; xs.len()];
-        if self.plane > 0 {
-            out.par_chunks_mut(self.plane)
-                .zip(xs.par_chunks(self.plane))
-                .enumerate()
-                .for_each(|(i, (y, x))| {
-                    // Centered first: x·a + (β − μ·a) cancels digits when |μ| ≫ σ.
-                    let c = i % self.c;
-                    let (mu, a, b) = (mean[c], scale[c], bs[c]);
-                    y.iter_mut().zip(x).for_each(|(y, x)| *y = (x - mu) * a + b);
-                });
-        }
+        // Centered first: x·a + (β − μ·a) cancels digits when |μ| ≫ σ.
+        let out = zip_map(&xs, &xs, self.plane, |i| {
+            let c = i % self.c;
+            let (mu, a, b) = (mean[c], scale[c], bs[c]);
+            move |x, _| (x - mu) * a + b
+        });
         let one_d = |v: &[f32]| tensor(v.to_vec(), [self.c]);
         let (mean_t, var_t) = (one_d(&mean), one_d(&var));
         (
@@ -112,14 +128,10 @@ impl BatchNorm {
         let sums: Vec<(f32, f32)> = (0..self.c)
             .into_par_iter()
             .map(|c| {
-                let mean = saved.mean[c];
-                let (mut s, mut sx) = (0f64, 0f64);
-                for n in 0..self.n {
-                    let (dy, x) = (self.plane(&dys, n, c), self.plane(&xs, n, c));
-                    s += sum(dy) as f64;
-                    sx += dot_centered(dy, x, mean) as f64;
-                }
-                (s as f32, sx as f32)
+                wide(
+                    #[inline(always)]
+                    || self.grad_sums(&dys, &xs, saved.mean[c], c),
+                )
             })
             .collect();
         let dbeta: Vec<f32> = sums.iter().map(|s| s.0).collect();
@@ -138,71 +150,14 @@ impl BatchNorm {
                 (saved.mean[c], k1, k2, k3)
             })
             .collect();
-        let mut dx = vec![0f32; xs.len()];
-        if self.plane > 0 {
-            dx.par_chunks_mut(self.plane)
-                .zip(dys.par_chunks(self.plane).zip(xs.par_chunks(self.plane)))
-                .enumerate()
-                .for_each(|(i, (d, (dy, x)))| {
-                    let (mu, k1, k2, k3) = coef[i % self.c];
-                    for ((d, dy), x) in d.iter_mut().zip(dy).zip(x) {
-                        *d = dy * k1 + (x - mu) * k2 + k3;
-                    }
-                });
-        }
+        let dx = zip_map(&dys, &xs, self.plane, |i| {
+            let (mu, k1, k2, k3) = coef[i % self.c];
+            move |dy, x| dy * k1 + (x - mu) * k2 + k3
+        });
         (
             tensor(dx, self.shape),
             tensor(dgamma, [self.c]),
             tensor(dbeta, [self.c]),
         )
     }
-}
-
-/// Σ a with eight partial sums (vectorizes).
-fn sum(a: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let chunks = a.chunks_exact(8);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for c in chunks {
-        for l in 0..8 {
-            acc[l] += c[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// Σ (a - mean)², accumulated as `f64` per eight lanes.
-fn squared_deviations(a: &[f32], mean: f32) -> f64 {
-    let mut acc = [0f32; 8];
-    let chunks = a.chunks_exact(8);
-    let tail: f32 = chunks
-        .remainder()
-        .iter()
-        .map(|x| (x - mean) * (x - mean))
-        .sum();
-    for c in chunks {
-        for l in 0..8 {
-            let d = c[l] - mean;
-            acc[l] += d * d;
-        }
-    }
-    acc.iter().map(|&v| v as f64).sum::<f64>() + tail as f64
-}
-
-/// Σ dy · (x - mean).
-fn dot_centered(dy: &[f32], x: &[f32], mean: f32) -> f32 {
-    let mut acc = [0f32; 8];
-    let (cd, cx) = (dy.chunks_exact(8), x.chunks_exact(8));
-    let tail: f32 = cd
-        .remainder()
-        .iter()
-        .zip(cx.remainder())
-        .map(|(d, x)| d * (x - mean))
-        .sum();
-    for (d, x) in cd.zip(cx) {
-        for l in 0..8 {
-            acc[l] += d[l] * (x[l] - mean);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }

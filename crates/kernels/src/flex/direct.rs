@@ -10,7 +10,8 @@ use burn::backend::TensorMetadata;
 use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::{dot, tensor, values};
+use super::output::Output;
+use super::{lanes, tensor, values, wide};
 
 /// Dense layers with at most this many input channels run here (beyond, GEMMs win).
 const DENSE_MAX_IN: usize = 4;
@@ -76,100 +77,114 @@ impl Direct {
     }
 
     /// The input channels of output channel `co`.
+    #[inline(always)]
     fn inputs_of(&self, co: usize) -> Range<usize> {
         let g = co / self.cout_g;
         g * self.cin_g..(g + 1) * self.cin_g
     }
 
-    /// Rows of the zero-padded input plane.
-    fn padded_rows(&self) -> usize {
-        self.h + 2 * self.padding
+    /// Rows of one phase of the zero-padded input plane (see [`Direct::phases`]).
+    #[inline(always)]
+    fn phase_rows(&self) -> usize {
+        (self.h + 2 * self.padding).div_ceil(self.stride)
     }
 
-    /// Width of one phase of the padded plane (see [`Direct::phases`]).
+    /// Width of one phase, and the row stride of the wide output (see [`Direct::span`]).
+    #[inline(always)]
     fn phase_width(&self) -> usize {
         (self.w + 2 * self.padding).div_ceil(self.stride)
     }
 
-    /// Length of the phase buffer.
-    fn phases_len(&self) -> usize {
-        self.stride * self.padded_rows() * self.phase_width()
+    /// Length of one phase.
+    #[inline(always)]
+    fn phase_len(&self) -> usize {
+        self.phase_rows() * self.phase_width()
     }
 
-    /// The zero-padded plane split by column into `stride` phases, phase `q` holding
-    /// padded columns `q, q + s, q + 2s, ...`: output column `ox` meets kernel column `kx`
-    /// at `phase[kx % s][row][ox + kx / s]`, so every inner loop runs over contiguous
-    /// memory whatever the stride, and the padding needs no bounds logic.
+    /// Length of the phase buffer: `stride²` phases.
+    #[inline(always)]
+    fn phases_len(&self) -> usize {
+        self.stride * self.stride * self.phase_len()
+    }
+
+    /// Length of the wide output: `oh` rows of [`Direct::phase_width`] values, the last
+    /// one cut at `ow`. Output `(oy, ox)` sits at `oy * phase width + ox`; the columns past
+    /// `ow` are scratch (discarded forward, zero in a gradient).
+    #[inline(always)]
+    fn span(&self) -> usize {
+        (self.oh - 1) * self.phase_width() + self.ow
+    }
+
+    /// The zero-padded plane split into `stride²` phases, phase `(qy, qx)` holding padded
+    /// rows `qy, qy + s, ...` and columns `qx, qx + s, ...`: tap `(ky, kx)` of output
+    /// `(oy, ox)` is in phase `(ky % s, kx % s)` at row `oy + ky / s`, column
+    /// `ox + kx / s`. Every tap of a whole plane is then one contiguous run of the wide
+    /// output's length, starting at [`Direct::tap_offsets`], and the padding needs no
+    /// bounds logic.
+    #[inline(always)]
     fn phases(&self, buf: &mut Vec<f32>, plane: &[f32]) {
-        buf.clear();
-        buf.resize(self.phases_len(), 0.0);
-        let (s, p, pw, rows) = (
-            self.stride,
-            self.padding,
-            self.phase_width(),
-            self.padded_rows(),
-        );
+        // Every call writes the whole interior and never the border, so a buffer of this
+        // geometry only needs zeroing once.
+        if buf.len() != self.phases_len() {
+            buf.clear();
+            buf.resize(self.phases_len(), 0.0);
+        }
         for iy in 0..self.h {
             let src = &plane[iy * self.w..][..self.w];
-            if s == 1 {
-                buf[(iy + p) * pw + p..][..self.w].copy_from_slice(src);
-            } else {
-                for (q, first, j0) in self.phase_starts() {
-                    let dst = &mut buf[(q * rows + iy + p) * pw + j0..];
-                    let cols = src[first..].iter().step_by(s);
+            for (dst, first) in self.phase_rows_of(iy) {
+                let dst = &mut buf[dst..];
+                if self.stride == 1 {
+                    dst[..self.w].copy_from_slice(src);
+                } else {
+                    let cols = src[first..].iter().step_by(self.stride);
                     dst.iter_mut().zip(cols).for_each(|(d, &v)| *d = v);
                 }
             }
         }
     }
 
-    /// Per phase `q`: the first input column in it and that column's index in the phase.
-    fn phase_starts(&self) -> impl Iterator<Item = (usize, usize, usize)> {
-        let (s, p, w) = (self.stride, self.padding, self.w);
-        (0..s).filter_map(move |q| {
-            // The first padded column c >= p with c % s == q, as an input column.
-            let first = (q + s - p % s) % s;
-            (first < w).then_some((q, first, (first + p) / s))
-        })
-    }
-
-    /// Adds the interior of a phase buffer (the padded plane's gradient) into `plane`.
+    /// The input plane from a phase buffer (a padded plane's gradient): its interior.
+    #[inline(always)]
     fn gather(&self, buf: &[f32], plane: &mut [f32]) {
-        let (s, p, pw, rows) = (
-            self.stride,
-            self.padding,
-            self.phase_width(),
-            self.padded_rows(),
-        );
         for iy in 0..self.h {
             let dst = &mut plane[iy * self.w..][..self.w];
-            if s == 1 {
-                let src = &buf[(iy + p) * pw + p..][..self.w];
-                dst.iter_mut().zip(src).for_each(|(d, v)| *d += v);
-            } else {
-                for (q, first, j0) in self.phase_starts() {
-                    let src = &buf[(q * rows + iy + p) * pw + j0..];
-                    let cols = dst[first..].iter_mut().step_by(s);
-                    cols.zip(src).for_each(|(d, v)| *d += v);
+            for (src, first) in self.phase_rows_of(iy) {
+                let src = &buf[src..];
+                if self.stride == 1 {
+                    dst.copy_from_slice(&src[..self.w]);
+                } else {
+                    let cols = dst[first..].iter_mut().step_by(self.stride);
+                    cols.zip(src).for_each(|(d, &v)| *d = v);
                 }
             }
         }
     }
 
-    /// Phase row `oy * s + ky` of kernel column `kx`, from output column 0 on.
-    #[cfg(test)]
-    fn row_start(&self, oy: usize, ky: usize, kx: usize) -> usize {
-        oy * self.stride * self.phase_width() + self.tap_offsets()[ky * self.k + kx]
+    /// Where input row `iy` lies in the phase buffer: per column phase that holds any of
+    /// it, the index of its first value there and its first input column.
+    #[inline(always)]
+    fn phase_rows_of(&self, iy: usize) -> impl Iterator<Item = (usize, usize)> {
+        let (s, p, pw, len) = (
+            self.stride,
+            self.padding,
+            self.phase_width(),
+            self.phase_len(),
+        );
+        let (qy, row) = ((iy + p) % s, (iy + p) / s);
+        (0..s).filter_map(move |qx| {
+            // The first padded column c >= p with c % s == qx, as an input column.
+            let first = (qx + s - p % s) % s;
+            (first < self.w).then_some(((qy * s + qx) * len + row * pw + (first + p) / s, first))
+        })
     }
 
-    /// Per tap `(ky, kx)`, where its phase row for output row 0 starts; output row `oy`
-    /// adds `oy * s * phase width`.
+    /// Per tap `(ky, kx)`, where its run starts in the phase buffer.
     fn tap_offsets(&self) -> Vec<usize> {
-        let (s, pw, rows) = (self.stride, self.phase_width(), self.padded_rows());
+        let (s, pw, len) = (self.stride, self.phase_width(), self.phase_len());
         (0..self.k * self.k)
             .map(|t| {
                 let (ky, kx) = (t / self.k, t % self.k);
-                ((kx % s) * rows + ky) * pw + kx / s
+                ((ky % s) * s + kx % s) * len + (ky / s) * pw + kx / s
             })
             .collect()
     }
@@ -177,87 +192,118 @@ impl Direct {
     /// `y[n, co] = Σ_{ci, ky, kx} x[n, ci, oy*s + ky - p, ox*s + kx - p] · W[co, ci, ky, kx]`.
     pub fn forward(&self, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
         let (xs, ws) = (values(x), values(weight));
-        let (pin, pout, kk, ow) = (self.plane_in(), self.plane_out(), self.k * self.k, self.ow);
-        let (taps, row) = (self.tap_offsets(), self.stride * self.phase_width());
-        let mut out = vec![0f32; self.n * self.c_out * pout];
+        let (pin, pout, kk) = (self.plane_in(), self.plane_out(), self.k * self.k);
+        let (taps, pw, span) = (self.tap_offsets(), self.phase_width(), self.span());
+        let mut out = Output::new(self.n * self.c_out * pout);
         if pout > 0 {
-            out.par_chunks_mut(pout)
-                .enumerate()
-                .for_each_init(Vec::new, |buf, (plane, yp)| {
+            out.par_chunks_mut(pout).enumerate().for_each_init(
+                || (Vec::new(), vec![0f32; span]),
+                |(buf, wide_out), (plane, yp)| {
                     let (n, co) = (plane / self.c_out, plane % self.c_out);
-                    for (j, ci) in self.inputs_of(co).enumerate() {
-                        let wk = &ws[(co * self.cin_g + j) * kk..][..kk];
-                        self.phases(buf, &xs[(n * self.c_in + ci) * pin..][..pin]);
-                        for (oy, yr) in yp.chunks_exact_mut(ow).enumerate() {
-                            for (&tap, &off) in wk.iter().zip(&taps) {
-                                let src = &buf[oy * row + off..][..ow];
-                                yr.iter_mut().zip(src).for_each(|(d, v)| *d += v * tap);
+                    wide(
+                        #[inline(always)]
+                        || {
+                            wide_out.fill(0.0);
+                            for (j, ci) in self.inputs_of(co).enumerate() {
+                                let wk = &ws[(co * self.cin_g + j) * kk..][..kk];
+                                self.phases(buf, &xs[(n * self.c_in + ci) * pin..][..pin]);
+                                for (&tap, &off) in wk.iter().zip(&taps) {
+                                    let src = &buf[off..][..span];
+                                    let pairs = wide_out.iter_mut().zip(src);
+                                    pairs.for_each(|(d, v)| *d += v * tap);
+                                }
                             }
-                        }
-                    }
-                });
-        }
-        tensor(out, [self.n, self.c_out, self.oh, self.ow])
-    }
-
-    /// `dx[n, ci, iy, ix] = Σ g[n, co, oy, ox] · W[co, ci, ky, kx]` over the output channels
-    /// fed by `ci` and the taps with `oy*s + ky - p = iy`, `ox*s + kx - p = ix`.
-    pub fn input_grad(&self, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
-        let (ws, gs) = (values(weight), values(grad));
-        let (pin, pout, kk, ow) = (self.plane_in(), self.plane_out(), self.k * self.k, self.ow);
-        let (taps, row) = (self.tap_offsets(), self.stride * self.phase_width());
-        let mut out = vec![0f32; self.n * self.c_in * pin];
-        if pin > 0 && pout > 0 {
-            out.par_chunks_mut(pin).enumerate().for_each_init(
-                Vec::new,
-                |buf: &mut Vec<f32>, (plane, xp)| {
-                    let (n, ci) = (plane / self.c_in, plane % self.c_in);
-                    let (g, j) = (ci / self.cin_g, ci % self.cin_g);
-                    buf.clear();
-                    buf.resize(self.phases_len(), 0.0);
-                    for co in g * self.cout_g..(g + 1) * self.cout_g {
-                        let wk = &ws[(co * self.cin_g + j) * kk..][..kk];
-                        let gp = &gs[(n * self.c_out + co) * pout..][..pout];
-                        for (oy, gr) in gp.chunks_exact(ow).enumerate() {
-                            for (&tap, &off) in wk.iter().zip(&taps) {
-                                let dst = &mut buf[oy * row + off..][..ow];
-                                dst.iter_mut().zip(gr).for_each(|(d, v)| *d += v * tap);
+                            for (yr, wr) in yp.chunks_exact_mut(self.ow).zip(wide_out.chunks(pw)) {
+                                yr.copy_from_slice(&wr[..self.ow]);
                             }
-                        }
-                    }
-                    self.gather(buf, xp);
+                        },
+                    );
                 },
             );
         }
-        tensor(out, [self.n, self.c_in, self.h, self.w])
+        tensor(out.into_vec(), [self.n, self.c_out, self.oh, self.ow])
     }
 
-    /// `dW[co, ci, ky, kx] = Σ_{n, oy, ox} g[n, co, oy, ox] · x[n, ci, oy*s + ky - p, ox*s + kx - p]`.
-    pub fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
-        let (xs, gs) = (values(x), values(grad));
-        let (pin, pout, kk, ow) = (self.plane_in(), self.plane_out(), self.k * self.k, self.ow);
-        let (taps, row) = (self.tap_offsets(), self.stride * self.phase_width());
-        let per_out = self.cin_g * kk;
-        let mut out = vec![0f32; self.c_out * per_out];
-        if pout > 0 {
-            out.par_chunks_mut(per_out.max(1))
-                .enumerate()
-                .for_each_init(Vec::new, |buf, (co, wc)| {
-                    for n in 0..self.n {
-                        let gp = &gs[(n * self.c_out + co) * pout..][..pout];
-                        for (j, ci) in self.inputs_of(co).enumerate() {
-                            self.phases(buf, &xs[(n * self.c_in + ci) * pin..][..pin]);
-                            let wk = &mut wc[j * kk..][..kk];
-                            for (oy, gr) in gp.chunks_exact(ow).enumerate() {
-                                for (w, &off) in wk.iter_mut().zip(&taps) {
-                                    *w += dot(gr, &buf[oy * row + off..][..ow]);
+    /// The `g` plane into `wide_g`, a buffer of [`Direct::span`] values at the wide
+    /// output's layout whose scratch columns stay 0 (they are never written).
+    #[inline(always)]
+    fn widen(&self, g: &[f32], wide_g: &mut [f32]) {
+        for (wr, gr) in wide_g
+            .chunks_mut(self.phase_width())
+            .zip(g.chunks_exact(self.ow))
+        {
+            wr[..self.ow].copy_from_slice(gr);
+        }
+    }
+
+    /// `dx[n, ci, iy, ix] = Σ g[n, co, oy, ox] · W[co, ci, ky, kx]` over the output channels
+    /// fed by `ci` and the taps with `oy*s + ky - p = iy`, `ox*s + kx - p = ix`: every tap
+    /// adds the wide gradient times its weight into its run of the phase buffer (the
+    /// padded plane's gradient), whose interior is then the input's gradient.
+    pub fn input_grad(&self, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+        let (ws, gs) = (values(weight), values(grad));
+        let (pin, pout, kk) = (self.plane_in(), self.plane_out(), self.k * self.k);
+        let (taps, span) = (self.tap_offsets(), self.span());
+        let mut out = Output::new(self.n * self.c_in * pin);
+        if pin > 0 && pout > 0 {
+            out.par_chunks_mut(pin).enumerate().for_each_init(
+                || (Vec::new(), vec![0f32; span]),
+                |(buf, wide_g): &mut (Vec<f32>, Vec<f32>), (plane, xp)| {
+                    let (n, ci) = (plane / self.c_in, plane % self.c_in);
+                    let (g, j) = (ci / self.cin_g, ci % self.cin_g);
+                    wide(
+                        #[inline(always)]
+                        || {
+                            buf.clear();
+                            buf.resize(self.phases_len(), 0.0);
+                            for co in g * self.cout_g..(g + 1) * self.cout_g {
+                                let wk = &ws[(co * self.cin_g + j) * kk..][..kk];
+                                self.widen(&gs[(n * self.c_out + co) * pout..][..pout], wide_g);
+                                for (&tap, &off) in wk.iter().zip(&taps) {
+                                    let dst = &mut buf[off..][..span];
+                                    let pairs = dst.iter_mut().zip(wide_g.iter());
+                                    pairs.for_each(|(d, v)| *d += v * tap);
                                 }
                             }
-                        }
-                    }
-                });
+                            self.gather(buf, xp);
+                        },
+                    );
+                },
+            );
         }
-        tensor(out, [self.c_out, self.cin_g, self.k, self.k])
+        tensor(out.into_vec(), [self.n, self.c_in, self.h, self.w])
+    }
+
+    /// `dW[co, ci, ky, kx] = Σ_{n, oy, ox} g[n, co, oy, ox] · x[n, ci, oy*s + ky - p, ox*s + kx - p]`:
+    /// per image and tap, one dot product of the wide gradient with the tap's run.
+    pub fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+        let (xs, gs) = (values(x), values(grad));
+        let (pin, pout, kk) = (self.plane_in(), self.plane_out(), self.k * self.k);
+        let (taps, span) = (self.tap_offsets(), self.span());
+        let per_out = self.cin_g * kk;
+        let mut out = Output::new(self.c_out * per_out);
+        if pout > 0 && per_out > 0 {
+            out.par_chunks_mut(per_out).enumerate().for_each_init(
+                || (Vec::new(), vec![0f32; span]),
+                |(buf, wide_g), (co, wc)| {
+                    wide(
+                        #[inline(always)]
+                        || {
+                            for n in 0..self.n {
+                                self.widen(&gs[(n * self.c_out + co) * pout..][..pout], wide_g);
+                                for (j, ci) in self.inputs_of(co).enumerate() {
+                                    self.phases(buf, &xs[(n * self.c_in + ci) * pin..][..pin]);
+                                    for (w, &off) in wc[j * kk..][..kk].iter_mut().zip(&taps) {
+                                        *w += lanes(wide_g, &buf[off..][..span], |g, v| g * v);
+                                    }
+                                }
+                            }
+                        },
+                    );
+                },
+            );
+        }
+        tensor(out.into_vec(), [self.c_out, self.cin_g, self.k, self.k])
     }
 }
 
@@ -289,30 +335,45 @@ mod tests {
             for k in [1, 3, 5] {
                 for stride in [1, 2, 3] {
                     let d = direct(h, w, k, stride);
-                    let plane: Vec<f32> = (0..h * w).map(|i| i as f32 + 1.0).collect();
+                    let (p, s, pw) = (d.padding, stride, d.phase_width());
                     let mut buf = Vec::new();
-                    d.phases(&mut buf, &plane);
-                    let p = d.padding;
-                    // Every padded position (r, c) sits at phase c % s, column c / s.
-                    for r in 0..h + 2 * p {
-                        for c in 0..w + 2 * p {
-                            let at =
-                                ((c % stride) * d.padded_rows() + r) * d.phase_width() + c / stride;
+                    // A second plane in the same buffer: the border must still read 0.
+                    for scale in [1.0, -2.0] {
+                        let plane: Vec<f32> =
+                            (0..h * w).map(|i| scale * (i as f32 + 1.0)).collect();
+                        d.phases(&mut buf, &plane);
+                        let padded = |r: usize, c: usize| {
                             let inside = (p..h + p).contains(&r) && (p..w + p).contains(&c);
-                            let want = if inside {
+                            if inside {
                                 plane[(r - p) * w + c - p]
                             } else {
                                 0.0
-                            };
-                            assert_eq!(buf[at], want, "{h}x{w} k {k} s {stride} at ({r}, {c})");
+                            }
+                        };
+                        // Padded (r, c) sits in phase (r % s, c % s) at (r / s, c / s).
+                        for r in 0..h + 2 * p {
+                            for c in 0..w + 2 * p {
+                                let phase = (r % s) * s + c % s;
+                                let at = phase * d.phase_len() + (r / s) * pw + c / s;
+                                let want = padded(r, c);
+                                assert_eq!(buf[at], want, "{h}x{w} k {k} s {s} at ({r}, {c})");
+                            }
                         }
-                    }
-                    let mut back = vec![0.0; h * w];
-                    d.gather(&buf, &mut back);
-                    assert_eq!(back, plane);
-                    // The first tap of output (oy, 0) is padded position (oy * s, 0).
-                    for oy in 0..d.oh {
-                        assert_eq!(d.row_start(oy, 0, 0), oy * stride * d.phase_width());
+                        // Each tap's run, read at the wide output's index of (oy, ox), is
+                        // the padded value that output meets, and stays in the buffer.
+                        for (t, &off) in d.tap_offsets().iter().enumerate() {
+                            let (ky, kx) = (t / k, t % k);
+                            assert!(off + d.span() <= d.phases_len());
+                            for oy in 0..d.oh {
+                                for ox in 0..d.ow {
+                                    let want = padded(oy * s + ky, ox * s + kx);
+                                    assert_eq!(buf[off + oy * pw + ox], want);
+                                }
+                            }
+                        }
+                        let mut back = vec![0.0; h * w];
+                        d.gather(&buf, &mut back);
+                        assert_eq!(back, plane);
                     }
                 }
             }

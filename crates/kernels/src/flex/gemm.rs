@@ -1,6 +1,8 @@
 //! A safe face for the `gemm` crate's strided f32 matrix product (the GEMM burn-flex
 //! itself runs on), so the kernels can multiply transposed views without copying them.
 
+use std::mem::MaybeUninit;
+
 /// A read-only matrix view: `data[r * row + c * col]` is element `(r, c)`.
 #[derive(Clone, Copy)]
 pub(super) struct View<'a> {
@@ -45,14 +47,34 @@ impl<'a> View<'a> {
 /// `dst = a · b` (or `dst += a · b` with `accumulate`), `dst` row-major `a.rows x b.cols`;
 /// `threads > 1` lets gemm split the product over rayon's pool.
 pub(super) fn matmul(dst: &mut [f32], accumulate: bool, a: View<'_>, b: View<'_>, threads: usize) {
+    assert_eq!(dst.len(), a.rows * b.cols);
+    // SAFETY: `dst` has the product's length and is borrowed mutably.
+    unsafe { product(dst.as_mut_ptr(), accumulate, a, b, threads) }
+}
+
+/// `dst = a · b` into memory not yet written (as [`matmul`] without `accumulate`): every
+/// element of `dst` is written.
+pub(super) fn matmul_into(dst: &mut [MaybeUninit<f32>], a: View<'_>, b: View<'_>, threads: usize) {
+    assert_eq!(dst.len(), a.rows * b.cols);
+    // SAFETY: as for `matmul`; without `accumulate` gemm writes `dst` without reading it.
+    unsafe { product(dst.as_mut_ptr().cast(), false, a, b, threads) }
+}
+
+/// `dst = a · b` (or `+=`) through gemm.
+///
+/// # Safety
+/// `dst` must be valid for writes (and reads, with `accumulate`) of `a.rows * b.cols`
+/// values and alias neither input.
+unsafe fn product(dst: *mut f32, accumulate: bool, a: View<'_>, b: View<'_>, threads: usize) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(b.rows == k && dst.len() == m * n && a.in_bounds() && b.in_bounds());
+    assert!(b.rows == k && a.in_bounds() && b.in_bounds());
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         if !accumulate {
-            dst.fill(0.0);
+            // SAFETY: the caller's contract covers `m * n` writes.
+            unsafe { std::ptr::write_bytes(dst, 0, m * n) };
         }
         return;
     }
@@ -61,14 +83,14 @@ pub(super) fn matmul(dst: &mut [f32], accumulate: bool, a: View<'_>, b: View<'_>
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the asserts above keep every element gemm reads or writes inside the slices;
-    // `dst` is borrowed mutably, so it aliases neither input.
+    // SAFETY: the asserts above keep every element gemm reads inside the views, the
+    // caller's contract every element it writes.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,

@@ -4,11 +4,13 @@
 //! burn's generic backward runs these as a transposed convolution and a convolution whose
 //! kernel is the whole output map, each through im2col copies.
 
+use std::mem::MaybeUninit;
+
 use burn::backend::TensorMetadata;
 use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::gemm::{View, matmul};
+use super::gemm::{View, matmul, matmul_into};
 use super::{tensor, values};
 
 /// Sizes of one pointwise convolution.
@@ -50,8 +52,7 @@ impl Pointwise {
     pub fn forward(&self, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
         let (xs, ws) = (values(x), values(weight));
         let wm = View::rows(&ws, self.c_out, self.c_in);
-        let mut out = vec![0f32; self.n * self.c_out * self.plane];
-        self.per_image(&mut out, wm, &xs, self.c_in);
+        let out = self.per_image(wm, &xs, self.c_in);
         tensor(out, [self.n, self.c_out, self.h, self.w])
     }
 
@@ -59,8 +60,7 @@ impl Pointwise {
     pub fn input_grad(&self, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
         let (ws, gs) = (values(weight), values(grad));
         let wt = View::rows(&ws, self.c_out, self.c_in).t();
-        let mut out = vec![0f32; self.n * self.c_in * self.plane];
-        self.per_image(&mut out, wt, &gs, self.c_out);
+        let out = self.per_image(wt, &gs, self.c_out);
         tensor(out, [self.n, self.c_in, self.h, self.w])
     }
 
@@ -98,24 +98,29 @@ impl Pointwise {
 
     /// For every image, `out[n] = a · src[n]` (`src[n]` a `src_rows x HW` matrix):
     /// images in parallel when there are enough of them, otherwise each product split.
-    fn per_image(&self, out: &mut [f32], a: View<'_>, src: &[f32], src_rows: usize) {
+    fn per_image(&self, a: View<'_>, src: &[f32], src_rows: usize) -> Vec<f32> {
         let (dst_len, src_len) = (a.rows * self.plane, src_rows * self.plane);
-        if dst_len == 0 || src_len == 0 {
-            out.fill(0.0);
-            return;
-        }
-        let threads = rayon::current_num_threads();
-        let run = |dst: &mut [f32], s: &[f32], inner: usize| {
-            matmul(dst, false, a, View::rows(s, src_rows, self.plane), inner);
-        };
-        if self.n >= threads {
-            out.par_chunks_mut(dst_len)
-                .zip(src.par_chunks(src_len))
-                .for_each(|(d, s)| run(d, s, 1));
-        } else {
-            for (d, s) in out.chunks_mut(dst_len).zip(src.chunks(src_len)) {
-                run(d, s, threads);
+        let mut out = Box::<[f32]>::new_uninit_slice(self.n * dst_len);
+        if dst_len > 0 {
+            let threads = rayon::current_num_threads();
+            let run = |dst: &mut [MaybeUninit<f32>], s: &[f32], inner: usize| {
+                matmul_into(dst, a, View::rows(s, src_rows, self.plane), inner);
+            };
+            // An empty `src` (no input rows) still pairs one chunk with every image.
+            let srcs = (0..self.n).map(|n| &src[n * src_len..][..src_len]);
+            if self.n >= threads {
+                let srcs: Vec<&[f32]> = srcs.collect();
+                out.par_chunks_mut(dst_len)
+                    .zip(srcs)
+                    .for_each(|(d, s)| run(d, s, 1));
+            } else {
+                for (d, s) in out.chunks_mut(dst_len).zip(srcs) {
+                    run(d, s, threads);
+                }
             }
         }
+        // SAFETY: every image's chunk was written by its product (the chunks cover the
+        // buffer: `n` of `dst_len` values), or the buffer is empty.
+        unsafe { out.assume_init() }.into_vec()
     }
 }
