@@ -16,6 +16,17 @@ use super::{lanes, tensor, values, wide};
 /// Dense layers with at most this many input channels run here (beyond, GEMMs win).
 const DENSE_MAX_IN: usize = 4;
 
+/// Part of an input row in one column phase of the phase buffer.
+#[derive(Clone, Copy, Debug)]
+struct RowRun {
+    /// Where the row starts in the input plane.
+    row: usize,
+    /// Where its first value in this phase goes in the phase buffer.
+    at: usize,
+    /// Its first input column in this phase.
+    first: usize,
+}
+
 /// Sizes of one direct convolution.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Direct {
@@ -122,60 +133,64 @@ impl Direct {
     /// output's length, starting at [`Direct::tap_offsets`], and the padding needs no
     /// bounds logic.
     #[inline(always)]
-    fn phases(&self, buf: &mut Vec<f32>, plane: &[f32]) {
+    fn phases(&self, buf: &mut Vec<f32>, plane: &[f32], rows: &[RowRun]) {
         // Every call writes the whole interior and never the border, so a buffer of this
         // geometry only needs zeroing once.
-        if buf.len() != self.phases_len() {
+        let len = self.phases_len();
+        if buf.len() != len {
             buf.clear();
-            buf.resize(self.phases_len(), 0.0);
+            buf.resize(len, 0.0);
         }
-        for iy in 0..self.h {
-            let src = &plane[iy * self.w..][..self.w];
-            for (dst, first) in self.phase_rows_of(iy) {
-                let dst = &mut buf[dst..];
-                if self.stride == 1 {
-                    dst[..self.w].copy_from_slice(src);
-                } else {
-                    let cols = src[first..].iter().step_by(self.stride);
-                    dst.iter_mut().zip(cols).for_each(|(d, &v)| *d = v);
-                }
+        for r in rows {
+            let (src, dst) = (&plane[r.row..][..self.w], &mut buf[r.at..]);
+            if self.stride == 1 {
+                dst[..self.w].copy_from_slice(src);
+            } else {
+                let cols = src[r.first..].iter().step_by(self.stride);
+                dst.iter_mut().zip(cols).for_each(|(d, &v)| *d = v);
             }
         }
     }
 
     /// The input plane from a phase buffer (a padded plane's gradient): its interior.
     #[inline(always)]
-    fn gather(&self, buf: &[f32], plane: &mut [f32]) {
-        for iy in 0..self.h {
-            let dst = &mut plane[iy * self.w..][..self.w];
-            for (src, first) in self.phase_rows_of(iy) {
-                let src = &buf[src..];
-                if self.stride == 1 {
-                    dst.copy_from_slice(&src[..self.w]);
-                } else {
-                    let cols = dst[first..].iter_mut().step_by(self.stride);
-                    cols.zip(src).for_each(|(d, &v)| *d = v);
-                }
+    fn gather(&self, buf: &[f32], plane: &mut [f32], rows: &[RowRun]) {
+        for r in rows {
+            let (src, dst) = (&buf[r.at..], &mut plane[r.row..][..self.w]);
+            if self.stride == 1 {
+                dst.copy_from_slice(&src[..self.w]);
+            } else {
+                let cols = dst[r.first..].iter_mut().step_by(self.stride);
+                cols.zip(src).for_each(|(d, &v)| *d = v);
             }
         }
     }
 
-    /// Where input row `iy` lies in the phase buffer: per column phase that holds any of
-    /// it, the index of its first value there and its first input column.
-    #[inline(always)]
-    fn phase_rows_of(&self, iy: usize) -> impl Iterator<Item = (usize, usize)> {
+    /// Where the input plane's rows lie in the phase buffer, worked out once per op (the
+    /// divisions by the stride cost more than copying a short row).
+    fn row_runs(&self) -> Vec<RowRun> {
         let (s, p, pw, len) = (
             self.stride,
             self.padding,
             self.phase_width(),
             self.phase_len(),
         );
-        let (qy, row) = ((iy + p) % s, (iy + p) / s);
-        (0..s).filter_map(move |qx| {
-            // The first padded column c >= p with c % s == qx, as an input column.
-            let first = (qx + s - p % s) % s;
-            (first < self.w).then_some(((qy * s + qx) * len + row * pw + (first + p) / s, first))
-        })
+        let mut runs = Vec::with_capacity(self.h * s);
+        for iy in 0..self.h {
+            let (qy, row) = ((iy + p) % s, (iy + p) / s);
+            for qx in 0..s {
+                // The first padded column c >= p with c % s == qx, as an input column.
+                let first = (qx + s - p % s) % s;
+                if first < self.w {
+                    runs.push(RowRun {
+                        row: iy * self.w,
+                        at: (qy * s + qx) * len + row * pw + (first + p) / s,
+                        first,
+                    });
+                }
+            }
+        }
+        runs
     }
 
     /// Per tap `(ky, kx)`, where its run starts in the phase buffer.
@@ -194,6 +209,7 @@ impl Direct {
         let (xs, ws) = (values(x), values(weight));
         let (pin, pout, kk) = (self.plane_in(), self.plane_out(), self.k * self.k);
         let (taps, pw, span) = (self.tap_offsets(), self.phase_width(), self.span());
+        let runs = self.row_runs();
         let mut out = Output::new(self.n * self.c_out * pout);
         if pout > 0 {
             out.par_chunks_mut(pout).enumerate().for_each_init(
@@ -206,7 +222,7 @@ impl Direct {
                             wide_out.fill(0.0);
                             for (j, ci) in self.inputs_of(co).enumerate() {
                                 let wk = &ws[(co * self.cin_g + j) * kk..][..kk];
-                                self.phases(buf, &xs[(n * self.c_in + ci) * pin..][..pin]);
+                                self.phases(buf, &xs[(n * self.c_in + ci) * pin..][..pin], &runs);
                                 for (&tap, &off) in wk.iter().zip(&taps) {
                                     let src = &buf[off..][..span];
                                     let pairs = wide_out.iter_mut().zip(src);
@@ -243,7 +259,7 @@ impl Direct {
     pub fn input_grad(&self, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
         let (ws, gs) = (values(weight), values(grad));
         let (pin, pout, kk) = (self.plane_in(), self.plane_out(), self.k * self.k);
-        let (taps, span) = (self.tap_offsets(), self.span());
+        let (taps, span, runs) = (self.tap_offsets(), self.span(), self.row_runs());
         let mut out = Output::new(self.n * self.c_in * pin);
         if pin > 0 && pout > 0 {
             out.par_chunks_mut(pin).enumerate().for_each_init(
@@ -265,7 +281,7 @@ impl Direct {
                                     pairs.for_each(|(d, v)| *d += v * tap);
                                 }
                             }
-                            self.gather(buf, xp);
+                            self.gather(buf, xp, &runs);
                         },
                     );
                 },
@@ -279,7 +295,7 @@ impl Direct {
     pub fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
         let (xs, gs) = (values(x), values(grad));
         let (pin, pout, kk) = (self.plane_in(), self.plane_out(), self.k * self.k);
-        let (taps, span) = (self.tap_offsets(), self.span());
+        let (taps, span, runs) = (self.tap_offsets(), self.span(), self.row_runs());
         let per_out = self.cin_g * kk;
         let mut out = Output::new(self.c_out * per_out);
         if pout > 0 && per_out > 0 {
@@ -292,7 +308,11 @@ impl Direct {
                             for n in 0..self.n {
                                 self.widen(&gs[(n * self.c_out + co) * pout..][..pout], wide_g);
                                 for (j, ci) in self.inputs_of(co).enumerate() {
-                                    self.phases(buf, &xs[(n * self.c_in + ci) * pin..][..pin]);
+                                    self.phases(
+                                        buf,
+                                        &xs[(n * self.c_in + ci) * pin..][..pin],
+                                        &runs,
+                                    );
                                     for (w, &off) in wc[j * kk..][..kk].iter_mut().zip(&taps) {
                                         *w += lanes(wide_g, &buf[off..][..span], |g, v| g * v);
                                     }
@@ -341,7 +361,7 @@ mod tests {
                     for scale in [1.0, -2.0] {
                         let plane: Vec<f32> =
                             (0..h * w).map(|i| scale * (i as f32 + 1.0)).collect();
-                        d.phases(&mut buf, &plane);
+                        d.phases(&mut buf, &plane, &d.row_runs());
                         let padded = |r: usize, c: usize| {
                             let inside = (p..h + p).contains(&r) && (p..w + p).contains(&c);
                             if inside {
@@ -372,7 +392,7 @@ mod tests {
                             }
                         }
                         let mut back = vec![0.0; h * w];
-                        d.gather(&buf, &mut back);
+                        d.gather(&buf, &mut back, &d.row_runs());
                         assert_eq!(back, plane);
                     }
                 }
