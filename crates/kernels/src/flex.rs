@@ -171,7 +171,8 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
     }
 }
 
-/// A convolution with its own gradients, so that autodiff records it as one op.
+/// A convolution with its own gradients, so that autodiff records it as one op
+/// ([`Direct`], [`Pointwise`]).
 trait ConvKernel: Copy + std::fmt::Debug + Send + Sync + 'static {
     /// The output for input `x` and weight `w`.
     fn forward(&self, x: &FlexTensor, w: &FlexTensor) -> FlexTensor;
@@ -179,30 +180,6 @@ trait ConvKernel: Copy + std::fmt::Debug + Send + Sync + 'static {
     fn input_grad(&self, w: &FlexTensor, grad: &FlexTensor) -> FlexTensor;
     /// The weight's gradient for output gradient `grad`.
     fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor;
-}
-
-impl ConvKernel for Direct {
-    fn forward(&self, x: &FlexTensor, w: &FlexTensor) -> FlexTensor {
-        Direct::forward(self, x, w)
-    }
-    fn input_grad(&self, w: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
-        Direct::input_grad(self, w, grad)
-    }
-    fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
-        Direct::weight_grad(self, x, grad)
-    }
-}
-
-impl ConvKernel for Pointwise {
-    fn forward(&self, x: &FlexTensor, w: &FlexTensor) -> FlexTensor {
-        Pointwise::forward(self, x, w)
-    }
-    fn input_grad(&self, w: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
-        Pointwise::input_grad(self, w, grad)
-    }
-    fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
-        Pointwise::weight_grad(self, x, grad)
-    }
 }
 
 /// The backward node of a [`ConvKernel`].

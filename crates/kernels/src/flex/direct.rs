@@ -11,7 +11,7 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::output::Output;
-use super::{lanes, tensor, values, wide};
+use super::{ConvKernel, lanes, tensor, values, wide};
 
 /// Dense layers with at most this many input channels run here (beyond, GEMMs win).
 const DENSE_MAX_IN: usize = 4;
@@ -204,8 +204,22 @@ impl Direct {
             .collect()
     }
 
+    /// The `g` plane into `wide_g`, a buffer of [`Direct::span`] values at the wide
+    /// output's layout whose scratch columns stay 0 (they are never written).
+    #[inline(always)]
+    fn widen(&self, g: &[f32], wide_g: &mut [f32]) {
+        for (wr, gr) in wide_g
+            .chunks_mut(self.phase_width())
+            .zip(g.chunks_exact(self.ow))
+        {
+            wr[..self.ow].copy_from_slice(gr);
+        }
+    }
+}
+
+impl ConvKernel for Direct {
     /// `y[n, co] = Σ_{ci, ky, kx} x[n, ci, oy*s + ky - p, ox*s + kx - p] · W[co, ci, ky, kx]`.
-    pub fn forward(&self, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
+    fn forward(&self, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
         let (xs, ws) = (values(x), values(weight));
         let (pin, pout, kk) = (self.plane_in(), self.plane_out(), self.k * self.k);
         let (taps, pw, span) = (self.tap_offsets(), self.phase_width(), self.span());
@@ -240,23 +254,11 @@ impl Direct {
         tensor(out.into_vec(), [self.n, self.c_out, self.oh, self.ow])
     }
 
-    /// The `g` plane into `wide_g`, a buffer of [`Direct::span`] values at the wide
-    /// output's layout whose scratch columns stay 0 (they are never written).
-    #[inline(always)]
-    fn widen(&self, g: &[f32], wide_g: &mut [f32]) {
-        for (wr, gr) in wide_g
-            .chunks_mut(self.phase_width())
-            .zip(g.chunks_exact(self.ow))
-        {
-            wr[..self.ow].copy_from_slice(gr);
-        }
-    }
-
     /// `dx[n, ci, iy, ix] = Σ g[n, co, oy, ox] · W[co, ci, ky, kx]` over the output channels
     /// fed by `ci` and the taps with `oy*s + ky - p = iy`, `ox*s + kx - p = ix`: every tap
     /// adds the wide gradient times its weight into its run of the phase buffer (the
     /// padded plane's gradient), whose interior is then the input's gradient.
-    pub fn input_grad(&self, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+    fn input_grad(&self, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
         let (ws, gs) = (values(weight), values(grad));
         let (pin, pout, kk) = (self.plane_in(), self.plane_out(), self.k * self.k);
         let (taps, span, runs) = (self.tap_offsets(), self.span(), self.row_runs());
@@ -292,7 +294,7 @@ impl Direct {
 
     /// `dW[co, ci, ky, kx] = Σ_{n, oy, ox} g[n, co, oy, ox] · x[n, ci, oy*s + ky - p, ox*s + kx - p]`:
     /// per image and tap, one dot product of the wide gradient with the tap's run.
-    pub fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+    fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
         let (xs, gs) = (values(x), values(grad));
         let (pin, pout, kk) = (self.plane_in(), self.plane_out(), self.k * self.k);
         let (taps, span, runs) = (self.tap_offsets(), self.span(), self.row_runs());

@@ -11,7 +11,7 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::gemm::{View, matmul, matmul_into};
-use super::{tensor, values};
+use super::{ConvKernel, tensor, values};
 
 /// Sizes of one pointwise convolution.
 #[derive(Clone, Copy, Debug)]
@@ -48,8 +48,38 @@ impl Pointwise {
         })
     }
 
+    /// For every image, `out[n] = a · src[n]` (`src[n]` a `src_rows x HW` matrix):
+    /// images in parallel when there are enough of them, otherwise each product split.
+    fn per_image(&self, a: View<'_>, src: &[f32], src_rows: usize) -> Vec<f32> {
+        let (dst_len, src_len) = (a.rows * self.plane, src_rows * self.plane);
+        let mut out = Box::<[f32]>::new_uninit_slice(self.n * dst_len);
+        if dst_len > 0 {
+            let threads = rayon::current_num_threads();
+            let run = |dst: &mut [MaybeUninit<f32>], s: &[f32], inner: usize| {
+                matmul_into(dst, a, View::rows(s, src_rows, self.plane), inner);
+            };
+            // An empty `src` (no input rows) still pairs one chunk with every image.
+            let srcs = (0..self.n).map(|n| &src[n * src_len..][..src_len]);
+            if self.n >= threads {
+                let srcs: Vec<&[f32]> = srcs.collect();
+                out.par_chunks_mut(dst_len)
+                    .zip(srcs)
+                    .for_each(|(d, s)| run(d, s, 1));
+            } else {
+                for (d, s) in out.chunks_mut(dst_len).zip(srcs) {
+                    run(d, s, threads);
+                }
+            }
+        }
+        // SAFETY: every image's chunk was written by its product (the chunks cover the
+        // buffer: `n` of `dst_len` values), or the buffer is empty.
+        unsafe { out.assume_init() }.into_vec()
+    }
+}
+
+impl ConvKernel for Pointwise {
     /// `y[n] = W · x[n]`.
-    pub fn forward(&self, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
+    fn forward(&self, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
         let (xs, ws) = (values(x), values(weight));
         let wm = View::rows(&ws, self.c_out, self.c_in);
         let out = self.per_image(wm, &xs, self.c_in);
@@ -57,7 +87,7 @@ impl Pointwise {
     }
 
     /// `dx[n] = Wᵀ · dy[n]`.
-    pub fn input_grad(&self, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+    fn input_grad(&self, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
         let (ws, gs) = (values(weight), values(grad));
         let wt = View::rows(&ws, self.c_out, self.c_in).t();
         let out = self.per_image(wt, &gs, self.c_out);
@@ -66,7 +96,7 @@ impl Pointwise {
 
     /// `dW = Σ_n dy[n] · x[n]ᵀ`: each thread sums its share of the images into its own
     /// buffer, the buffers are added at the end.
-    pub fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+    fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
         let (xs, gs) = (values(x), values(grad));
         let size = self.c_out * self.c_in;
         let threads = rayon::current_num_threads().min(self.n).max(1);
@@ -94,33 +124,5 @@ impl Pointwise {
             partial(0..self.n, rayon::current_num_threads())
         };
         tensor(out, [self.c_out, self.c_in, 1, 1])
-    }
-
-    /// For every image, `out[n] = a · src[n]` (`src[n]` a `src_rows x HW` matrix):
-    /// images in parallel when there are enough of them, otherwise each product split.
-    fn per_image(&self, a: View<'_>, src: &[f32], src_rows: usize) -> Vec<f32> {
-        let (dst_len, src_len) = (a.rows * self.plane, src_rows * self.plane);
-        let mut out = Box::<[f32]>::new_uninit_slice(self.n * dst_len);
-        if dst_len > 0 {
-            let threads = rayon::current_num_threads();
-            let run = |dst: &mut [MaybeUninit<f32>], s: &[f32], inner: usize| {
-                matmul_into(dst, a, View::rows(s, src_rows, self.plane), inner);
-            };
-            // An empty `src` (no input rows) still pairs one chunk with every image.
-            let srcs = (0..self.n).map(|n| &src[n * src_len..][..src_len]);
-            if self.n >= threads {
-                let srcs: Vec<&[f32]> = srcs.collect();
-                out.par_chunks_mut(dst_len)
-                    .zip(srcs)
-                    .for_each(|(d, s)| run(d, s, 1));
-            } else {
-                for (d, s) in out.chunks_mut(dst_len).zip(srcs) {
-                    run(d, s, threads);
-                }
-            }
-        }
-        // SAFETY: every image's chunk was written by its product (the chunks cover the
-        // buffer: `n` of `dst_len` values), or the buffer is empty.
-        unsafe { out.assume_init() }.into_vec()
     }
 }
