@@ -108,7 +108,9 @@ tflite-int8: $(TFLITE_VENV)/bin/python ## int8 TFLite of an exported ONNX file, 
 SWEEP ?= experiments/fashion-mnist.yaml
 SWEEP_NAME = $(shell sed -n 's/^name: *//p' $(SWEEP) | head -1)
 SWEEP_OUT ?= results/$(SWEEP_NAME)
-JOBS ?= 1
+# Runs at a time; each gets its share of the cores (a tiny net keeps one core busier
+# than two threads keep two).
+JOBS ?= 2
 
 # The pasted Fashion-MNIST detection set that experiments/detection-pasted.yaml reads.
 PASTED := data/pasted

@@ -421,15 +421,24 @@ mod tests {
             }
         }
         let r = crate::report(&dir, None).unwrap();
-        let table = &r.tables[0];
+        let table = r
+            .tables
+            .iter()
+            .find(|t| t.starts_with("# d: final validation"))
+            .unwrap();
         assert!(!table.contains("(n=4)"), "{table}");
         assert!(table.contains("| run.base_lr |"), "{table}");
         assert!(
             table.contains("50.00 ± 0.00 (n=2)") && table.contains("70.00 ± 0.00 (n=2)"),
             "{table}"
         );
-        // One budget only: no budget study.
-        assert_eq!(r.tables.len(), 1);
+        // The rate grid: a choice table; one budget only: no budget study.
+        assert_eq!(r.tables.len(), 2);
+        assert!(
+            r.tables[0].contains("| baseline | 0.1 | 0.05, 0.1 |"),
+            "{}",
+            r.tables[0]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

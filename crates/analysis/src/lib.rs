@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod budget;
+pub mod choice;
 pub mod error;
 pub mod plot;
 pub mod runs;
@@ -28,8 +29,11 @@ pub struct Report {
 }
 
 /// Writes `summary.csv`, `tables/<dataset>.md|csv` and `plots/*.png|svg` into `dir`, with
-/// the paper's numbers from `paper` (a paper-results CSV) beside ours; where a method and
-/// the baseline ran at two or more training budgets, also its gain against the budget
+/// the paper's numbers from `paper` (a paper-results CSV) beside ours; where methods ran
+/// over a learning-rate grid, each method's validation-chosen rate and its test top-1
+/// there (`tables/<dataset>-lr-choice.*`, `plots/*-val-vs-lr.*`, `plots/*-train-vs-val.*`);
+/// where a method and the baseline ran at two or more training budgets, also its gain
+/// against the budget, each at its chosen rate if there is a grid
 /// (`tables/` and `plots/<dataset>-<method>-gain-vs-budget.*`).
 pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError> {
     let runs = runs::load(dir)?;
@@ -65,9 +69,35 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
         files.extend([path, csv]);
         markdown.push(md);
     }
+    // Where methods ran over a learning-rate grid: each at the rate its validation
+    // numbers choose, the test set reported there; budget studies pair those runs.
+    let choices = choice::choices(&runs.summary)?;
+    let mut by_dataset: std::collections::BTreeMap<&str, Vec<&choice::Choice>> = Default::default();
+    for c in &choices {
+        by_dataset.entry(c.dataset.as_str()).or_default().push(c);
+    }
+    for (dataset, cs) in &by_dataset {
+        let md = format!(
+            "# {dataset}: each method at its own learning rate\n\n\
+             The rate is the one with the best mean final validation top-1 (validation \
+             images held out of the training set); test top-1 is reported at that rate only.\n\n{}",
+            choice::markdown(cs)
+        );
+        let path = tdir.join(format!("{dataset}-lr-choice.md"));
+        std::fs::write(&path, &md).map_err(|e| AnalysisError::write(&path, e))?;
+        let csv = tdir.join(format!("{dataset}-lr-choice.csv"));
+        std::fs::write(&csv, choice::csv(cs)).map_err(|e| AnalysisError::write(&csv, e))?;
+        files.extend([path, csv]);
+        markdown.insert(0, md);
+    }
+    let chosen = if choices.is_empty() {
+        runs.summary.clone()
+    } else {
+        choice::at_chosen(&runs.summary, &choices)?
+    };
     let mut studies = Vec::new();
     for metric in [Metric::Top1, Metric::Map50] {
-        studies.extend(budget::studies(&runs.summary, metric)?);
+        studies.extend(budget::studies(&chosen, metric)?);
     }
     for study in &studies {
         let md = format!(
@@ -87,6 +117,7 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
 
     let val = plot::curves(&runs.metrics, "val_top1")?;
     let train = plot::curves(&runs.metrics, "train_top1")?;
+    let train_eval = plot::curves(&runs.metrics, "train_eval_top1")?;
     let map50 = plot::curves(&runs.metrics, "val_map50")?;
     let params = plot::params(&runs.summary)?;
     let training = plot::training_curves(&runs.steps, &runs.metrics)?;
@@ -98,6 +129,8 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
         tables: &tables,
         studies: &studies,
         training: &training,
+        choices: &choices,
+        train_eval: &train_eval,
     };
     files.extend(plot::figures(&dir.join("plots"), &data)?);
     Ok(Report {

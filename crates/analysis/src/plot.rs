@@ -16,6 +16,7 @@ use plotters::prelude::*;
 use polars::prelude::*;
 
 use crate::budget::Study;
+use crate::choice::Choice;
 use crate::error::AnalysisError;
 use crate::runs::{floats, ints, strings};
 use crate::settings;
@@ -584,6 +585,10 @@ pub struct FigureData<'a> {
     pub studies: &'a [Study],
     /// Training loss and learning rate per run group.
     pub training: &'a TrainingCurves,
+    /// Learning-rate choices (validation top-1 against the rate).
+    pub choices: &'a [Choice],
+    /// Top-1 on a fixed sample of training images without augmentation, per epoch.
+    pub train_eval: &'a Curves,
 }
 
 /// Training loss and learning rate of a run group against the step (from `steps.jsonl`)
@@ -680,6 +685,86 @@ fn underfitting<'a>(data: &FigureData<'a>) -> Vec<(String, Vec<Line<'a>>)> {
     out
 }
 
+/// A figure's file stem, title and lines.
+type Figure<'a> = (String, String, Vec<Line<'a>>);
+
+/// The (dataset, model, setting) of a choice as a file stem part and a title part.
+fn choice_names(c: &Choice) -> (String, String) {
+    let mut stem = format!("{}-{}", c.dataset, c.model);
+    let mut title = format!("{} on {}", c.model, c.dataset);
+    if !c.rest.is_empty() {
+        stem = format!("{stem}-{}", settings::slug(&c.rest));
+        title = format!("{title}, {}", c.rest);
+    }
+    (stem.to_lowercase(), title)
+}
+
+/// Validation top-1 against the learning rate, one line per method (seeds' range shaded).
+fn lr_figures<'a>(data: &FigureData<'a>) -> Vec<Figure<'a>> {
+    let mut by_group: BTreeMap<(String, String), Vec<&'a Choice>> = BTreeMap::new();
+    for c in data.choices {
+        by_group.entry(choice_names(c)).or_default().push(c);
+    }
+    by_group
+        .into_iter()
+        .map(|((stem, title), cs)| {
+            let ls = cs
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Line {
+                    label: format!("{} (chosen {})", c.method, c.at().lr),
+                    color: color(i),
+                    dashed: false,
+                    markers: true,
+                    curve: &c.curve,
+                })
+                .collect();
+            (
+                format!("{stem}-val-vs-lr"),
+                format!("{title}: validation top-1 against learning rate"),
+                ls,
+            )
+        })
+        .collect()
+}
+
+/// The paper's underfitting evidence at each method's chosen rate: top-1 on unaugmented
+/// training images (dashed) beside validation top-1 (solid) per epoch, one colour per method.
+fn fit_figures<'a>(data: &FigureData<'a>) -> Vec<Figure<'a>> {
+    let mut by_group: BTreeMap<(String, String), Vec<Line<'a>>> = BTreeMap::new();
+    for c in data.choices {
+        let key = (c.dataset.clone(), c.model.clone(), c.at().setting.clone());
+        let (Some(train), Some(val)) = (
+            data.train_eval.get(&key).and_then(|m| m.get(&c.method)),
+            data.val.get(&key).and_then(|m| m.get(&c.method)),
+        ) else {
+            continue;
+        };
+        let ls = by_group.entry(choice_names(c)).or_default();
+        let col = color(ls.len() / 2);
+        let name = format!("{} (lr {})", c.method, c.at().lr);
+        for (curve, what, dashed) in [(train, "train", true), (val, "val", false)] {
+            ls.push(Line {
+                label: format!("{name} {what}"),
+                color: col,
+                dashed,
+                markers: false,
+                curve,
+            });
+        }
+    }
+    by_group
+        .into_iter()
+        .map(|((stem, title), ls)| {
+            (
+                format!("{stem}-train-vs-val"),
+                format!("{title}: training fit and validation, chosen rates"),
+                ls,
+            )
+        })
+        .collect()
+}
+
 /// One curve per (model, method) of a table: its mean over resolutions, the band one
 /// standard deviation either side.
 fn by_resolution(t: &Table) -> Vec<(String, Curve)> {
@@ -750,6 +835,24 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
                 ("epoch", "top-1 (%), baseline training"),
                 &ls,
             )
+        })?;
+    }
+    for (stem, title, ls) in lr_figures(data) {
+        both(&stem, &|p, svg| {
+            let axes = (
+                "learning rate per 128 images (x 1e-4)",
+                "final validation top-1 (%)",
+            );
+            lines(p, svg, &title, axes, &ls)
+        })?;
+    }
+    for (stem, title, ls) in fit_figures(data) {
+        both(&stem, &|p, svg| {
+            let axes = (
+                "epoch",
+                "top-1 (%): unaugmented training images, validation",
+            );
+            lines(p, svg, &title, axes, &ls)
         })?;
     }
     for t in data.tables.iter().filter(|t| t.metric == Metric::Map50) {

@@ -14,13 +14,15 @@ pub struct Runs {
     /// One row per run: run_id, dataset, model, resolution, setting (what else tells the
     /// run apart from its dataset's other runs, see [`settings`]), method (with its
     /// varying own keys), epochs, train_images (per epoch; null if unknown), seed,
-    /// params, macs, best_val_top1, final_val_top1, final_val_top5 (classification),
+    /// params, macs, best_val_top1, final_val_top1, final_val_top5, final_test_top1,
+    /// final_test_top5 (classification; test with `data.val_split`), base_lr,
     /// best_val_map50, final_val_map50, final_val_map (detection; NaN where a run does not
     /// have them), wall_seconds, images_per_second, status.
     pub summary: DataFrame,
     /// One row per run and epoch: run_id, dataset, model, setting, method, seed, epoch,
     /// train_loss,
-    /// train_top1, val_loss, val_top1, val_top5, val_map50, val_map, lr, status (of the run).
+    /// train_top1, val_loss, val_top1, val_top5, train_eval_top1, test_top1, val_map50,
+    /// val_map, lr, status (of the run).
     pub metrics: DataFrame,
     /// One row per run and logged step (`steps.jsonl`, where a run has one): run_id,
     /// dataset, model, setting, method, seed, step, train_loss, lr, status (of the run).
@@ -106,6 +108,14 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
         s.best_val_top1.push(num("best_val_top1"));
         s.final_val_top1.push(num("final_val_top1"));
         s.final_val_top5.push(num("final_val_top5"));
+        s.final_test_top1.push(num("final_test_top1"));
+        s.final_test_top5.push(num("final_test_top5"));
+        s.base_lr.push(
+            config
+                .get(crate::choice::LR_KEY)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(f64::NAN),
+        );
         s.best_val_map50.push(num("best_val_map50"));
         s.final_val_map50.push(num("final_val_map50"));
         s.final_val_map.push(num("final_val_map"));
@@ -181,6 +191,9 @@ struct SummaryCols {
     best_val_top1: Vec<f64>,
     final_val_top1: Vec<f64>,
     final_val_top5: Vec<f64>,
+    final_test_top1: Vec<f64>,
+    final_test_top5: Vec<f64>,
+    base_lr: Vec<f64>,
     best_val_map50: Vec<f64>,
     final_val_map50: Vec<f64>,
     final_val_map: Vec<f64>,
@@ -205,6 +218,9 @@ impl SummaryCols {
             Column::new("best_val_top1".into(), self.best_val_top1),
             Column::new("final_val_top1".into(), self.final_val_top1),
             Column::new("final_val_top5".into(), self.final_val_top5),
+            Column::new("final_test_top1".into(), self.final_test_top1),
+            Column::new("final_test_top5".into(), self.final_test_top5),
+            Column::new("base_lr".into(), self.base_lr),
             Column::new("best_val_map50".into(), self.best_val_map50),
             Column::new("final_val_map50".into(), self.final_val_map50),
             Column::new("final_val_map".into(), self.final_val_map),
@@ -222,6 +238,8 @@ const METRIC_KEYS: &[&str] = &[
     "val_loss",
     "val_top1",
     "val_top5",
+    "train_eval_top1",
+    "test_top1",
     "val_map50",
     "val_map",
     "lr",

@@ -137,9 +137,12 @@ pub fn train(args: TrainArgs) -> Result<()> {
     .map_err(classify)?;
     let result = match (summary.final_val_top1, summary.final_val_map50) {
         (Some(top1), _) => format!(
-            "final val top-1 {top1:.2}% (best {:.2}% at epoch {})",
+            "final val top-1 {top1:.2}% (best {:.2}% at epoch {}){}",
             summary.best_val_top1.unwrap_or(top1),
-            summary.best_epoch
+            summary.best_epoch,
+            summary
+                .final_test_top1
+                .map_or_else(String::new, |t| format!(", test top-1 {t:.2}%"))
         ),
         (None, Some(map50)) => format!(
             "final val mAP50 {map50:.2}% mAP {:.2}% (best mAP50 {:.2}% at epoch {})",
@@ -183,6 +186,8 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             workers: 0,
             train_subset: None,
             eval_subset: None,
+            val_split: None,
+            train_eval_images: None,
             min_scale: 0.08,
         },
         (None, None) => {
@@ -228,7 +233,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     )
     .map_err(input)?;
     let mut bars = Bars::new(args.json);
-    let r = eval::evaluate(&net, &loader, &device, &mut bars)?;
+    let r = eval::evaluate(&net, &loader, &device, &mut bars, "eval")?;
     if args.json {
         let out = json!({
             "checkpoint": dir.display().to_string(),

@@ -653,3 +653,44 @@ fn an_official_checkpoint_exports_to_a_folder_that_eval_reads() {
         assert!(!bad.exists(), "{needle}: a folder was written");
     }
 }
+
+#[test]
+fn a_validation_split_is_held_out_of_training_and_the_test_set_reported_beside_it() {
+    let (dir, config) = setup("heldout", 64, "");
+    let run = dir.join("run");
+    let set = [
+        "--set",
+        "data.val_split=16",
+        "--set",
+        "data.train_eval_images=8",
+    ];
+    let out = train(&config, &run, &set);
+    assert_ok(&out, "netaug train with data.val_split");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("test top-1"), "{printed}");
+    let s = json(&run.join("summary.json"));
+    assert_eq!(
+        s["train_images"], 48,
+        "64 training images less the 16 held out"
+    );
+    let m = metrics(&run);
+    for line in &m {
+        for k in [
+            "val_top1",
+            "test_top1",
+            "test_top5",
+            "test_loss",
+            "train_eval_top1",
+        ] {
+            assert!(line[k].is_f64(), "metrics.jsonl lacks {k}: {line}");
+        }
+    }
+    assert_eq!(s["final_test_top1"], m[2]["test_top1"]);
+    assert_eq!(s["final_val_top1"], m[2]["val_top1"]);
+
+    // A split as large as the training set is bad input: exit 2, one line naming the key.
+    let out = train(&config, &dir.join("bad"), &["--set", "data.val_split=64"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("data.val_split"), "{err}");
+}

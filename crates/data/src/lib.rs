@@ -11,6 +11,7 @@ pub mod detection;
 pub mod error;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
+pub mod holdout;
 pub mod image;
 pub mod loader;
 pub mod mat;
@@ -19,5 +20,6 @@ pub mod transform;
 
 pub use dataset::{Dataset, ImageRef, OpenOptions, Sample, Split, open};
 pub use error::DataError;
+pub use holdout::{Holdout, holdout};
 pub use loader::{Batch, Loader, LoaderConfig, Normalize, Transform};
 pub use transform::{EvalTransform, Policy, TrainTransform};

@@ -319,6 +319,8 @@ mod tests {
             best_epoch: 1,
             final_val_top1: Some(1.0),
             final_val_top5: Some(1.0),
+            final_test_top1: None,
+            final_test_top5: None,
             best_val_map50: None,
             final_val_map50: None,
             final_val_map: None,

@@ -21,10 +21,23 @@ use crate::{data, transfer};
 pub(crate) struct Classification {
     config: RunConfig,
     train: Loader,
-    eval: Loader,
+    /// What every choice reads: the held-out part of the training split with
+    /// `data.val_split`, else the dataset's evaluation split.
+    val: Loader,
+    /// The evaluation split when `val` is held out of the training split: reported only.
+    test: Option<Loader>,
+    /// A fixed sample of the training images under the eval transform.
+    train_eval: Option<Loader>,
     recal: Option<Loader>,
     teacher: Option<Net>,
     classes: usize,
+}
+
+/// What one evaluation after an epoch measured.
+pub(crate) struct Scores {
+    val: EvalResult,
+    test: Option<EvalResult>,
+    train_eval: Option<EvalResult>,
 }
 
 /// A training batch on the device.
@@ -38,7 +51,7 @@ impl Task for Classification {
     type Net = Net;
     type Batch = netaug_data::Batch;
     type Input = Input;
-    type Scores = EvalResult;
+    type Scores = Scores;
     type Line = EpochMetrics;
 
     fn open(config: &RunConfig, device: &Device) -> Result<(Self, Net), TrainError> {
@@ -52,8 +65,13 @@ impl Task for Classification {
             None => None,
         };
 
-        let train_samples = data::subset(&dataset.train().samples, config.data.train_subset);
+        let (pool, held) = data::train_and_val(&dataset, &config.data)?;
+        let train_samples = data::subset(&pool, config.data.train_subset);
         let eval_samples = data::subset(&dataset.eval().samples, config.data.eval_subset);
+        let train_eval_samples = config
+            .data
+            .train_eval_images
+            .map(|n| data::subset(&train_samples, Some(n)));
         let norm = Normalize::for_channels(dataset.channels);
         let mut train_cfg = LoaderConfig::train(config.data.batch_size, config.run.seed);
         train_cfg.workers = config.data.workers;
@@ -79,13 +97,20 @@ impl Task for Classification {
             norm,
             train_cfg,
         )?;
-        let eval = data::eval_loader(
-            eval_samples,
-            dataset.channels,
-            config.data.image_size,
-            config.data.batch_size,
-            config.data.workers,
-        )?;
+        let eval_loader = |samples| {
+            data::eval_loader(
+                samples,
+                dataset.channels,
+                config.data.image_size,
+                config.data.batch_size,
+                config.data.workers,
+            )
+        };
+        let (val, test) = match held {
+            Some(held) => (eval_loader(held)?, Some(eval_loader(eval_samples)?)),
+            None => (eval_loader(eval_samples)?, None),
+        };
+        let train_eval = train_eval_samples.map(eval_loader).transpose()?;
 
         let mut net = Net::new(&spec, &factors, init, config.run.seed, device);
         if let Some(from) = &config.model.init_from {
@@ -96,7 +121,9 @@ impl Task for Classification {
         let task = Self {
             config: config.clone(),
             train,
-            eval,
+            val,
+            test,
+            train_eval,
             recal,
             teacher,
             classes,
@@ -179,18 +206,36 @@ impl Task for Classification {
         net: &Net,
         device: &Device,
         observer: &mut dyn Observer,
-    ) -> Result<EvalResult, TrainError> {
-        evaluate(net, &self.eval, device, observer)
+    ) -> Result<Scores, TrainError> {
+        let val = evaluate(net, &self.val, device, observer, "val")?;
+        let mut other = |loader: &Option<Loader>, phase| {
+            loader
+                .as_ref()
+                .map(|l| evaluate(net, l, device, observer, phase))
+                .transpose()
+        };
+        let test = other(&self.test, "test")?;
+        let train_eval = other(&self.train_eval, "train (unaugmented)")?;
+        Ok(Scores {
+            val,
+            test,
+            train_eval,
+        })
     }
 
     fn line(
         &self,
         epoch: usize,
         train: &EpochTotals,
-        val: EvalResult,
+        scores: Scores,
         lr: f64,
         seconds: f64,
     ) -> EpochMetrics {
+        let Scores {
+            val,
+            test,
+            train_eval,
+        } = scores;
         EpochMetrics {
             epoch,
             train_loss: train.loss,
@@ -198,6 +243,10 @@ impl Task for Classification {
             val_loss: val.loss,
             val_top1: val.top1,
             val_top5: val.top5,
+            train_eval_top1: train_eval.map(|t| t.top1),
+            test_loss: test.map(|t| t.loss),
+            test_top1: test.map(|t| t.top1),
+            test_top5: test.map(|t| t.top5),
             lr,
             seconds,
             images_per_second: train.images_per_second(),
@@ -216,6 +265,8 @@ impl Task for Classification {
         summary.best_val_top1 = Some(state.best_val_top1);
         summary.final_val_top1 = Some(last.map_or(0.0, |m| m.val_top1));
         summary.final_val_top5 = Some(last.map_or(0.0, |m| m.val_top5));
+        summary.final_test_top1 = last.and_then(|m| m.test_top1);
+        summary.final_test_top5 = last.and_then(|m| m.test_top5);
     }
 }
 

@@ -173,6 +173,17 @@ pub struct DataConfig {
     /// Evaluate on the first N images of the evaluation split.
     #[serde(default)]
     pub eval_subset: Option<usize>,
+    /// Hold N images of the training split out (fixed, seeded, stratified by class) as
+    /// the validation set that every choice reads (best epoch, export, learning rate);
+    /// the evaluation split is then the test set, reported beside it and never chosen on.
+    /// Classification only.
+    #[serde(default)]
+    pub val_split: Option<usize>,
+    /// After each epoch, the top-1 of the target net on a fixed sample of N of the images
+    /// it trains on, without augmentation (the eval transform): how well it fits its
+    /// training data. Classification only.
+    #[serde(default)]
+    pub train_eval_images: Option<usize>,
     /// Smallest crop area of the random-resized crop, as a fraction of the image.
     #[serde(default = "default_min_scale")]
     pub min_scale: f64,
@@ -396,6 +407,14 @@ impl DataConfig {
     fn validate(&self) -> Result<(), Invalid> {
         check_image_size(self.image_size).map_err(|m| ("data.image_size", m))?;
         positive("data.batch_size", self.batch_size)?;
+        for (key, n) in [
+            ("data.val_split", self.val_split),
+            ("data.train_eval_images", self.train_eval_images),
+        ] {
+            if let Some(n) = n {
+                positive(key, n)?;
+            }
+        }
         if !(self.min_scale > 0.0 && self.min_scale <= 1.0) {
             return Err((
                 "data.min_scale",
@@ -596,6 +615,21 @@ impl RunConfig {
                     ));
                 }
                 d.validate()?;
+                for (key, set) in [
+                    ("data.val_split", self.data.val_split.is_some()),
+                    (
+                        "data.train_eval_images",
+                        self.data.train_eval_images.is_some(),
+                    ),
+                ] {
+                    if set {
+                        return Err((
+                            key,
+                            "classification only (detection runs validate on the dataset's val split)"
+                                .into(),
+                        ));
+                    }
+                }
                 if self.kd.is_some() || self.regularization.is_some() {
                     return Err((
                         "detection",

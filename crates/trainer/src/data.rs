@@ -52,6 +52,24 @@ pub fn open(data: &DataConfig) -> Result<Dataset, TrainError> {
     })
 }
 
+/// The training split of `dataset` and, with `data.val_split`, the validation images held
+/// out of it (a fixed, class-stratified sample, the same for every run seed); without it,
+/// the whole training split and no held-out images.
+pub fn train_and_val(
+    dataset: &Dataset,
+    data: &DataConfig,
+) -> Result<(Vec<Sample>, Option<Vec<Sample>>), TrainError> {
+    let samples = &dataset.train().samples;
+    match data.val_split {
+        Some(n) => {
+            let h = netaug_data::holdout(samples, n, SUBSET_SEED)
+                .map_err(|e| TrainError::setting("data.val_split", e.to_string()))?;
+            Ok((h.train, Some(h.val)))
+        }
+        None => Ok((samples.clone(), None)),
+    }
+}
+
 /// The first `n` of a fixed shuffle of `samples` (all of them without `n`).
 pub fn subset<T: Clone>(samples: &[T], n: Option<usize>) -> Vec<T> {
     match n {
@@ -110,6 +128,50 @@ pub fn eval_loader(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validation_images_are_never_trained_on() {
+        use netaug_data::{ImageRef, Sample, Split};
+        let samples: Vec<Sample> = (0..1000)
+            .map(|i| Sample {
+                image: ImageRef::File(format!("{i}.png").into()),
+                label: (i % 10) as u32,
+            })
+            .collect();
+        let dataset = Dataset {
+            name: "folder".into(),
+            root: "/".into(),
+            classes: (0..10).map(|c| c.to_string()).collect(),
+            splits: vec![Split::new("train", samples), Split::new("test", Vec::new())],
+            channels: 1,
+            train_split: "train".into(),
+            eval_split: "test".into(),
+            missing: Vec::new(),
+        };
+        let config = RunConfig::parse(
+            "data: {dataset: folder, image_size: 32, batch_size: 8, val_split: 100, train_subset: 500}
+model: {name: tinymbv2}
+run: {epochs: 1}",
+            "r.yaml",
+            &[],
+        )
+        .unwrap();
+        let (pool, val) = train_and_val(&dataset, &config.data).unwrap();
+        let val: std::collections::BTreeSet<String> =
+            val.unwrap().iter().map(|s| s.image.describe()).collect();
+        assert_eq!(val.len(), 100);
+        let trained = subset(&pool, config.data.train_subset);
+        assert_eq!(trained.len(), 500);
+        assert!(
+            trained.iter().all(|s| !val.contains(&s.image.describe())),
+            "a validation image is in the training subset"
+        );
+        // Without a validation split the whole training split is the pool.
+        let mut plain = config.data.clone();
+        plain.val_split = None;
+        let (pool, val) = train_and_val(&dataset, &plain).unwrap();
+        assert_eq!((pool.len(), val.is_none()), (1000, true));
+    }
 
     #[test]
     fn recalibration_uses_min_16000_all_images_in_full_batches() {

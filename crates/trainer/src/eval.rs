@@ -32,18 +32,20 @@ pub fn to_device(batch: Batch, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
     (images, labels)
 }
 
-/// Evaluates the active sub-network of `net` (BN in eval mode) on every batch of `loader`.
+/// Evaluates the active sub-network of `net` (BN in eval mode) on every batch of `loader`,
+/// shown to `observer` as the progress phase `phase` (`val`, `test`, ...).
 pub fn evaluate(
     net: &Net,
     loader: &Loader,
     device: &Device,
     observer: &mut dyn Observer,
+    phase: &str,
 ) -> Result<EvalResult, TrainError> {
     let mut loss_sum = Tensor::<1>::zeros([1], device);
     let mut top1 = Tensor::<1, Int>::zeros([1], device);
     let mut top5 = Tensor::<1, Int>::zeros([1], device);
     let mut images = 0;
-    observer.phase("eval", loader.batches());
+    observer.phase(phase, loader.batches());
     for (i, batch) in loader.epoch(0).enumerate() {
         let batch = batch?;
         let n = batch.labels.len();

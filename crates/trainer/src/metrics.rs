@@ -25,6 +25,19 @@ pub struct EpochMetrics {
     pub val_top1: f64,
     /// Validation top-5 (percent).
     pub val_top5: f64,
+    /// Top-1 on a fixed sample of the training images, without augmentation (percent;
+    /// with `data.train_eval_images`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_eval_top1: Option<f64>,
+    /// Test loss (plain cross-entropy; with `data.val_split`, the evaluation split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_loss: Option<f64>,
+    /// Test top-1 (percent; with `data.val_split`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_top1: Option<f64>,
+    /// Test top-5 (percent; with `data.val_split`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_top5: Option<f64>,
     /// Learning rate of the epoch's last step.
     pub lr: f64,
     /// Wall seconds of the epoch (training, calibration, evaluation).
@@ -68,9 +81,15 @@ impl EpochReport for EpochMetrics {
         self.epoch
     }
     fn describe(&self) -> String {
+        let fit = self
+            .train_eval_top1
+            .map_or_else(String::new, |t| format!(" (unaugmented {t:.2}%)"));
+        let test = self
+            .test_top1
+            .map_or_else(String::new, |t| format!(" | test top-1 {t:.2}%"));
         format!(
-            "train loss {:.4} top-1 {:.2}% | val loss {:.4} top-1 {:.2}% top-5 {:.2}% | lr {:.2e} \
-             | {:.0} img/s | {:.1} s",
+            "train loss {:.4} top-1 {:.2}%{fit} | val loss {:.4} top-1 {:.2}% top-5 {:.2}%{test} \
+             | lr {:.2e} | {:.0} img/s | {:.1} s",
             self.train_loss,
             self.train_top1,
             self.val_loss,
@@ -154,6 +173,12 @@ pub struct Summary {
     /// Validation top-5 after the last epoch (percent; classification).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_val_top5: Option<f64>,
+    /// Test top-1 after the last epoch (percent; classification with `data.val_split`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_test_top1: Option<f64>,
+    /// Test top-5 after the last epoch (percent; classification with `data.val_split`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_test_top5: Option<f64>,
     /// Best validation mAP50 over the epochs (percent; detection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_val_map50: Option<f64>,

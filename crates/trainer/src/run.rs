@@ -289,6 +289,8 @@ impl<T: Task> Run<T> {
             best_epoch: self.ledger.state.best_epoch,
             final_val_top1: None,
             final_val_top5: None,
+            final_test_top1: None,
+            final_test_top5: None,
             best_val_map50: None,
             final_val_map50: None,
             final_val_map: None,
