@@ -213,7 +213,7 @@ impl Study {
 
     /// The study as Markdown: one row per line and budget.
     pub fn markdown(&self) -> String {
-        let label = self.metric.label();
+        let label = format!("{} {}", self.metric.split(), self.metric.label());
         let mut md = format!(
             "| model | resolution | images per epoch | epochs | images seen | {m} − baseline {label} (points, mean) | min | max | seeds | {m} runs failed |\n|---|---|---|---|---|---|---|---|---|---|\n",
             m = self.method
@@ -435,10 +435,50 @@ mod tests {
         // The rate grid: a choice table; one budget only: no budget study.
         assert_eq!(r.tables.len(), 2);
         assert!(
-            r.tables[0].contains("| baseline | 0.1 | 0.05, 0.1 |"),
+            r.tables[0].contains("| baseline | 0.1 (edge) | 0.05, 0.1 | 0 1 |"),
             "{}",
             r.tables[0]
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn with_a_test_set_the_gains_are_test_gains_at_each_methods_chosen_rate() {
+        let dir = std::env::temp_dir().join(format!("netaug-test-gain-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // (netaug, lr, validation top-1, test top-1): NetAug is 2 points ahead on
+        // validation and 1 behind on test at the chosen rates; the other rates' test is
+        // 99, which no gain may show.
+        let rates = [
+            (false, 0.05, 70.0, 69.0),
+            (false, 0.1, 60.0, 99.0),
+            (true, 0.0125, 72.0, 68.0),
+            (true, 0.025, 65.0, 99.0),
+        ];
+        for epochs in [1, 3] {
+            for seed in 0..2 {
+                for (netaug, lr, val, test) in rates {
+                    let method = if netaug { "netaug" } else { "baseline" };
+                    run(&dir, epochs, netaug, seed, lr, val);
+                    let path = dir.join(format!(
+                        "runs/tiny-{method}-e{epochs}-lr{lr}-s{seed}/summary.json"
+                    ));
+                    let mut summary: serde_json::Value =
+                        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                    summary["final_test_top1"] = json!(test);
+                    std::fs::write(&path, summary.to_string()).unwrap();
+                }
+            }
+        }
+        let r = crate::report(&dir, None).unwrap();
+        let study = r
+            .tables
+            .iter()
+            .find(|t| t.contains("against training budget"))
+            .unwrap();
+        assert!(study.contains("final test top-1"), "{study}");
+        assert!(study.contains("| -1.00 | -1.00 | -1.00 | 2 |"), "{study}");
+        assert!(!study.contains("+30") && !study.contains("-28"), "{study}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

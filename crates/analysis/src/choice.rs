@@ -249,37 +249,75 @@ pub fn at_chosen(summary: &DataFrame, choices: &[Choice]) -> Result<DataFrame, A
     Ok(out)
 }
 
+/// One line of the choice table, computed once and written as markdown or CSV.
+struct Line<'a> {
+    choice: &'a Choice,
+    /// Every rate tried, ascending.
+    tried: Vec<String>,
+    /// The chosen rate is the lowest or highest tried: the best may lie beyond the grid.
+    at_edge: bool,
+    /// The seeds the rates were compared on.
+    compared_on: String,
+    /// Test top-1 at the chosen rate: mean, std.
+    test: Option<(f64, f64)>,
+    /// Test top-1 minus the baseline's, paired by seed (none for the baseline itself).
+    diff: Option<(f64, f64, usize)>,
+}
+
+impl<'a> Line<'a> {
+    fn new(c: &'a Choice, all: &[&Choice]) -> Self {
+        let last = c.rates.len() - 1;
+        Line {
+            choice: c,
+            tried: c.rates.iter().map(|r| r.lr.to_string()).collect(),
+            at_edge: c.chosen == 0 || c.chosen == last,
+            compared_on: c
+                .compared_on
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            test: c.test().map(|(m, s, _)| (m, s)),
+            diff: paired(c, all).filter(|_| c.method != BASELINE),
+        }
+    }
+}
+
 /// The table of one dataset's choices: a row per (model, setting, method).
 pub fn markdown(choices: &[&Choice]) -> String {
     let mut md = String::from(
-        "| model | setting | method | chosen lr (per 128 images) | rates tried | val top-1 at chosen lr (%) | test top-1 (%), mean ± std | seeds | test − baseline (points, paired by seed) |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| model | setting | method | chosen lr (per 128 images) | rates tried | chosen on seeds | val top-1 at chosen lr (%) | test top-1 (%), mean ± std | seeds | test − baseline (points, paired by seed) |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
-    for c in choices {
-        let tried: Vec<String> = c.rates.iter().map(|r| r.lr.to_string()).collect();
-        let test = c
-            .test()
-            .map_or("–".into(), |(m, s, _)| format!("{m:.2} ± {s:.2}"));
-        let seeds = c.at().seeds.len();
-        let diff = paired(c, choices).map_or("–".into(), |(m, s, n)| {
-            format!("{m:+.2} ± {s:.2} (n={n})")
-        });
-        let rest = if c.rest.is_empty() { "–" } else { &c.rest };
+    let mut edges = 0;
+    for line in choices.iter().map(|c| Line::new(c, choices)) {
+        let c = line.choice;
+        edges += usize::from(line.at_edge);
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {} | {}{} | {} | {} | {:.2} | {} | {} | {} |",
             c.model,
-            rest,
+            if c.rest.is_empty() { "–" } else { &c.rest },
             c.method,
             c.at().lr,
-            tried.join(", "),
-            c.at().val_mean(None),
-            test,
-            seeds,
-            if c.method == BASELINE {
-                "–".into()
+            if line.at_edge { " (edge)" } else { "" },
+            line.tried.join(", "),
+            if line.compared_on.is_empty() {
+                "–"
             } else {
-                diff
-            }
+                &line.compared_on
+            },
+            c.at().val_mean(None),
+            line.test
+                .map_or("–".into(), |(m, s)| format!("{m:.2} ± {s:.2}")),
+            c.at().seeds.len(),
+            line.diff.map_or("–".into(), |(m, s, n)| {
+                format!("{m:+.2} ± {s:.2} (n={n})")
+            }),
+        );
+    }
+    if edges > 0 {
+        md.push_str(
+            "\n(edge): the chosen rate is the lowest or highest tried; a rate beyond the grid may be better.\n",
         );
     }
     md
@@ -288,32 +326,31 @@ pub fn markdown(choices: &[&Choice]) -> String {
 /// The same as CSV.
 pub fn csv(choices: &[&Choice]) -> String {
     let mut out = String::from(
-        "dataset,model,resolution,setting,method,chosen_lr,rates_tried,val_top1_at_chosen_lr,test_top1_mean,test_top1_std,seeds,test_diff_vs_baseline_mean,test_diff_vs_baseline_std,paired_seeds\n",
+        "dataset,model,resolution,setting,method,chosen_lr,chosen_at_edge,rates_tried,chosen_on_seeds,val_top1_at_chosen_lr,test_top1_mean,test_top1_std,seeds,test_diff_vs_baseline_mean,test_diff_vs_baseline_std,paired_seeds\n",
     );
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    for c in choices {
-        let tried: Vec<String> = c.rates.iter().map(|r| r.lr.to_string()).collect();
-        let (tm, ts) = c
-            .test()
-            .map_or((String::new(), String::new()), |(m, s, _)| {
-                (format!("{m:.4}"), format!("{s:.4}"))
-            });
-        let (dm, ds, dn) = paired(c, choices).filter(|_| c.method != BASELINE).map_or(
-            (String::new(), String::new(), String::new()),
-            |(m, s, n)| (format!("{m:.4}"), format!("{s:.4}"), n.to_string()),
-        );
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+    for line in choices.iter().map(|c| Line::new(c, choices)) {
+        let c = line.choice;
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{:.4},{tm},{ts},{},{dm},{ds},{dn}",
+            "{},{},{},{},{},{},{},{},{},{:.4},{},{},{},{},{},{}",
             c.dataset,
             c.model,
             c.resolution,
             quote(&c.rest),
             quote(&c.method),
             c.at().lr,
-            quote(&tried.join(" ")),
+            line.at_edge,
+            quote(&line.tried.join(" ")),
+            quote(&line.compared_on),
             c.at().val_mean(None),
+            opt(line.test.map(|t| t.0)),
+            opt(line.test.map(|t| t.1)),
             c.at().seeds.len(),
+            opt(line.diff.map(|d| d.0)),
+            opt(line.diff.map(|d| d.1)),
+            line.diff.map_or(String::new(), |d| d.2.to_string()),
         );
     }
     out
@@ -440,5 +477,35 @@ mod tests {
         assert_eq!(kept.height(), 2);
         assert_eq!(strings(&kept, "setting").unwrap(), ["", ""]);
         assert_eq!(floats(&kept, "base_lr").unwrap(), [Some(0.025), Some(0.05)]);
+    }
+
+    #[test]
+    fn a_rate_chosen_at_the_edge_of_the_grid_is_marked() {
+        let inside = [
+            ("baseline", 0.025, 0, 70.0, 60.0),
+            ("baseline", 0.05, 0, 72.0, 61.0),
+            ("baseline", 0.1, 0, 71.0, 62.0),
+        ];
+        let cs = choices(&frame(&inside)).unwrap();
+        let refs: Vec<&Choice> = cs.iter().collect();
+        let md = markdown(&refs);
+        assert!(
+            md.contains("| baseline | 0.05 | 0.025, 0.05, 0.1 | 0 |"),
+            "{md}"
+        );
+        assert!(!md.contains("edge"), "{md}");
+        assert!(csv(&refs).contains(",0.05,false,"));
+
+        let edge = [
+            ("baseline", 0.025, 0, 70.0, 60.0),
+            ("baseline", 0.05, 0, 72.0, 61.0),
+            ("baseline", 0.1, 0, 73.0, 62.0),
+        ];
+        let cs = choices(&frame(&edge)).unwrap();
+        let refs: Vec<&Choice> = cs.iter().collect();
+        let md = markdown(&refs);
+        assert!(md.contains("| 0.1 (edge) |"), "{md}");
+        assert!(md.contains("a rate beyond the grid may be better"), "{md}");
+        assert!(csv(&refs).contains(",0.1,true,"));
     }
 }

@@ -57,8 +57,9 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
     let mut markdown = Vec::new();
     for t in &tables {
         let md = format!(
-            "# {}: final validation {}\n\n{}",
+            "# {}: final {} {}\n\n{}",
             t.dataset,
+            t.metric.split(),
             t.metric.label(),
             t.markdown()
         );
@@ -95,15 +96,36 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
     } else {
         choice::at_chosen(&runs.summary, &choices)?
     };
+    // Where a test set is reported beside the validation split, the gains and the
+    // figures compare test numbers (the validation numbers chose the rate).
+    let has_test = runs::floats(&chosen, Metric::TestTop1.column())?
+        .iter()
+        .any(|v| v.is_some_and(f64::is_finite));
+    let top1 = if has_test {
+        Metric::TestTop1
+    } else {
+        Metric::Top1
+    };
     let mut studies = Vec::new();
-    for metric in [Metric::Top1, Metric::Map50] {
+    for metric in [top1, Metric::Map50] {
         studies.extend(budget::studies(&chosen, metric)?);
+    }
+    // The figures draw each method once: at its chosen rate, on the test set if any.
+    let mut figure_tables = Vec::new();
+    if choices.is_empty() && !has_test {
+        figure_tables.clone_from(&tables);
+    } else {
+        for metric in [top1, Metric::Map50] {
+            let agg = table::aggregate(&chosen, metric)?;
+            figure_tables.extend(table::tables(&agg, metric, &paper)?);
+        }
     }
     for study in &studies {
         let md = format!(
-            "# {}: {} − baseline final validation {} against training budget\n\n{}",
+            "# {}: {} − baseline final {} {} against training budget\n\n{}",
             study.dataset,
             study.method,
+            study.metric.split(),
             study.metric.label(),
             study.markdown()
         );
@@ -126,7 +148,7 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
         train: &train,
         map50: &map50,
         params: &params,
-        tables: &tables,
+        tables: &figure_tables,
         studies: &studies,
         training: &training,
         choices: &choices,

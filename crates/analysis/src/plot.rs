@@ -272,8 +272,9 @@ where
     let mut chart = ChartBuilder::on(area)
         .caption(
             format!(
-                "{}: final validation {} by method",
+                "{}: final {} {} by method",
                 table.dataset,
+                table.metric.split(),
                 table.metric.label()
             ),
             (FAMILY, 24),
@@ -296,7 +297,8 @@ where
         })
         .x_desc("model")
         .y_desc(format!(
-            "validation {} (%), mean ± std over seeds",
+            "{} {} (%), mean ± std over seeds",
+            table.metric.split(),
             table.metric.label()
         ))
         .label_style((FAMILY, 16))
@@ -454,10 +456,10 @@ where
         0.1,
         0.5,
     );
-    let what = table.metric.label();
+    let what = format!("{} {}", table.metric.split(), table.metric.label());
     let mut chart = ChartBuilder::on(area)
         .caption(
-            format!("{}: validation {what} against MACs", table.dataset),
+            format!("{}: {what} against MACs", table.dataset),
             (FAMILY, 24),
         )
         .margin(16)
@@ -468,7 +470,7 @@ where
         .configure_mesh()
         .x_desc("MACs of the deployed net (millions, log scale)")
         .x_labels(8)
-        .y_desc(format!("validation {what} (%), mean ± std over seeds"))
+        .y_desc(format!("{what} (%), mean ± std over seeds"))
         .x_label_formatter(&|x| significant(10f64.powf(*x)))
         .label_style((FAMILY, 16))
         .axis_desc_style((FAMILY, 18))
@@ -699,13 +701,18 @@ fn choice_names(c: &Choice) -> (String, String) {
     (stem.to_lowercase(), title)
 }
 
-/// Validation top-1 against the learning rate, one line per method (seeds' range shaded).
-fn lr_figures<'a>(data: &FigureData<'a>) -> Vec<Figure<'a>> {
+/// The choices grouped by figure: (file stem, title) -> the methods' choices.
+fn choice_groups<'a>(choices: &'a [Choice]) -> BTreeMap<(String, String), Vec<&'a Choice>> {
     let mut by_group: BTreeMap<(String, String), Vec<&'a Choice>> = BTreeMap::new();
-    for c in data.choices {
+    for c in choices {
         by_group.entry(choice_names(c)).or_default().push(c);
     }
     by_group
+}
+
+/// Validation top-1 against the learning rate, one line per method (seeds' range shaded).
+fn lr_figures<'a>(data: &FigureData<'a>) -> Vec<Figure<'a>> {
+    choice_groups(data.choices)
         .into_iter()
         .map(|((stem, title), cs)| {
             let ls = cs
@@ -731,38 +738,38 @@ fn lr_figures<'a>(data: &FigureData<'a>) -> Vec<Figure<'a>> {
 /// The paper's underfitting evidence at each method's chosen rate: top-1 on unaugmented
 /// training images (dashed) beside validation top-1 (solid) per epoch, one colour per method.
 fn fit_figures<'a>(data: &FigureData<'a>) -> Vec<Figure<'a>> {
-    let mut by_group: BTreeMap<(String, String), Vec<Line<'a>>> = BTreeMap::new();
-    for c in data.choices {
-        let key = (c.dataset.clone(), c.model.clone(), c.at().setting.clone());
-        let (Some(train), Some(val)) = (
-            data.train_eval.get(&key).and_then(|m| m.get(&c.method)),
-            data.val.get(&key).and_then(|m| m.get(&c.method)),
-        ) else {
-            continue;
-        };
-        let ls = by_group.entry(choice_names(c)).or_default();
-        let col = color(ls.len() / 2);
-        let name = format!("{} (lr {})", c.method, c.at().lr);
-        for (curve, what, dashed) in [(train, "train", true), (val, "val", false)] {
-            ls.push(Line {
-                label: format!("{name} {what}"),
-                color: col,
-                dashed,
-                markers: false,
-                curve,
-            });
+    let mut out = Vec::new();
+    for ((stem, title), cs) in choice_groups(data.choices) {
+        let mut ls = Vec::new();
+        for c in cs {
+            let key = (c.dataset.clone(), c.model.clone(), c.at().setting.clone());
+            let (Some(train), Some(val)) = (
+                data.train_eval.get(&key).and_then(|m| m.get(&c.method)),
+                data.val.get(&key).and_then(|m| m.get(&c.method)),
+            ) else {
+                continue;
+            };
+            let col = color(ls.len() / 2);
+            let name = format!("{} (lr {})", c.method, c.at().lr);
+            for (curve, what, dashed) in [(train, "train", true), (val, "val", false)] {
+                ls.push(Line {
+                    label: format!("{name} {what}"),
+                    color: col,
+                    dashed,
+                    markers: false,
+                    curve,
+                });
+            }
         }
-    }
-    by_group
-        .into_iter()
-        .map(|((stem, title), ls)| {
-            (
+        if !ls.is_empty() {
+            out.push((
                 format!("{stem}-train-vs-val"),
                 format!("{title}: training fit and validation, chosen rates"),
                 ls,
-            )
-        })
-        .collect()
+            ));
+        }
+    }
+    out
 }
 
 /// One curve per (model, method) of a table: its mean over resolutions, the band one
@@ -884,7 +891,7 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
             markers: false,
             curve: &zero,
         });
-        let what = study.metric.label();
+        let what = format!("{} {}", study.metric.split(), study.metric.label());
         let title = format!(
             "{}: {} − baseline {what} against training budget",
             study.dataset, study.method
@@ -900,7 +907,7 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
             )
         })?;
     }
-    for t in data.tables.iter().filter(|t| t.metric == Metric::Top1) {
+    for t in data.tables.iter().filter(|t| t.metric != Metric::Map50) {
         both(&format!("{}-top1-vs-macs", t.dataset), &|p, svg| {
             render!(p, svg, SIZE, |area| draw_macs(&area, t))
         })?;

@@ -89,6 +89,9 @@ pub struct TrainArgs {
     /// Untimed steps before.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
+    /// Replicas the batch is split over (as `run.replicas`), the threads shared among them.
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -187,10 +190,18 @@ fn loader(args: LoaderArgs) -> Result<()> {
 }
 
 fn train(args: TrainArgs) -> Result<()> {
-    if args.resolution < 8 || args.batch == 0 || args.steps == 0 {
-        return Err(
-            UsageError("--resolution must be >= 8, --batch and --steps >= 1".into()).into(),
-        );
+    if args.resolution < 8 || args.batch == 0 || args.steps == 0 || args.replicas == 0 {
+        return Err(UsageError(
+            "--resolution must be >= 8, --batch, --steps and --replicas >= 1".into(),
+        )
+        .into());
+    }
+    if !args.batch.is_multiple_of(args.replicas) {
+        return Err(UsageError(format!(
+            "--replicas {} cannot split --batch {} evenly",
+            args.replicas, args.batch
+        ))
+        .into());
     }
     let net = match &args.spec {
         Some(path) => {
@@ -214,6 +225,7 @@ fn train(args: TrainArgs) -> Result<()> {
         device: args.device,
         warmup: args.warmup,
         steps: args.steps,
+        replicas: args.replicas,
     };
     let measure = |netaug| train_throughput(&spec(netaug)).map_err(classify);
     let runs: Vec<(&str, BenchResult)> = if args.both {
@@ -240,8 +252,12 @@ fn train(args: TrainArgs) -> Result<()> {
         }
         println!("{out}");
     } else {
+        let replicas = match args.replicas {
+            1 => String::new(),
+            n => format!(" over {n} replicas"),
+        };
         println!(
-            "{} at {}px, batch {}, {} ({} timed steps)",
+            "{} at {}px, batch {}{replicas}, {} ({} timed steps)",
             model, args.resolution, args.batch, args.device, args.steps
         );
         for (name, r) in &runs {

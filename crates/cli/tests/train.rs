@@ -694,3 +694,55 @@ fn a_validation_split_is_held_out_of_training_and_the_test_set_reported_beside_i
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("data.val_split"), "{err}");
 }
+
+#[test]
+fn two_replicas_train_the_same_run_twice_and_resume_to_its_unbroken_metrics() {
+    let (dir, config) = setup("replicas", 160, NETAUG);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let two = dir.join("two.yaml");
+    std::fs::write(
+        &two,
+        text.replace("log_every: 2}", "log_every: 2, replicas: 2}"),
+    )
+    .unwrap();
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    for run in [&a, &b] {
+        assert_ok(&train(&two, run, &["--quiet"]), "2 replicas");
+    }
+    assert_eq!(metrics(&a), metrics(&b), "two runs of 2 replicas differ");
+    assert_eq!(steps(&a), steps(&b));
+    assert_eq!(json(&a.join("summary.json"))["status"], "done");
+    assert!(
+        std::fs::read_to_string(a.join("config.yaml"))
+            .unwrap()
+            .contains("replicas: 2")
+    );
+    // One replica trains another run: batch norm sees 8 images per replica instead of 16.
+    let one = dir.join("one");
+    assert_ok(&train(&config, &one, &["--quiet"]), "1 replica");
+    assert_ne!(metrics(&one), metrics(&a));
+
+    // Stopped after epoch 1 and resumed on 2 replicas: the unbroken run's metrics.
+    let stopped = dir.join("stopped");
+    let (code, err) = signal_after_epoch_one(&two, &stopped, "TERM");
+    if json(&stopped.join("summary.json"))["status"] != "done" {
+        assert_eq!(code, Some(143), "{err}");
+        assert_ok(&train(&two, &stopped, &["--resume", "--quiet"]), "resume");
+        assert_eq!(metrics(&stopped), metrics(&a));
+    }
+    // Another replica count may resume it (the global batch is the same); the run ends.
+    let other = dir.join("other");
+    let (_, err) = signal_after_epoch_one(&two, &other, "TERM");
+    let out = train(&config, &other, &["--resume", "--quiet"]);
+    assert_ok(&out, "resume on 1 replica");
+    assert_eq!(json(&other.join("summary.json"))["status"], "done", "{err}");
+
+    // A batch that the replicas cannot split evenly is refused, naming the key.
+    let out = train(&config, &dir.join("odd"), &["--set", "run.replicas=3"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("run.replicas: 3 replicas cannot split data.batch_size 16 evenly"),
+        "{err}"
+    );
+}

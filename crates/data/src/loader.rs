@@ -214,6 +214,40 @@ pub struct Batch {
     pub mix: Option<Mix>,
 }
 
+impl Batch {
+    /// The batch cut into `parts` batches of consecutive images, sizes as even as they
+    /// can be (the first `n % parts` get one more); empty parts are left out. Mixup
+    /// partners do not survive a cut: a mixed batch keeps its `mix` whole only when
+    /// `parts` is 1.
+    pub fn split(self, parts: usize) -> Vec<Batch> {
+        let n = self.labels.len();
+        let parts = parts.max(1);
+        if parts == 1 {
+            return vec![self];
+        }
+        let [_, c, h, w] = self.shape;
+        let per_image = c * h * w;
+        let mut out = Vec::with_capacity(parts);
+        let mut start = 0;
+        for k in 0..parts {
+            let len = n / parts + usize::from(k < n % parts);
+            if len == 0 {
+                continue;
+            }
+            let end = start + len;
+            out.push(Batch {
+                images: self.images[start * per_image..end * per_image].to_vec(),
+                shape: [len, c, h, w],
+                labels: self.labels[start..end].to_vec(),
+                indices: self.indices[start..end].to_vec(),
+                mix: None,
+            });
+            start = end;
+        }
+        out
+    }
+}
+
 /// The loader over a list of samples.
 pub struct Loader {
     samples: Arc<Vec<Sample>>,
@@ -450,5 +484,40 @@ impl<T> Drop for EpochIter<T> {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Batch;
+
+    /// A batch of `n` one-pixel, two-channel images whose values name the image.
+    fn batch(n: usize) -> Batch {
+        Batch {
+            images: (0..n).flat_map(|i| [i as f32, -(i as f32)]).collect(),
+            shape: [n, 2, 1, 1],
+            labels: (0..n as u32).collect(),
+            indices: (100..100 + n).collect(),
+            mix: None,
+        }
+    }
+
+    #[test]
+    fn a_split_keeps_every_image_once_in_order() {
+        let parts = batch(7).split(3);
+        let sizes: Vec<usize> = parts.iter().map(|b| b.shape[0]).collect();
+        assert_eq!(sizes, [3, 2, 2]);
+        let labels: Vec<u32> = parts.iter().flat_map(|b| b.labels.clone()).collect();
+        assert_eq!(labels, (0..7).collect::<Vec<_>>());
+        let images: Vec<f32> = parts.iter().flat_map(|b| b.images.clone()).collect();
+        assert_eq!(images, batch(7).images);
+        assert_eq!(parts[1].indices, [103, 104]);
+        assert!(parts.iter().all(|b| b.images.len() == b.shape[0] * 2));
+    }
+
+    #[test]
+    fn more_parts_than_images_leaves_the_empty_ones_out() {
+        assert_eq!(batch(2).split(4).len(), 2);
+        assert_eq!(batch(5).split(1), vec![batch(5)]);
     }
 }

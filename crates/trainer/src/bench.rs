@@ -13,7 +13,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::backend;
 use crate::error::TrainError;
 use crate::optim::optimizer;
-use crate::step::{Objective, step_loss};
+use crate::replicas::Replicas;
+use crate::step::{Objective, StepLoss, step_loss};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -35,6 +36,9 @@ pub struct TrainBench {
     pub netaug: bool,
     /// Device.
     pub device: crate::backend::DeviceName,
+    /// Replicas the batch is split over (`run.replicas`), each on its share of the
+    /// threads.
+    pub replicas: usize,
     /// Untimed steps first (kernel selection, allocator warm-up).
     pub warmup: usize,
     /// Timed steps.
@@ -85,30 +89,69 @@ pub fn train_throughput(b: &TrainBench) -> Result<BenchResult, TrainError> {
         &device,
     );
     let labels: Vec<u32> = (0..b.batch).map(|i| (i % spec.classes) as u32).collect();
-    let objective = Objective::hard(&labels, spec.classes, 0.1, &device);
+    // With replicas, the batch's shares, one per replica, as a training step splits it.
+    let replicas = match b.replicas {
+        0 | 1 => None,
+        n => Some(Replicas::new(n, rayon::current_num_threads() / n)?),
+    };
+    let per = b.batch.div_ceil(b.replicas.max(1));
+    let shares: Vec<((Tensor<4>, Objective), usize)> = (0..b.batch)
+        .step_by(per)
+        .map(|start| {
+            let end = (start + per).min(b.batch);
+            let objective = Objective::hard(&labels[start..end], spec.classes, 0.1, &device);
+            (
+                (x.clone().narrow(0, start, end - start), objective),
+                end - start,
+            )
+        })
+        .collect();
     let mut rng = arch_rng();
-    let mut total = Tensor::<1>::zeros([1], &device.clone().inner());
-    let mut start = Instant::now();
-    for i in 0..b.warmup + b.steps {
-        if i == b.warmup {
-            // Drain queued work so the clock starts on an idle device.
-            let _ = total.clone().into_scalar::<f32>();
-            start = Instant::now();
+    let timed = || {
+        let mut total = Tensor::<1>::zeros([1], &device.clone().inner());
+        let mut start = Instant::now();
+        for i in 0..b.warmup + b.steps {
+            if i == b.warmup {
+                // Drain queued work so the clock starts on an idle device.
+                let _ = total.clone().into_scalar::<f32>();
+                start = Instant::now();
+            }
+            let aug = b
+                .netaug
+                .then(|| (net.sample(Active::Random(&mut rng)), 1.0));
+            let work = |net: &mut Net, (x, objective): &(Tensor<4>, Objective)| {
+                let out = step_loss(net, x.clone(), objective, aug.clone())?;
+                Ok(StepLoss {
+                    total: out.total,
+                    target: out.target,
+                    out: None,
+                })
+            };
+            let (grads, loss) = match &replicas {
+                Some(r) => {
+                    let stepped = r.step(&mut net, &shares, &work)?;
+                    (stepped.grads, stepped.loss_sum)
+                }
+                None => {
+                    let out = work(&mut net, &shares[0].0)?;
+                    let grads = GradientsParams::from_grads(out.total.backward(), &net);
+                    (grads, out.target.inner())
+                }
+            };
+            net = opt.step(0.01, net, grads);
+            total = total + loss;
         }
-        let aug = b
-            .netaug
-            .then(|| (net.sample(Active::Random(&mut rng)), 1.0));
-        let out = step_loss(&mut net, x.clone(), &objective, aug)?;
-        let grads = GradientsParams::from_grads(out.total.backward(), &net);
-        net = opt.step(0.01, net, grads);
-        total = total + out.target.inner();
+        // One read at the end waits for every queued kernel.
+        let _ = total.into_scalar::<f32>();
+        let seconds = start.elapsed().as_secs_f64();
+        Ok(BenchResult {
+            images_per_second: (b.steps * b.batch) as f64 / seconds,
+            seconds,
+            seconds_per_step: seconds / b.steps.max(1) as f64,
+        })
+    };
+    match &replicas {
+        Some(r) => r.run(timed),
+        None => timed(),
     }
-    // One read at the end waits for every queued kernel.
-    let _ = total.into_scalar::<f32>();
-    let seconds = start.elapsed().as_secs_f64();
-    Ok(BenchResult {
-        images_per_second: (b.steps * b.batch) as f64 / seconds,
-        seconds,
-        seconds_per_step: seconds / b.steps.max(1) as f64,
-    })
 }

@@ -149,6 +149,16 @@ impl Task for Classification {
         self.train.epoch(epoch as u64)
     }
 
+    fn split(&self, batch: Self::Batch, parts: usize) -> Result<Vec<Self::Batch>, TrainError> {
+        if batch.mix.is_some() {
+            return Err(TrainError::setting(
+                "regularization.mixup",
+                "mixup pairs images across the whole batch; it trains on one replica",
+            ));
+        }
+        Ok(batch.split(parts))
+    }
+
     fn input(&self, batch: Self::Batch, device: &Device) -> (Input, usize) {
         let n = batch.labels.len();
         let smoothing = self.config.run.label_smoothing;

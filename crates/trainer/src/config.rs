@@ -244,6 +244,11 @@ pub struct RunSection {
     /// Steps between reads of the running loss from the device (NaN checks, progress).
     #[serde(default = "default_log_every")]
     pub log_every: usize,
+    /// Replicas a step's batch is split over (data parallelism in one process): each
+    /// runs forward and backward on its share on threads of its own, their gradients are
+    /// averaged and one optimizer step follows. `data.batch_size` stays the global batch.
+    #[serde(default = "default_replicas", skip_serializing_if = "is_one")]
+    pub replicas: usize,
 }
 
 /// The checkpoint a run's exported net comes from.
@@ -357,6 +362,14 @@ fn default_min_scale() -> f64 {
 fn default_log_every() -> usize {
     20
 }
+fn default_replicas() -> usize {
+    1
+}
+// One replica is left out of saved configs, so that runs written before replicas existed
+// keep their run ids.
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
 fn default_temperature() -> f64 {
     1.0
 }
@@ -429,6 +442,7 @@ impl RunSection {
     fn validate(&self) -> Result<(), Invalid> {
         positive("run.epochs", self.epochs + self.warmup_epochs)?;
         positive("run.log_every", self.log_every)?;
+        positive("run.replicas", self.replicas)?;
         if !(self.base_lr.is_finite() && self.base_lr > 0.0) {
             return Err((
                 "run.base_lr",
@@ -601,6 +615,7 @@ impl RunConfig {
         self.stochastic()
             .validate()
             .map_err(|m| ("regularization", m))?;
+        self.validate_replicas()?;
         let detection_set = DETECTION_DATASETS.contains(&self.data.dataset.as_str());
         match &self.detection {
             Some(d) => {
@@ -649,6 +664,50 @@ impl RunConfig {
             None => {}
         }
         Ok(())
+    }
+
+    /// What a step split over `run.replicas` cannot do yet, refused with the key at fault.
+    fn validate_replicas(&self) -> Result<(), Invalid> {
+        let n = self.run.replicas;
+        if n == 1 {
+            return Ok(());
+        }
+        if !self.data.batch_size.is_multiple_of(n) {
+            return Err((
+                "run.replicas",
+                format!(
+                    "{n} replicas cannot split data.batch_size {} evenly",
+                    self.data.batch_size
+                ),
+            ));
+        }
+        let refused = [
+            (
+                "detection",
+                self.detection.is_some(),
+                "detection runs train on one replica",
+            ),
+            (
+                "regularization.mixup",
+                self.regularization
+                    .as_ref()
+                    .is_some_and(|r| r.mixup.is_some()),
+                "mixup pairs images across the whole batch; it trains on one replica",
+            ),
+            (
+                "regularization",
+                {
+                    let s = self.stochastic();
+                    s.dropout > 0.0 || s.dropblock.is_some()
+                },
+                "dropout and DropBlock draw from the device's generator, which replicas \
+                 would share; they train on one replica",
+            ),
+        ];
+        match refused.into_iter().find(|(_, on, _)| *on) {
+            Some((key, _, why)) => Err((key, format!("{why} (run.replicas is {n})"))),
+            None => Ok(()),
+        }
     }
 
     /// The zoo name: `model.name`, with `-<width>` appended when `model.width` is given.

@@ -30,7 +30,8 @@ pub struct TrainOptions {
 }
 
 /// Creates the run folder; refuses to overwrite a run unless resuming it with the same
-/// config; writes `config.yaml` for a new run.
+/// config (the replica count aside: the global batch, and so the run, stays the same);
+/// writes `config.yaml` for a new run.
 pub(crate) fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Result<(), TrainError> {
     let path = out.join(CONFIG_FILE);
     if path.exists() {
@@ -43,17 +44,28 @@ pub(crate) fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Resul
                 ),
             ));
         }
-        return match saved_config(out)? {
-            Some(saved) if saved != *config => Err(TrainError::setting(
+        let Some(mut saved) = saved_config(out)? else {
+            return Ok(());
+        };
+        if saved.run.replicas != config.run.replicas {
+            tracing::warn!(
+                "resuming on {} replica(s); the run started on {}",
+                config.run.replicas,
+                saved.run.replicas
+            );
+            saved.run.replicas = config.run.replicas;
+        }
+        if saved != *config {
+            return Err(TrainError::setting(
                 "--resume",
                 format!(
                     "{}: {}; resume needs the config the run started with",
                     path.display(),
                     first_difference(&saved, config)
                 ),
-            )),
-            _ => Ok(()),
-        };
+            ));
+        }
+        return Ok(());
     }
     std::fs::create_dir_all(out).map_err(|e| TrainError::write(out, e))?;
     write_atomic(&path, config.to_yaml().as_bytes())

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod observer;
 pub mod optim;
 pub mod pth;
+mod replicas;
 mod run;
 mod sampling;
 pub mod scalars;

@@ -14,8 +14,9 @@ pub struct Running {
     pub images_per_second: f64,
 }
 
-/// Receives the progress of a run.
-pub trait Observer {
+/// Receives the progress of a run (from the thread that trains, which with replicas is
+/// not the caller's).
+pub trait Observer: Send {
     /// A phase of `total` steps begins (`"epoch 3/20"`, `"calibrate"`, `"eval"`).
     fn phase(&mut self, _name: &str, _total: usize) {}
     /// `done` steps of the phase are finished; `running` when fresh figures were read.

@@ -22,10 +22,11 @@ use crate::layout::TrainOptions;
 use crate::ledger::{Ledger, calibrate_phase, loss_so_far, open_run};
 use crate::metrics::{Status, Summary};
 use crate::observer::{Observer, Running};
+use crate::replicas::{Replicas, Stepped};
 use crate::sampling::{AugMode, mix, with_sampled};
 use crate::scalars::StepWindow;
 use crate::schedule::CosineWithWarmup;
-use crate::step::{Select, netaug_loss};
+use crate::step::{Select, StepLoss, netaug_loss};
 use crate::task::{EpochTotals, Task, model_name};
 use crate::{backend, optim};
 
@@ -37,7 +38,11 @@ pub(crate) fn train<T: Task>(
     observer: &mut dyn Observer,
 ) -> Result<Summary, TrainError> {
     let (mut run, net) = Run::<T>::prepare(config, out, options)?;
-    match run.execute(net, observer) {
+    let result = match run.replicas.clone() {
+        Some(replicas) => replicas.run(|| run.execute(net, observer)),
+        None => run.execute(net, observer),
+    };
+    match result {
         Ok(summary) => Ok(summary),
         Err(e) => Err(run
             .ledger
@@ -58,6 +63,8 @@ struct Run<T: Task> {
     metrics: Vec<T::Line>,
     profile: Profile,
     model: String,
+    /// The replicas a step is split over; `None` for one.
+    replicas: Option<std::sync::Arc<Replicas>>,
 }
 
 impl<T: Task> Run<T> {
@@ -95,6 +102,15 @@ impl<T: Task> Run<T> {
         let profile = net.profile(config.data.image_size);
         let schedule = CosineWithWarmup::for_run(config, task.steps());
         let ledger = Ledger::open(out.to_path_buf(), config, state, &metrics, started)?;
+        let replicas = match config.run.replicas {
+            1 => None,
+            n => {
+                // The cores this run may use (RAYON_NUM_THREADS, or all) shared evenly.
+                let threads = (rayon::current_num_threads() / n).max(1);
+                tracing::info!("{n} replicas of {threads} thread(s) each");
+                Some(std::sync::Arc::new(Replicas::new(n, threads)?))
+            }
+        };
         let run = Self {
             task,
             config: config.clone(),
@@ -106,6 +122,7 @@ impl<T: Task> Run<T> {
             metrics,
             profile,
             model,
+            replicas,
         };
         Ok((run, net))
     }
@@ -205,32 +222,36 @@ impl<T: Task> Run<T> {
             let batch = batch?;
             let step_seed = mix(self.config.run.seed, self.ledger.state.step as u64);
             device.seed(step_seed);
-            let (input, n) = self.task.input(batch, &device);
-            let mut select;
-            let aug: Option<(Select<'_, T::Net>, f64)> = match augment {
-                Some((mode, alpha)) => {
-                    select = move |net: &mut T::Net| {
-                        with_sampled(mode, step_seed, |a| net.set_active(a));
-                        Ok(())
-                    };
-                    Some((&mut select, alpha))
-                }
-                None => None,
-            };
-            let task = &self.task;
-            let out = netaug_loss(
-                &mut net,
-                |net, augmented| {
-                    let s = task.loss(net, &input, augmented);
-                    (s.loss, s.hits)
-                },
-                aug,
-            )?;
-            let grads = GradientsParams::from_grads(out.total.backward(), &net);
             let lr = self.schedule.at(self.ledger.state.step);
-            net = self.optimizer.step(lr, net, grads);
-            loss_sum = loss_sum + out.target.inner().mul_scalar(n as f64);
-            if let Some(h) = out.out {
+            let task = &self.task;
+            let work = |net: &mut T::Net, input: &T::Input| {
+                augmented_loss(task, net, input, augment, step_seed)
+            };
+            let (stepped, n) = match &self.replicas {
+                None => {
+                    let (input, n) = task.input(batch, &device);
+                    let out = work(&mut net, &input)?;
+                    let grads = GradientsParams::from_grads(out.total.backward(), &net);
+                    let stepped = Stepped {
+                        grads,
+                        loss_sum: out.target.inner().mul_scalar(n as f64),
+                        hits: out.out,
+                    };
+                    (stepped, n)
+                }
+                Some(replicas) => {
+                    let shares: Vec<_> = task
+                        .split(batch, replicas.count())?
+                        .into_iter()
+                        .map(|b| task.input(b, &device))
+                        .collect();
+                    let n = shares.iter().map(|(_, n)| n).sum();
+                    (replicas.step(&mut net, &shares, &work)?, n)
+                }
+            };
+            net = self.optimizer.step(lr, net, stepped.grads);
+            loss_sum = loss_sum + stepped.loss_sum;
+            if let Some(h) = stepped.hits {
                 hits = Some(match hits {
                     Some(sum) => sum + h,
                     None => h,
@@ -302,4 +323,35 @@ impl<T: Task> Run<T> {
         T::summarize(&mut summary, self.metrics.last(), &self.ledger.state);
         summary
     }
+}
+
+/// The loss of one step of `task` on `input`: the target net's, plus, in an epoch with an
+/// augmented net (`augment`: its sampling mode and weight), that of the augmented net the
+/// step's seed draws; every replica of a step draws the same one.
+fn augmented_loss<T: Task>(
+    task: &T,
+    net: &mut T::Net,
+    input: &T::Input,
+    augment: Option<(AugMode, f64)>,
+    step_seed: u64,
+) -> Result<StepLoss<Option<Tensor<1, Int>>>, netaug_model::ModelError> {
+    let mut select;
+    let aug: Option<(Select<'_, T::Net>, f64)> = match augment {
+        Some((mode, alpha)) => {
+            select = move |net: &mut T::Net| {
+                with_sampled(mode, step_seed, |a| net.set_active(a));
+                Ok(())
+            };
+            Some((&mut select, alpha))
+        }
+        None => None,
+    };
+    netaug_loss(
+        net,
+        |net, augmented| {
+            let s = task.loss(net, input, augmented);
+            (s.loss, s.hits)
+        },
+        aug,
+    )
 }

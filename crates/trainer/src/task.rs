@@ -45,17 +45,17 @@ impl EpochTotals {
 }
 
 /// A kind of training run.
-pub(crate) trait Task: Sized {
+pub(crate) trait Task: Sized + Send + Sync {
     /// The supernet it trains.
-    type Net: Supernet;
+    type Net: Supernet + Sync;
     /// A batch of the training loader.
     type Batch;
     /// A batch on the device, with what its loss needs.
-    type Input;
+    type Input: Sync;
     /// What an evaluation of the target net gives.
     type Scores;
     /// One line of `metrics.jsonl`.
-    type Line: EpochLine;
+    type Line: EpochLine + Send;
 
     /// Opens the data of `config` and builds its supernet (before any checkpoint is read).
     fn open(config: &RunConfig, device: &Device) -> Result<(Self, Self::Net), TrainError>;
@@ -67,6 +67,15 @@ pub(crate) trait Task: Sized {
     fn train_images(&self) -> usize;
     /// The training batches of 0-based `epoch`.
     fn batches(&self, epoch: usize) -> impl Iterator<Item = Result<Self::Batch, DataError>>;
+    /// `batch` split into `parts` batches of consecutive images, for replicas; refused by
+    /// a task that trains on one replica (its config is refused before any step).
+    fn split(&self, batch: Self::Batch, parts: usize) -> Result<Vec<Self::Batch>, TrainError> {
+        let _ = (batch, parts);
+        Err(TrainError::setting(
+            "run.replicas",
+            "this task trains on one replica",
+        ))
+    }
     /// `batch` on `device`, and its number of images.
     fn input(&self, batch: Self::Batch, device: &Device) -> (Self::Input, usize);
     /// The loss of the active sub-network of `net` on `input`; `augmented` says whether

@@ -1,0 +1,316 @@
+//! Data parallelism in one process (`run.replicas`): a step's batch is split over N
+//! replicas, each runs forward and backward on its share on threads of its own, their
+//! gradients are averaged (weighted by their images, so the average is the gradient of
+//! the whole batch's mean loss) and the one optimizer step of the run follows.
+//!
+//! Replica 0 is the run's network itself, stepped on the thread that runs the training
+//! loop, so its batch-norm running statistics are the run's, exactly as the official
+//! multi-GPU code keeps rank 0's (DDP without SyncBN). Replicas 1.. are copies made at
+//! each step: the same weights (and parameter ids, which key the gradients), autodiff
+//! leaves of their own (so that their graphs never merge with replica 0's and the
+//! backward passes run in parallel) and batch-norm running statistics of their own, which
+//! are dropped after the step (burn keeps running statistics per thread and averages
+//! them when read; shared, the replicas' updates would mix in whatever order the threads
+//! ran).
+//!
+//! Every replica has a rayon pool of its own threads; the training loop itself runs on
+//! replica 0's pool ([`Replicas::run`]), so no replica's parallel loops spill onto another's
+//! cores. The summation order of the gradients is fixed (replica 0, 1, ...): a run is
+//! deterministic for a given replica count.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Int, Tensor};
+use netaug_model::ModelError;
+
+use crate::error::TrainError;
+use crate::step::StepLoss;
+
+/// The replicas of a run: one rayon pool each.
+pub(crate) struct Replicas {
+    pools: Vec<rayon::ThreadPool>,
+}
+
+/// What the replicas of one step computed together.
+pub(crate) struct Stepped {
+    /// The gradient of the whole batch's loss.
+    pub grads: GradientsParams,
+    /// The target net's loss summed over the batch's images.
+    pub loss_sum: Tensor<1>,
+    /// Correct top-1 predictions of the target net (classification).
+    pub hits: Option<Tensor<1, Int>>,
+}
+
+/// One replica's share of a step.
+struct Share {
+    grads: GradientsParams,
+    loss_sum: Tensor<1>,
+    hits: Option<Tensor<1, Int>>,
+    images: usize,
+}
+
+impl Replicas {
+    /// `count` replicas of `threads` threads each.
+    pub fn new(count: usize, threads: usize) -> Result<Self, TrainError> {
+        let pools = (0..count)
+            .map(|k| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads.max(1))
+                    .thread_name(move |i| format!("replica-{k}-{i}"))
+                    .build()
+                    .map_err(|e| TrainError::setting("run.replicas", e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { pools })
+    }
+
+    /// How many replicas there are.
+    pub fn count(&self) -> usize {
+        self.pools.len()
+    }
+
+    /// Runs `f` (the training loop) on a thread of replica 0's pool, which it keeps for
+    /// its whole run.
+    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pools[0].install(f)
+    }
+
+    /// One step over the replicas: `shares[k]` (an input and its images) goes to replica
+    /// k, `work` gives a replica's loss on its share; replica 0 is `net`. Called from the
+    /// thread of [`Replicas::run`].
+    pub fn step<N, I, W>(
+        &self,
+        net: &mut N,
+        shares: &[(I, usize)],
+        work: &W,
+    ) -> Result<Stepped, TrainError>
+    where
+        N: Module + Sync,
+        I: Sync,
+        W: Fn(&mut N, &I) -> Result<StepLoss<Option<Tensor<1, Int>>>, ModelError> + Sync,
+    {
+        let images: usize = shares.iter().map(|(_, n)| n).sum();
+        let mut copies: Vec<N> = (1..shares.len()).map(|_| net.valid().train()).collect();
+        let results: Vec<Result<Share, ModelError>> = std::thread::scope(|s| {
+            let others: Vec<_> = copies
+                .iter_mut()
+                .zip(&shares[1..])
+                .zip(&self.pools[1..])
+                .map(|((copy, share), pool)| {
+                    s.spawn(move || pool.install(|| one(copy, share, work)))
+                })
+                .collect();
+            let first = one(net, &shares[0], work);
+            std::iter::once(first)
+                .chain(others.into_iter().map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                }))
+                .collect()
+        });
+        let shares = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(reduce(net, shares, images))
+    }
+}
+
+/// A replica's forward and backward on its share.
+fn one<N, I, W>(net: &mut N, (input, images): &(I, usize), work: &W) -> Result<Share, ModelError>
+where
+    N: Module,
+    W: Fn(&mut N, &I) -> Result<StepLoss<Option<Tensor<1, Int>>>, ModelError>,
+{
+    let out = work(net, input)?;
+    let grads = GradientsParams::from_grads(out.total.backward(), net);
+    Ok(Share {
+        grads,
+        loss_sum: out.target.inner().mul_scalar(*images as f64),
+        hits: out.out,
+        images: *images,
+    })
+}
+
+/// The shares summed in replica order: gradients weighted by each share's images.
+fn reduce<N: Module>(net: &N, shares: Vec<Share>, images: usize) -> Stepped {
+    let mut parts = Vec::with_capacity(shares.len());
+    let mut loss_sum: Option<Tensor<1>> = None;
+    let mut hits: Option<Tensor<1, Int>> = None;
+    for s in shares {
+        loss_sum = Some(match loss_sum {
+            Some(l) => l + s.loss_sum,
+            None => s.loss_sum,
+        });
+        hits = match (hits, s.hits) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        parts.push((s.grads, s.images as f64 / images.max(1) as f64));
+    }
+    let mut sum = WeightedSum {
+        parts,
+        out: GradientsParams::new(),
+    };
+    net.visit(&mut sum);
+    Stepped {
+        grads: sum.out,
+        loss_sum: loss_sum.expect("a step has at least one share"),
+        hits,
+    }
+}
+
+/// Sums each parameter's gradients over the parts, each times its weight.
+struct WeightedSum {
+    parts: Vec<(GradientsParams, f64)>,
+    out: GradientsParams,
+}
+
+impl ModuleVisitor for WeightedSum {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let mut sum: Option<Tensor<D>> = None;
+        for (grads, weight) in &mut self.parts {
+            if let Some(g) = grads.remove::<D>(param.id) {
+                let g = g.mul_scalar(*weight);
+                sum = Some(match sum {
+                    Some(s) => s + g,
+                    None => g,
+                });
+            }
+        }
+        if let Some(s) = sum {
+            self.out.register(param.id, s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution};
+    use netaug_model::{Active, AugFactors, InitKind, Mode, Net, zoo};
+
+    use super::*;
+    use crate::loss::{smoothed_targets, soft_cross_entropy};
+    use crate::sampling::{AugMode, with_sampled};
+    use crate::step::netaug_loss;
+
+    /// A NetAug step's loss with batch norm frozen (running statistics), so that a
+    /// share's gradient does not depend on the other images of the batch; the augmented
+    /// net is the one step seed 7 draws.
+    fn frozen_netaug(
+        net: &mut Net,
+        (images, targets): &(Tensor<4>, Tensor<2>),
+    ) -> Result<StepLoss<Option<Tensor<1, Int>>>, ModelError> {
+        let mut select = |n: &mut Net| {
+            with_sampled(AugMode::Random, 7, |a| n.set_active(a));
+            Ok(())
+        };
+        netaug_loss(
+            net,
+            |n, _| {
+                let logits = n.forward(images.clone(), Mode::Eval);
+                (soft_cross_entropy(logits, targets.clone()), None)
+            },
+            Some((&mut select, 1.0)),
+        )
+    }
+
+    /// The largest difference between two gradients of `net`'s parameters, relative to
+    /// the largest gradient entry, and how many parameters have one.
+    struct Compare<'a> {
+        a: &'a GradientsParams,
+        b: &'a GradientsParams,
+        worst: f32,
+        scale: f32,
+        params: usize,
+    }
+
+    impl ModuleVisitor for Compare<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let values = |g: &GradientsParams| {
+                g.get::<D>(param.id)
+                    .map(|t| t.into_data().try_to_vec::<f32>().unwrap())
+            };
+            match (values(self.a), values(self.b)) {
+                (Some(a), Some(b)) => {
+                    self.params += 1;
+                    for (x, y) in a.iter().zip(&b) {
+                        self.worst = self.worst.max((x - y).abs());
+                        self.scale = self.scale.max(x.abs());
+                    }
+                }
+                (None, None) => {}
+                _ => panic!("a parameter has a gradient in one run only"),
+            }
+        }
+    }
+
+    fn compare(net: &Net, a: &GradientsParams, b: &GradientsParams) -> (f32, usize) {
+        let mut c = Compare {
+            a,
+            b,
+            worst: 0.0,
+            scale: 0.0,
+            params: 0,
+        };
+        net.visit(&mut c);
+        (c.worst / c.scale.max(f32::MIN_POSITIVE), c.params)
+    }
+
+    /// `images` and `targets` cut into shares of the given sizes.
+    fn shares(
+        images: &Tensor<4>,
+        targets: &Tensor<2>,
+        sizes: &[usize],
+    ) -> Vec<((Tensor<4>, Tensor<2>), usize)> {
+        let mut start = 0;
+        sizes
+            .iter()
+            .map(|&n| {
+                let share = (
+                    (
+                        images.clone().narrow(0, start, n),
+                        targets.clone().narrow(0, start, n),
+                    ),
+                    n,
+                );
+                start += n;
+                share
+            })
+            .collect()
+    }
+
+    #[test]
+    fn replicas_average_to_the_gradient_of_the_whole_batch() {
+        let device = Device::flex().autodiff();
+        let spec = zoo::spec("tinymbv2", 10, 1).unwrap();
+        let factors = AugFactors::new(vec![1.0, 1.6, 2.2], vec![1.0, 1.8]).unwrap();
+        // (A new net's running statistics are autodiff leaves, which an eval-mode
+        // forward would give gradients; a training run never reads them with a gradient.
+        // The round trip makes them plain buffers, as in every replica copy.)
+        let mut net = Net::new(&spec, &factors, InitKind::KaimingUniform, 1, &device)
+            .valid()
+            .train();
+        net.set_active(Active::Min);
+        device.seed(5);
+        let images = Tensor::<4>::random([8, 1, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+        let labels: Vec<u32> = (0..8).map(|i| (i * 3) % 10).collect();
+        let targets = smoothed_targets(&labels, 10, 0.1, &device);
+
+        let whole = Replicas::new(1, 1).unwrap();
+        let reference = whole
+            .step(&mut net, &shares(&images, &targets, &[8]), &frozen_netaug)
+            .unwrap();
+        for sizes in [&[4, 4][..], &[3, 3, 2]] {
+            let replicas = Replicas::new(sizes.len(), 1).unwrap();
+            let parts = shares(&images, &targets, sizes);
+            let split = replicas.step(&mut net, &parts, &frozen_netaug).unwrap();
+            let (rel, params) = compare(&net, &reference.grads, &split.grads);
+            assert!(params > 20, "{params} parameters with gradients");
+            assert!(rel < 1e-5, "{sizes:?}: relative difference {rel}");
+            let loss = |s: &Stepped| s.loss_sum.clone().into_scalar::<f64>();
+            assert!((loss(&reference) - loss(&split)).abs() < 1e-4 * loss(&reference));
+
+            // The same step again gives the same bits: the sum's order is fixed.
+            let again = replicas.step(&mut net, &parts, &frozen_netaug).unwrap();
+            assert_eq!(compare(&net, &split.grads, &again.grads).0, 0.0);
+        }
+    }
+}
