@@ -35,16 +35,17 @@ $(TORCH_VENV)/bin/python:
 build-tch: $(TORCH_VENV)/bin/python ## Build netaug with LibTorch (devices tch-cpu, tch-cuda) into target-tch/.
 	PATH=$(abspath $(TORCH_VENV))/bin:$$PATH LIBTORCH_USE_PYTORCH=1 LIBTORCH_BYPASS_VERSION_CHECK=1 \
 		CARGO_TARGET_DIR=target-tch $(CARGO) build --release --locked -p netaug-cli --features tch
-	@echo "built $(NETAUG_TCH); run it with LD_LIBRARY_PATH set as in README, Backends"
+	@echo "built $(NETAUG_TCH); run it with LD_LIBRARY_PATH set as in docs/backends.md"
 
 # The torch wheel's libraries, for running what build-tch and test-tch build.
 TORCH_LIBS = $$(d=$$($(TORCH_VENV)/bin/python -c 'import site; print(site.getsitepackages()[0])'); \
 	echo $$d/torch/lib:$$(ls -d $$d/nvidia/*/lib 2>/dev/null | paste -sd:))
 
-test-tch: $(TORCH_VENV)/bin/python ## The LibTorch fast-path tests (kernels vs burn's ops on tch-cpu).
+test-tch: $(TORCH_VENV)/bin/python ## The LibTorch tests: kernels vs burn's ops, replicas' gradients, on tch-cpu.
 	PATH=$(abspath $(TORCH_VENV))/bin:$$PATH LIBTORCH_USE_PYTORCH=1 LIBTORCH_BYPASS_VERSION_CHECK=1 \
 		LD_LIBRARY_PATH=$(TORCH_LIBS) CARGO_TARGET_DIR=target-tch \
-		$(CARGO) test --release --locked -p netaug-kernels --features tch
+		sh -c '$(CARGO) test --release --locked -p netaug-kernels --features tch && \
+		$(CARGO) test --release --locked -p netaug-trainer --features tch --lib'
 
 # The official NetAug code (the netaug/ folder of github mit-han-lab/tinyml) for `make fixtures`.
 OFFICIAL ?=

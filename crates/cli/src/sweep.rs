@@ -27,6 +27,9 @@ pub struct Args {
     /// Override a key in every run's config, e.g. `--set data.root=/data/x` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Let --jobs times a run's CPU replicas exceed this machine's cores (else refused).
+    #[arg(long)]
+    pub oversubscribe: bool,
     /// Print the run table and exit.
     #[arg(long)]
     pub dry_run: bool,
@@ -81,6 +84,9 @@ pub fn run(args: Args) -> Result<()> {
         print_table(&plan);
         return Ok(());
     }
+    if args.executor == Executor::Local && !args.oversubscribe {
+        check_cores(&plan, args.jobs.unwrap_or(1).max(1))?;
+    }
     let _lock = Lock::acquire(&out).map_err(classify)?;
     let text = std::fs::read_to_string(&args.sweep)?;
     workdir::prepare(&out, &text, &plan, args.force).map_err(classify)?;
@@ -88,6 +94,26 @@ pub fn run(args: Args) -> Result<()> {
         Executor::Local => run_local(&plan, &out, args.jobs),
         Executor::Slurm => run_slurm(&plan, &out, &args),
     }
+}
+
+/// Refuses `jobs` runs at once whose CPU replicas would want more cores than there are
+/// (each replica, as each job, wants a core of its own).
+fn check_cores(plan: &Plan, jobs: usize) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(widest) = plan.runs.iter().max_by_key(|r| r.cpu_replicas())
+        && widest.cpu_replicas() > 1
+        && jobs * widest.cpu_replicas() > cores
+    {
+        return Err(UsageError(format!(
+            "--jobs {jobs} x {} replicas (run {}) needs {} cores, this machine has {cores}; \
+             lower --jobs or the replicas, or pass --oversubscribe",
+            widest.cpu_replicas(),
+            widest.id,
+            jobs * widest.cpu_replicas()
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 fn run_local(plan: &Plan, out: &Path, jobs: Option<usize>) -> Result<()> {

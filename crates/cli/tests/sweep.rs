@@ -235,6 +235,34 @@ fn slurm_scripts_without_submitting_and_bad_requests_refused() {
         "run index 9 is out of range: the sweep has 4 runs",
     );
     refused(&["--submit"], "--submit and --sbatch need --executor slurm");
+    // Replicas and jobs share the cores: more than there are is refused before anything
+    // is written, unless asked for.
+    std::fs::remove_dir_all(&out).unwrap();
+    refused(
+        &["--jobs", "100000", "--set", "run.replicas=2"],
+        "--jobs 100000 x 2 replicas (run ",
+    );
+    assert!(!out.exists(), "a refused sweep wrote its folder");
+    // A sweep file that is not there is bad input, as for train.
+    let o = netaug()
+        .arg("sweep")
+        .arg(dir.join("nope.yaml"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("nope.yaml: No such file"), "{err}");
+    // A sweep file saved with a UTF-8 byte-order mark plans.
+    let bom = dir.join("bom.yaml");
+    let text = std::fs::read_to_string(&sweep).unwrap();
+    std::fs::write(&bom, format!("\u{feff}{text}")).unwrap();
+    let o = netaug()
+        .arg("sweep")
+        .arg(&bom)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert_ok(&o, "a sweep file with a byte-order mark");
     refused(
         &["--set", "teacher:run.epochs=2", "--dry-run"],
         "no stage named \"teacher\"",

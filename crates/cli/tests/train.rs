@@ -401,6 +401,17 @@ fn bad_configs_exit_2_with_one_line_naming_the_key() {
             vec!["--set", "kd.teacher=/no/teacher"],
             "kd.teacher: /no/teacher: no such file",
         ),
+        // An error a --set caused names the --set, not the file.
+        (
+            text.clone(),
+            vec!["--set", "run.epochs="],
+            "--set run.epochs=: run: missing field `epochs`",
+        ),
+        (
+            text.clone(),
+            vec!["--set", "run.warmup_epochs=18446744073709551615"],
+            "run.warmup_epochs: 18446744073709551615 is more than 1000000 epochs",
+        ),
     ];
     for (i, (yaml, sets, expected)) in cases.into_iter().enumerate() {
         let path = dir.join(format!("bad{i}.yaml"));
@@ -416,6 +427,26 @@ fn bad_configs_exit_2_with_one_line_naming_the_key() {
             "a refused run wrote files"
         );
     }
+    // A config saved with a UTF-8 byte-order mark trains (here: reaches the data check).
+    let bom = dir.join("bom.yaml");
+    std::fs::write(&bom, format!("\u{feff}{text}")).unwrap();
+    let out = train(&bom, &dir.join("bom"), &["--set", "data.root=/no/such/dir"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("data.root: /no/such/dir: no such folder"),
+        "{err}"
+    );
+    // --out naming a file is refused, and the file is left as it was.
+    let before = std::fs::read(&bom).unwrap();
+    let out = train(&config, &bom, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--out: "), "{err}");
+    assert!(
+        err.contains("bom.yaml: is a file; --out names a run folder"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&bom).unwrap(), before);
 }
 
 /// Starts `netaug train` on `config` into `out`, waits until its first epoch is written,
@@ -536,6 +567,19 @@ fn kd_and_the_regularizers_run_and_name_their_method() {
         "kd={{teacher: {}, temperature: 2.0, weight: 0.7}}",
         teacher.display()
     );
+    // KD on 2 replicas (the teacher runs on each replica's share): the same run twice.
+    let on_two = |run: &Path| {
+        let sets = ["run.epochs=1", &teacher_set, "run.replicas=2"];
+        let mut args = vec!["--quiet"];
+        for s in &sets {
+            args.extend(["--set", s]);
+        }
+        let out = train(&config, run, &args);
+        assert_ok(&out, "kd on 2 replicas");
+        assert_eq!(json(&run.join("summary.json"))["method"], "kd");
+        metrics(run)
+    };
+    assert_eq!(on_two(&dir.join("kd2-a")), on_two(&dir.join("kd2-b")));
     let runs: Vec<(Vec<String>, &str)> = vec![
         (vec![teacher_set.clone()], "kd"),
         (vec![teacher_set, format!("netaug={}", &NETAUG["netaug: ".len()..])], "kd+netaug"),
@@ -743,6 +787,41 @@ fn two_replicas_train_the_same_run_twice_and_resume_to_its_unbroken_metrics() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("run.replicas: 3 replicas cannot split data.batch_size 16 evenly"),
+        "{err}"
+    );
+
+    // A device list puts one replica on each device: two CPU devices train run `a`.
+    let listed = dir.join("listed");
+    let out = train(&config, &listed, &["--quiet", "--set", "device=[cpu, cpu]"]);
+    assert_ok(&out, "device list");
+    assert_eq!(metrics(&listed), metrics(&a));
+    // Lists that cannot run are refused with exit 2 and one line naming the device.
+    for (set, says) in [
+        ("device=[cuda:0, cuda:1]", "cuda:0"),
+        (
+            "device=[cpu, tch-cpu]",
+            "the devices of a run are of one backend",
+        ),
+        (
+            "device=[tch-cuda:1, tch-cuda:1]",
+            "`tch-cuda:1` is listed twice",
+        ),
+    ] {
+        let out = train(&config, &dir.join("refused"), &["--set", set]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{set}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{set}: {err}");
+        assert!(err.contains(says), "{set}: {err}");
+        assert!(!dir.join("refused").join("config.yaml").exists());
+    }
+    let out = train(
+        &config,
+        &dir.join("refused"),
+        &["--set", "device=[cpu, cpu]", "--set", "run.replicas=4"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("run.replicas: 4 replicas, but device lists 2 devices"),
         "{err}"
     );
 }

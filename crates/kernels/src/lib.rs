@@ -18,7 +18,7 @@
 //! The model calls [`conv2d`], [`batch_norm_train`] and [`activation`]; nothing else needs
 //! to know.
 #![warn(missing_docs)]
-// burn-tch is deprecated upstream but is our fast GPU path (README, Backends).
+// burn-tch is deprecated upstream but is our fast GPU path (docs/backends.md).
 #![cfg_attr(feature = "tch", allow(deprecated))]
 
 use burn::backend::ops::ConvOptions;

@@ -44,6 +44,14 @@ pub enum SweepError {
     /// sbatch, squeue or scancel failed.
     #[error("slurm: {0}")]
     Slurm(String),
+    /// The sweep file could not be read (missing, a folder, unreadable): the user's input.
+    #[error("{}: {message}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {message}")]
     Io {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value;
 
 use netaug_trainer::RunConfig;
+use netaug_trainer::backend::DeviceName;
 use netaug_trainer::config::{set, set_value};
 
 use crate::error::SweepError;
@@ -32,6 +33,26 @@ pub struct RunPlan {
     pub deps: Vec<usize>,
     /// 0 for runs without dependencies, else 1 + the deepest dependency's level.
     pub level: usize,
+    /// The device of each of its replicas (one for a run without replicas; empty in plans
+    /// written before replicas existed, which stands for one `cpu`).
+    #[serde(default)]
+    pub devices: Vec<DeviceName>,
+}
+
+impl RunPlan {
+    /// How many GPUs the run trains on.
+    pub fn gpus(&self) -> usize {
+        self.devices.iter().filter(|d| d.kind.is_gpu()).count()
+    }
+
+    /// How many replicas share the CPU cores given to the run (0 for a GPU run).
+    pub fn cpu_replicas(&self) -> usize {
+        match self.devices.first() {
+            None => 1,
+            Some(d) if d.kind.is_gpu() => 0,
+            Some(_) => self.devices.len(),
+        }
+    }
 }
 
 /// The run table of a sweep.
@@ -249,6 +270,7 @@ pub fn plan(spec: &SweepSpec, out: &Path, overrides: &[String]) -> Result<Plan, 
             config: parsed.to_yaml(),
             deps: deps[i].clone(),
             level: levels[i],
+            devices: parsed.replica_devices(),
         });
     }
     Ok(Plan {

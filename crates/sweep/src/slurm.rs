@@ -101,6 +101,16 @@ fn script(plan: &Plan, out: &Path, level: usize, runs: &[usize], o: &SlurmOption
     for extra in &o.sbatch {
         s += &format!("#SBATCH {extra}\n");
     }
+    // A run on N GPUs asks for N; Slurm then sets CUDA_VISIBLE_DEVICES to them, which the
+    // run sees as GPUs 0..N-1. Options given with --sbatch take precedence.
+    let gpus = runs.iter().map(|&i| plan.runs[i].gpus()).max().unwrap_or(0);
+    let asked = o
+        .sbatch
+        .iter()
+        .any(|x| ["--gres", "--gpus", "-G"].iter().any(|k| x.starts_with(k)));
+    if gpus > 0 && !asked {
+        s += &format!("#SBATCH --gres=gpu:{gpus}\n");
+    }
     s += "set -euo pipefail\n\
           # A CPU run uses the cores Slurm gave it, no more.\n\
           if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export RAYON_NUM_THREADS=$SLURM_CPUS_PER_TASK; fi\n";
@@ -275,6 +285,7 @@ pub fn states_on_disk(plan: &Plan, out: &Path) -> Vec<RunState> {
 mod tests {
     use super::*;
     use crate::plan::RunPlan;
+    use netaug_trainer::backend::DeviceName;
 
     fn run(id: &str, level: usize, deps: Vec<usize>) -> RunPlan {
         RunPlan {
@@ -284,6 +295,7 @@ mod tests {
             config: String::new(),
             deps,
             level,
+            devices: vec![],
         }
     }
 
@@ -346,6 +358,7 @@ mod tests {
         assert_eq!(scripts[1].runs, vec![2, 3]);
         let text = std::fs::read_to_string(&scripts[1].path).unwrap();
         assert!(text.contains("#SBATCH --array=2,3\n"), "{text}");
+        assert!(!text.contains("--gres"), "CPU runs ask for no GPU: {text}");
         assert!(text.contains("#SBATCH --partition=gpu\n"), "{text}");
         assert!(text.contains("#SBATCH --chdir=/work\n"), "{text}");
         assert!(text.contains(r"exec '/opt/netaug it'\''s' sweep"), "{text}");
@@ -358,6 +371,42 @@ mod tests {
         let l1 = submit.find("level-1.sbatch").unwrap();
         assert!(l0 < l1, "levels are submitted in order: {submit}");
         assert!(submit.contains("--dependency=afterok$after"), "{submit}");
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    #[test]
+    fn a_level_asks_for_the_gpus_of_its_largest_run() {
+        let out = std::env::temp_dir().join(format!("netaug-slurm-gpus-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let on = |names: &[&str]| -> Vec<DeviceName> {
+            names.iter().map(|n| n.parse().unwrap()).collect()
+        };
+        let mut runs = vec![
+            run("a", 0, vec![]),
+            run("b", 0, vec![]),
+            run("c", 1, vec![0]),
+        ];
+        runs[0].devices = on(&["tch-cuda:0", "tch-cuda:1"]);
+        runs[1].devices = on(&["cuda:0"]);
+        runs[2].devices = on(&["cpu", "cpu"]);
+        let plan = Plan {
+            name: "g".into(),
+            runs,
+        };
+        let mut options = SlurmOptions {
+            binary: "/opt/netaug".into(),
+            sbatch: vec![],
+            workdir: "/work".into(),
+        };
+        let scripts = write_scripts(&plan, &out, &options).unwrap();
+        let text = |k: usize| std::fs::read_to_string(&scripts[k].path).unwrap();
+        assert!(text(0).contains("#SBATCH --gres=gpu:2\n"), "{}", text(0));
+        assert!(!text(1).contains("--gres"), "{}", text(1));
+        // The user's own GPU request is kept, not doubled.
+        options.sbatch = vec!["--gres=gpu:a100:2".into()];
+        let scripts = write_scripts(&plan, &out, &options).unwrap();
+        let level0 = std::fs::read_to_string(&scripts[0].path).unwrap();
+        assert_eq!(level0.matches("--gres").count(), 1, "{level0}");
         let _ = std::fs::remove_dir_all(&out);
     }
 

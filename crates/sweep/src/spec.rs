@@ -103,9 +103,13 @@ struct RawStage {
 impl SweepSpec {
     /// Reads a sweep file; `base` paths are relative to its folder.
     pub fn load(path: &Path) -> Result<Self, SweepError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SweepError::file(path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| SweepError::Unreadable {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let dir = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, &path.display().to_string(), dir)
+        Self::parse(text, &path.display().to_string(), dir)
     }
 
     /// Parses sweep YAML `text` (named `file` in errors), resolving base paths in `dir`.

@@ -111,6 +111,7 @@ mod tests {
                     config: format!("run: {id}\n"),
                     deps: vec![],
                     level: 0,
+                    devices: vec![],
                 })
                 .collect(),
         }

@@ -33,6 +33,11 @@ impl DeviceKind {
             .expect("every kind is listed")]
     }
 
+    /// Whether the backend runs on a GPU.
+    pub fn is_gpu(self) -> bool {
+        matches!(self, Self::TchCuda | Self::Cuda)
+    }
+
     /// Whether this binary was built with the backend.
     pub fn compiled(self) -> bool {
         match self {
@@ -97,6 +102,93 @@ impl<'de> serde::Deserialize<'de> for DeviceName {
     }
 }
 
+/// The devices of a run config: one name, or a list of one backend's devices with one
+/// replica of the run on each (`device: [tch-cuda:0, tch-cuda:1]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Devices(Vec<DeviceName>);
+
+impl Default for Devices {
+    fn default() -> Self {
+        Self(vec![DeviceName::default()])
+    }
+}
+
+impl Devices {
+    /// A list of devices: not empty, one backend, no GPU twice.
+    pub fn new(names: Vec<DeviceName>) -> Result<Self, String> {
+        let Some(first) = names.first() else {
+            return Err("the device list is empty".into());
+        };
+        if let Some(other) = names.iter().find(|n| n.kind != first.kind) {
+            return Err(format!(
+                "`{first}` and `{other}`: the devices of a run are of one backend"
+            ));
+        }
+        let gpu = first.kind.is_gpu();
+        for (i, a) in names.iter().enumerate() {
+            let index = |n: &DeviceName| n.index.unwrap_or(0);
+            if gpu && names[..i].iter().any(|b| index(b) == index(a)) {
+                return Err(format!(
+                    "`{a}` is listed twice; give each replica its own GPU"
+                ));
+            }
+        }
+        Ok(Self(names))
+    }
+
+    /// The main device: the first, where the weights, the optimizer and replica 0 live.
+    pub fn main(&self) -> DeviceName {
+        self.0[0]
+    }
+
+    /// Every device, in replica order.
+    pub fn names(&self) -> &[DeviceName] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Devices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, name) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{name}")?;
+        }
+        Ok(())
+    }
+}
+
+impl serde::Serialize for Devices {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => one.serialize(s),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Devices {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        let names = match OneOrMany::deserialize(d)? {
+            OneOrMany::One(n) => vec![n],
+            OneOrMany::Many(ns) => ns,
+        };
+        let names = names
+            .iter()
+            .map(|n| n.parse())
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(serde::de::Error::custom)?;
+        Self::new(names).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The device names this binary can run.
 pub fn compiled() -> Vec<&'static str> {
     DeviceKind::ALL
@@ -113,7 +205,7 @@ pub fn device(name: &DeviceName) -> Result<Device, TrainError> {
             "device",
             format!(
                 "`{name}` is not compiled into this binary (compiled: {}); rebuild with \
-                 --features {} (see README, Backends)",
+                 --features {} (see docs/backends.md)",
                 compiled().join(", "),
                 if name.kind == DeviceKind::Cuda {
                     "cuda"
@@ -123,7 +215,42 @@ pub fn device(name: &DeviceName) -> Result<Device, TrainError> {
             ),
         ));
     }
-    Ok(make(name.kind, name.index.unwrap_or(0)))
+    let index = name.index.unwrap_or(0);
+    if let Some(found) = gpus(name.kind)
+        && index >= found
+    {
+        return Err(TrainError::setting(
+            "device",
+            format!(
+                "`{name}`: no such GPU; this machine shows {found} to {} ({}CUDA_VISIBLE_DEVICES: {})",
+                name.kind.name(),
+                if found == 0 {
+                    "no driver or no GPU; "
+                } else {
+                    ""
+                },
+                std::env::var("CUDA_VISIBLE_DEVICES").unwrap_or_else(|_| "unset".into())
+            ),
+        ));
+    }
+    Ok(make(name.kind, index))
+}
+
+/// The GPUs a GPU backend finds (`None` for CPU backends). A backend whose enumeration
+/// fails (no driver) finds none.
+#[allow(unreachable_code, unused_variables)]
+fn gpus(kind: DeviceKind) -> Option<usize> {
+    let kind: burn::tensor::DeviceType = match kind {
+        DeviceKind::Cpu | DeviceKind::TchCpu => return None,
+        #[cfg(feature = "tch")]
+        DeviceKind::TchCuda => burn::tensor::DeviceType::LibTorch,
+        #[cfg(feature = "cuda")]
+        DeviceKind::Cuda => burn::tensor::DeviceType::Cuda,
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    };
+    let listed = std::panic::catch_unwind(|| Device::enumerate(kind).into_vec().len());
+    Some(listed.unwrap_or(0))
 }
 
 #[allow(deprecated)] // burn-tch is deprecated upstream but is our fast GPU path.
@@ -155,6 +282,44 @@ mod tests {
         assert!(e.starts_with("unknown device `tpu`"), "{e}");
         let e = "cpu:x".parse::<DeviceName>().unwrap_err();
         assert!(e.contains("not a GPU index"), "{e}");
+        // A device list reads and writes back as a list, one device as a name.
+        let parse = |y: &str| serde_yaml_ng::from_str::<Devices>(y);
+        let two = parse("[tch-cuda:0, tch-cuda:1]").unwrap();
+        assert_eq!(two.names().len(), 2);
+        assert_eq!(two.main().to_string(), "tch-cuda:0");
+        assert_eq!(two.to_string(), "tch-cuda:0,tch-cuda:1");
+        assert_eq!(
+            serde_yaml_ng::to_string(&two).unwrap(),
+            "- tch-cuda:0\n- tch-cuda:1\n"
+        );
+        assert_eq!(
+            serde_yaml_ng::to_string(&parse("cpu").unwrap()).unwrap(),
+            "cpu\n"
+        );
+        // `cuda` is GPU 0: the same GPU twice.
+        for (bad, says) in [
+            ("[]", "empty"),
+            ("[cuda, cuda:0]", "listed twice"),
+            ("[cpu, cuda:1]", "of one backend"),
+            ("[cpu, tpu]", "unknown device `tpu`"),
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        // A GPU the machine does not show is refused before anything runs.
+        if cfg!(feature = "tch") {
+            let found = gpus(DeviceKind::TchCuda).unwrap();
+            let e = device(&format!("tch-cuda:{found}").parse().unwrap())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "`tch-cuda:{found}`: no such GPU; this machine shows {found}"
+                )),
+                "{e}"
+            );
+            assert!(e.contains("CUDA_VISIBLE_DEVICES"), "{e}");
+        }
         if !cfg!(feature = "tch") {
             let e = device(&"tch-cuda".parse().unwrap())
                 .unwrap_err()

@@ -92,7 +92,10 @@ pub fn train_throughput(b: &TrainBench) -> Result<BenchResult, TrainError> {
     // With replicas, the batch's shares, one per replica, as a training step splits it.
     let replicas = match b.replicas {
         0 | 1 => None,
-        n => Some(Replicas::new(n, rayon::current_num_threads() / n)?),
+        n => Some(Replicas::new(
+            vec![device.clone(); n],
+            rayon::current_num_threads() / n,
+        )?),
     };
     let per = b.batch.div_ceil(b.replicas.max(1));
     let shares: Vec<((Tensor<4>, Objective), usize)> = (0..b.batch)

@@ -33,6 +33,9 @@ pub enum ConfigError {
     },
 }
 
+/// The most epochs `run.epochs` or `run.warmup_epochs` may ask for.
+pub const MAX_EPOCHS: usize = 1_000_000;
+
 /// The largest input side a run or an evaluation accepts: beyond it one batch of
 /// activations would not fit in memory (the paper's largest is 416).
 pub const MAX_IMAGE_SIZE: usize = 2048;
@@ -72,9 +75,10 @@ pub struct RunConfig {
     /// `voc` dataset; absent for classification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detection: Option<DetectionConfig>,
-    /// Device: `cpu` (default, pure Rust), `tch-cpu`, `tch-cuda[:N]`, `cuda[:N]`.
+    /// Device: `cpu` (default, pure Rust), `tch-cpu`, `tch-cuda[:N]`, `cuda[:N]`; or a
+    /// list of one backend's devices, one replica on each (`[tch-cuda:0, tch-cuda:1]`).
     #[serde(default)]
-    pub device: crate::backend::DeviceName,
+    pub device: crate::backend::Devices,
 }
 
 /// `detection:` section.
@@ -440,6 +444,16 @@ impl DataConfig {
 
 impl RunSection {
     fn validate(&self) -> Result<(), Invalid> {
+        // Bounded so that epoch and step counts never wrap (a million epochs is past any
+        // run, and times any epoch's steps still fits in 64 bits).
+        for (key, n) in [
+            ("run.epochs", self.epochs),
+            ("run.warmup_epochs", self.warmup_epochs),
+        ] {
+            if n > MAX_EPOCHS {
+                return Err((key, format!("{n} is more than {MAX_EPOCHS} epochs")));
+            }
+        }
         positive("run.epochs", self.epochs + self.warmup_epochs)?;
         positive("run.log_every", self.log_every)?;
         positive("run.replicas", self.replicas)?;
@@ -572,6 +586,9 @@ impl RunConfig {
 
     /// Parses YAML `text` (named `file` in errors) and applies `overrides`.
     pub fn parse(text: &str, file: &str, overrides: &[String]) -> Result<Self, ConfigError> {
+        // Editors on Windows save UTF-8 with a byte-order mark, which YAML would read as
+        // content.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut value: Value = serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Invalid {
             file: file.into(),
             key: ".".into(),
@@ -580,16 +597,18 @@ impl RunConfig {
         for o in overrides {
             set(&mut value, o)?;
         }
-        let config: Self =
-            serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Invalid {
-                file: file.into(),
-                key: e.path().to_string(),
-                message: e.inner().to_string(),
-            })?;
+        let config: Self = serde_path_to_error::deserialize(value).map_err(|e| {
+            let (key, message) = (e.path().to_string(), e.inner().to_string());
+            ConfigError::Invalid {
+                file: blame(file, overrides, &key, &message),
+                key,
+                message,
+            }
+        })?;
         config
             .validate()
             .map_err(|(key, message)| ConfigError::Invalid {
-                file: file.into(),
+                file: blame(file, overrides, key, &message),
                 key: key.into(),
                 message,
             })?;
@@ -666,15 +685,34 @@ impl RunConfig {
         Ok(())
     }
 
-    /// What a step split over `run.replicas` cannot do yet, refused with the key at fault.
+    /// The device of each replica: the device list, or `run.replicas` times the device.
+    pub fn replica_devices(&self) -> Vec<crate::backend::DeviceName> {
+        match self.device.names() {
+            [one] => vec![*one; self.run.replicas],
+            many => many.to_vec(),
+        }
+    }
+
+    /// What a step split over replicas cannot do yet, refused with the key at fault.
     fn validate_replicas(&self) -> Result<(), Invalid> {
-        let n = self.run.replicas;
+        let listed = self.device.names().len();
+        if listed > 1 && self.run.replicas != 1 && self.run.replicas != listed {
+            return Err((
+                "run.replicas",
+                format!(
+                    "{} replicas, but device lists {listed} devices (one replica each); \
+                     drop run.replicas",
+                    self.run.replicas
+                ),
+            ));
+        }
+        let n = self.replica_devices().len();
         if n == 1 {
             return Ok(());
         }
         if !self.data.batch_size.is_multiple_of(n) {
             return Err((
-                "run.replicas",
+                if listed > 1 { "device" } else { "run.replicas" },
                 format!(
                     "{n} replicas cannot split data.batch_size {} evenly",
                     self.data.batch_size
@@ -705,7 +743,7 @@ impl RunConfig {
             ),
         ];
         match refused.into_iter().find(|(_, on, _)| *on) {
-            Some((key, _, why)) => Err((key, format!("{why} (run.replicas is {n})"))),
+            Some((key, _, why)) => Err((key, format!("{why} ({n} replicas)"))),
             None => Ok(()),
         }
     }
@@ -786,6 +824,24 @@ pub fn set(root: &mut Value, assignment: &str) -> Result<(), ConfigError> {
         .ok_or_else(|| bad("expected key.path=value".into()))?;
     let parsed: Value = serde_yaml_ng::from_str(raw).map_err(|e| bad(e.to_string()))?;
     set_value(root, key, parsed).map_err(bad)
+}
+
+/// Where an error at `key` comes from: the last `--set` that wrote the key or a section
+/// holding it, or that removed the field the message names (`run: missing field
+/// `epochs``); else the file.
+fn blame(file: &str, overrides: &[String], key: &str, message: &str) -> String {
+    let within = |a: &str, b: &str| {
+        a == b || a.starts_with(&format!("{b}.")) || a.starts_with(&format!("{b}["))
+    };
+    let related = |o: &&String| {
+        let set = o.split('=').next().unwrap_or_default();
+        let leaf = set.rsplit('.').next().unwrap_or(set);
+        within(key, set) || (within(set, key) && message.contains(&format!("`{leaf}`")))
+    };
+    match overrides.iter().rev().find(related) {
+        Some(o) => format!("--set {o}"),
+        None => file.into(),
+    }
 }
 
 /// Sets dotted `key` of `root` to `value`, creating missing sections; `null` removes it.
@@ -882,6 +938,53 @@ netaug:
             .unwrap_err()
             .to_string();
         assert!(e.contains("netaug.aug_expand_list[1]"), "{e}");
+    }
+
+    #[test]
+    fn errors_a_set_caused_name_the_set() {
+        let bad = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            RunConfig::parse(BASE, "t.yaml", &sets)
+                .unwrap_err()
+                .to_string()
+        };
+        // An empty value removes the key: the missing field is the --set's doing.
+        let e = bad(&["run.epochs="]);
+        assert!(
+            e.starts_with("--set run.epochs=: run: missing field `epochs`"),
+            "{e}"
+        );
+        let e = bad(&["data.image_size=4"]);
+        assert!(
+            e.starts_with("--set data.image_size=4: data.image_size:"),
+            "{e}"
+        );
+        let e = bad(&["run={epochs: 0, warmup_epochs: 0}"]);
+        assert!(
+            e.starts_with("--set run={epochs: 0, warmup_epochs: 0}: run.epochs: must be"),
+            "{e}"
+        );
+        // A --set elsewhere in the section is not blamed for the file's error.
+        let sets = vec!["run.seed=3".to_string()];
+        let e = RunConfig::parse(&BASE.replace("epochs: 3", "epochs: x"), "t.yaml", &sets)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("t.yaml: run.epochs:"), "{e}");
+        // Huge epoch counts name their own key, not a wrapped sum.
+        let e = bad(&["run.warmup_epochs=18446744073709551615"]);
+        assert!(
+            e.contains("run.warmup_epochs: 18446744073709551615 is more than"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_read_past() {
+        let with_bom = format!("\u{feff}{BASE}");
+        assert_eq!(
+            RunConfig::parse(&with_bom, "t.yaml", &[]).unwrap(),
+            RunConfig::parse(BASE, "t.yaml", &[]).unwrap()
+        );
     }
 
     #[test]

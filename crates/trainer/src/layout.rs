@@ -47,13 +47,19 @@ pub(crate) fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Resul
         let Some(mut saved) = saved_config(out)? else {
             return Ok(());
         };
-        if saved.run.replicas != config.run.replicas {
+        // Replicas change how a step is computed, not what the run is: another count, or
+        // other devices of the same backend, may continue it (the global batch is the same).
+        let (was, now) = (saved.replica_devices(), config.replica_devices());
+        if was != now && was[0].kind == now[0].kind {
             tracing::warn!(
-                "resuming on {} replica(s); the run started on {}",
-                config.run.replicas,
-                saved.run.replicas
+                "resuming on {} replica(s) ({}); the run started on {} ({})",
+                now.len(),
+                config.device,
+                was.len(),
+                saved.device
             );
             saved.run.replicas = config.run.replicas;
+            saved.device = config.device.clone();
         }
         if saved != *config {
             return Err(TrainError::setting(

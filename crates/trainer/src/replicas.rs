@@ -13,6 +13,11 @@
 //! them when read; shared, the replicas' updates would mix in whatever order the threads
 //! ran).
 //!
+//! With a device list (`device: [tch-cuda:0, tch-cuda:1]`) replica k lives on device k:
+//! its copy is forked there and takes its share of the batch there, and its gradients and
+//! totals come back to the main device (the first) for the sum: an exchange through the
+//! main device, as LibTorch has no collective operations.
+//!
 //! Every replica has a rayon pool of its own threads; the training loop itself runs on
 //! replica 0's pool ([`Replicas::run`]), so no replica's parallel loops spill onto another's
 //! cores. The summation order of the gradients is fixed (replica 0, 1, ...): a run is
@@ -20,15 +25,16 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use netaug_model::ModelError;
 
 use crate::error::TrainError;
 use crate::step::StepLoss;
 
-/// The replicas of a run: one rayon pool each.
+/// The replicas of a run: one rayon pool and one device each.
 pub(crate) struct Replicas {
     pools: Vec<rayon::ThreadPool>,
+    devices: Vec<Device>,
 }
 
 /// What the replicas of one step computed together.
@@ -50,9 +56,10 @@ struct Share {
 }
 
 impl Replicas {
-    /// `count` replicas of `threads` threads each.
-    pub fn new(count: usize, threads: usize) -> Result<Self, TrainError> {
-        let pools = (0..count)
+    /// One replica on each of `devices` (autodiff devices; the first is the main one),
+    /// with `threads` threads each.
+    pub fn new(devices: Vec<Device>, threads: usize) -> Result<Self, TrainError> {
+        let pools = (0..devices.len())
             .map(|k| {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(threads.max(1))
@@ -61,12 +68,23 @@ impl Replicas {
                     .map_err(|e| TrainError::setting("run.replicas", e.to_string()))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { pools })
+        Ok(Self { pools, devices })
+    }
+
+    /// `count` replicas on one device.
+    #[cfg(test)]
+    pub fn on(device: &Device, count: usize, threads: usize) -> Result<Self, TrainError> {
+        Self::new(vec![device.clone(); count], threads)
     }
 
     /// How many replicas there are.
     pub fn count(&self) -> usize {
         self.pools.len()
+    }
+
+    /// The replicas' devices, in order.
+    pub fn devices(&self) -> &[Device] {
+        &self.devices
     }
 
     /// Runs `f` (the training loop) on a thread of replica 0's pool, which it keeps for
@@ -90,7 +108,18 @@ impl Replicas {
         W: Fn(&mut N, &I) -> Result<StepLoss<Option<Tensor<1, Int>>>, ModelError> + Sync,
     {
         let images: usize = shares.iter().map(|(_, n)| n).sum();
-        let mut copies: Vec<N> = (1..shares.len()).map(|_| net.valid().train()).collect();
+        let main = &self.devices[0];
+        let mut copies: Vec<N> = self.devices[1..shares.len()]
+            .iter()
+            .map(|device| {
+                let copy = net.valid().train();
+                if device == main {
+                    copy
+                } else {
+                    copy.fork(device)
+                }
+            })
+            .collect();
         let results: Vec<Result<Share, ModelError>> = std::thread::scope(|s| {
             let others: Vec<_> = copies
                 .iter_mut()
@@ -109,7 +138,7 @@ impl Replicas {
                 .collect()
         });
         let shares = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-        Ok(reduce(net, shares, images))
+        Ok(reduce(net, shares, images, &main.clone().inner()))
     }
 }
 
@@ -129,17 +158,19 @@ where
     })
 }
 
-/// The shares summed in replica order: gradients weighted by each share's images.
-fn reduce<N: Module>(net: &N, shares: Vec<Share>, images: usize) -> Stepped {
+/// The shares summed in replica order on the `main` device: gradients weighted by each
+/// share's images.
+fn reduce<N: Module>(net: &N, shares: Vec<Share>, images: usize, main: &Device) -> Stepped {
     let mut parts = Vec::with_capacity(shares.len());
     let mut loss_sum: Option<Tensor<1>> = None;
     let mut hits: Option<Tensor<1, Int>> = None;
     for s in shares {
+        let share_loss = s.loss_sum.to_device(main);
         loss_sum = Some(match loss_sum {
-            Some(l) => l + s.loss_sum,
-            None => s.loss_sum,
+            Some(l) => l + share_loss,
+            None => share_loss,
         });
-        hits = match (hits, s.hits) {
+        hits = match (hits, s.hits.map(|h| h.to_device(main))) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
         };
@@ -147,6 +178,7 @@ fn reduce<N: Module>(net: &N, shares: Vec<Share>, images: usize) -> Stepped {
     }
     let mut sum = WeightedSum {
         parts,
+        main: main.clone(),
         out: GradientsParams::new(),
     };
     net.visit(&mut sum);
@@ -157,9 +189,10 @@ fn reduce<N: Module>(net: &N, shares: Vec<Share>, images: usize) -> Stepped {
     }
 }
 
-/// Sums each parameter's gradients over the parts, each times its weight.
+/// Sums each parameter's gradients over the parts, each times its weight, on `main`.
 struct WeightedSum {
     parts: Vec<(GradientsParams, f64)>,
+    main: Device,
     out: GradientsParams,
 }
 
@@ -168,7 +201,7 @@ impl ModuleVisitor for WeightedSum {
         let mut sum: Option<Tensor<D>> = None;
         for (grads, weight) in &mut self.parts {
             if let Some(g) = grads.remove::<D>(param.id) {
-                let g = g.mul_scalar(*weight);
+                let g = g.to_device(&self.main).mul_scalar(*weight);
                 sum = Some(match sum {
                     Some(s) => s + g,
                     None => g,
@@ -184,22 +217,35 @@ impl ModuleVisitor for WeightedSum {
 #[cfg(test)]
 mod tests {
     use burn::tensor::{Device, Distribution};
-    use netaug_model::{Active, AugFactors, InitKind, Mode, Net, zoo};
+    use netaug_model::{Active, ActiveArch, AugFactors, InitKind, Mode, Net, zoo};
 
     use super::*;
     use crate::loss::{smoothed_targets, soft_cross_entropy};
     use crate::sampling::{AugMode, with_sampled};
     use crate::step::netaug_loss;
 
+    /// A share: images and their soft targets.
+    type Pair = (Tensor<4>, Tensor<2>);
+    /// A replica's loss.
+    type Loss = StepLoss<Option<Tensor<1, Int>>>;
+    /// The archs the replicas trained, with the thread each ran on.
+    type Seen = std::sync::Mutex<Vec<(String, ActiveArch)>>;
+
     /// A NetAug step's loss with batch norm frozen (running statistics), so that a
     /// share's gradient does not depend on the other images of the batch; the augmented
-    /// net is the one step seed 7 draws.
-    fn frozen_netaug(
+    /// net is the one `step_seed` draws, as in a training step, and is recorded in `seen`.
+    fn frozen_step(
         net: &mut Net,
-        (images, targets): &(Tensor<4>, Tensor<2>),
-    ) -> Result<StepLoss<Option<Tensor<1, Int>>>, ModelError> {
+        (images, targets): &Pair,
+        step_seed: u64,
+        seen: Option<&Seen>,
+    ) -> Result<Loss, ModelError> {
         let mut select = |n: &mut Net| {
-            with_sampled(AugMode::Random, 7, |a| n.set_active(a));
+            with_sampled(AugMode::Random, step_seed, |a| n.set_active(a));
+            if let Some(seen) = seen {
+                let thread = std::thread::current().name().unwrap_or("main").to_string();
+                seen.lock().unwrap().push((thread, n.active().clone()));
+            }
             Ok(())
         };
         netaug_loss(
@@ -210,6 +256,11 @@ mod tests {
             },
             Some((&mut select, 1.0)),
         )
+    }
+
+    /// [`frozen_step`] with the augmented net of step seed 7.
+    fn frozen_netaug(net: &mut Net, pair: &Pair) -> Result<Loss, ModelError> {
+        frozen_step(net, pair, 7, None)
     }
 
     /// The largest difference between two gradients of `net`'s parameters, relative to
@@ -277,30 +328,70 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn replicas_average_to_the_gradient_of_the_whole_batch() {
-        let device = Device::flex().autodiff();
+    /// A tinymbv2 supernet (NetAug factors, target arch active), eight images and their
+    /// label-smoothed targets.
+    fn setup(device: &Device) -> (Net, Tensor<4>, Tensor<2>) {
         let spec = zoo::spec("tinymbv2", 10, 1).unwrap();
         let factors = AugFactors::new(vec![1.0, 1.6, 2.2], vec![1.0, 1.8]).unwrap();
         // (A new net's running statistics are autodiff leaves, which an eval-mode
         // forward would give gradients; a training run never reads them with a gradient.
         // The round trip makes them plain buffers, as in every replica copy.)
-        let mut net = Net::new(&spec, &factors, InitKind::KaimingUniform, 1, &device)
+        let mut net = Net::new(&spec, &factors, InitKind::KaimingUniform, 1, device)
             .valid()
             .train();
         net.set_active(Active::Min);
         device.seed(5);
-        let images = Tensor::<4>::random([8, 1, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+        let images = Tensor::<4>::random([8, 1, 32, 32], Distribution::Normal(0.0, 1.0), device);
         let labels: Vec<u32> = (0..8).map(|i| (i * 3) % 10).collect();
-        let targets = smoothed_targets(&labels, 10, 0.1, &device);
+        let targets = smoothed_targets(&labels, 10, 0.1, device);
+        (net, images, targets)
+    }
 
-        let whole = Replicas::new(1, 1).unwrap();
+    #[test]
+    fn every_replica_trains_the_augmented_net_of_the_step() {
+        let device = Device::flex().autodiff();
+        let (mut net, images, targets) = setup(&device);
+        let replicas = Replicas::on(&device, 3, 1).unwrap();
+        let parts = shares(&images, &targets, &[3, 3, 2]);
+        let mut archs = Vec::new();
+        for step_seed in [11, 12, 13] {
+            let seen = std::sync::Mutex::new(Vec::new());
+            replicas
+                .step(&mut net, &parts, &|n: &mut Net, p: &Pair| {
+                    frozen_step(n, p, step_seed, Some(&seen))
+                })
+                .unwrap();
+            let seen = seen.into_inner().unwrap();
+            let threads: std::collections::BTreeSet<_> = seen.iter().map(|(t, _)| t).collect();
+            assert_eq!(threads.len(), 3, "one draw per replica thread: {seen:?}");
+            assert!(seen.iter().all(|(_, a)| *a == seen[0].1), "{seen:?}");
+            archs.push(seen[0].1.clone());
+        }
+        assert!(
+            archs[0] != archs[1] || archs[1] != archs[2],
+            "steps draw other nets"
+        );
+    }
+
+    /// Checks that replicas on `devices` (the first is the main one) give the gradient of
+    /// the whole batch on one replica, on 2 and 3 replicas, and the same bits twice.
+    fn check_gradient_average(devices: &[Device]) {
+        let device = &devices[0];
+        let (mut net, images, targets) = setup(device);
+        let whole = Replicas::on(device, 1, 1).unwrap();
         let reference = whole
             .step(&mut net, &shares(&images, &targets, &[8]), &frozen_netaug)
             .unwrap();
         for sizes in [&[4, 4][..], &[3, 3, 2]] {
-            let replicas = Replicas::new(sizes.len(), 1).unwrap();
-            let parts = shares(&images, &targets, sizes);
+            let on: Vec<Device> = (0..sizes.len())
+                .map(|k| devices[k % devices.len()].clone())
+                .collect();
+            let replicas = Replicas::new(on, 1).unwrap();
+            let parts: Vec<_> = shares(&images, &targets, sizes)
+                .into_iter()
+                .zip(replicas.devices())
+                .map(|(((x, t), n), d)| ((x.to_device(d), t.to_device(d)), n))
+                .collect();
             let split = replicas.step(&mut net, &parts, &frozen_netaug).unwrap();
             let (rel, params) = compare(&net, &reference.grads, &split.grads);
             assert!(params > 20, "{params} parameters with gradients");
@@ -312,5 +403,27 @@ mod tests {
             let again = replicas.step(&mut net, &parts, &frozen_netaug).unwrap();
             assert_eq!(compare(&net, &split.grads, &again.grads).0, 0.0);
         }
+    }
+
+    #[test]
+    fn replicas_average_to_the_gradient_of_the_whole_batch() {
+        check_gradient_average(&[Device::flex().autodiff()]);
+    }
+
+    #[cfg(feature = "tch")]
+    #[test]
+    #[allow(deprecated)] // burn-tch is deprecated upstream but is our fast GPU path.
+    fn replicas_average_to_the_gradient_of_the_whole_batch_on_libtorch() {
+        check_gradient_average(&[Device::libtorch().autodiff()]);
+    }
+
+    /// Two devices of the same machine, LibTorch's CPU and flex, stand for two GPUs: the
+    /// copies are forked to their device, their shares are there, and the gradients come
+    /// back to the main one.
+    #[cfg(feature = "tch")]
+    #[test]
+    #[allow(deprecated)]
+    fn replicas_on_two_devices_average_to_the_gradient_of_the_whole_batch() {
+        check_gradient_average(&[Device::libtorch().autodiff(), Device::flex().autodiff()]);
     }
 }

@@ -76,7 +76,12 @@ impl<T: Task> Run<T> {
         options: &TrainOptions,
     ) -> Result<(Self, T::Net), TrainError> {
         let started = Instant::now();
-        let device = backend::device(&config.device)?.autodiff();
+        let devices = config
+            .replica_devices()
+            .iter()
+            .map(|name| Ok(backend::device(name)?.autodiff()))
+            .collect::<Result<Vec<_>, TrainError>>()?;
+        let device = devices[0].clone();
         let (mut task, mut net) = T::open(config, &device)?;
         if task.steps() == 0 {
             return Err(TrainError::setting(
@@ -102,13 +107,16 @@ impl<T: Task> Run<T> {
         let profile = net.profile(config.data.image_size);
         let schedule = CosineWithWarmup::for_run(config, task.steps());
         let ledger = Ledger::open(out.to_path_buf(), config, state, &metrics, started)?;
-        let replicas = match config.run.replicas {
+        let replicas = match devices.len() {
             1 => None,
             n => {
                 // The cores this run may use (RAYON_NUM_THREADS, or all) shared evenly.
                 let threads = (rayon::current_num_threads() / n).max(1);
-                tracing::info!("{n} replicas of {threads} thread(s) each");
-                Some(std::sync::Arc::new(Replicas::new(n, threads)?))
+                tracing::info!(
+                    "{n} replicas of {threads} thread(s) each on {}",
+                    config.device
+                );
+                Some(std::sync::Arc::new(Replicas::new(devices, threads)?))
             }
         };
         let run = Self {
@@ -243,7 +251,8 @@ impl<T: Task> Run<T> {
                     let shares: Vec<_> = task
                         .split(batch, replicas.count())?
                         .into_iter()
-                        .map(|b| task.input(b, &device))
+                        .zip(replicas.devices())
+                        .map(|(b, d)| task.input(b, d))
                         .collect();
                     let n = shares.iter().map(|(_, n)| n).sum();
                     (replicas.step(&mut net, &shares, &work)?, n)

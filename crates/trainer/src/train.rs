@@ -24,6 +24,12 @@ pub fn train(
 ) -> Result<Summary, TrainError> {
     // One writer per run folder, for the whole run: a second `train` (or `--resume`, or a
     // sweep's task) on it is refused before it reads or writes anything.
+    if out.exists() && !out.is_dir() {
+        return Err(TrainError::setting(
+            "--out",
+            format!("{}: is a file; --out names a run folder", out.display()),
+        ));
+    }
     let created = !out.exists();
     let lock = FolderLock::acquire(out, RUN_LOCK_FILE)?;
     let result = train_locked(config, out, options, observer);
