@@ -344,7 +344,8 @@ mod tests {
         let r = crate::report(&dir, None).unwrap();
         let table = &r.tables[0];
         // Never pooled across budgets: every cell holds its two seeds.
-        assert_eq!(table.matches("(n=2)").count(), 4, "{table}");
+        assert_eq!(table.matches("(n=2)").count(), 3, "{table}");
+        assert_eq!(table.matches("(n=2, 1 failed)").count(), 1, "{table}");
         assert!(table.contains("| run.epochs |"), "{table}");
         assert!(
             table.contains("| -11.00 |") && table.contains("| +2.00 |"),

@@ -50,7 +50,9 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
     let mut tables = Vec::new();
     for metric in [Metric::Top1, Metric::Map50] {
         let agg = table::aggregate(&runs.summary, metric)?;
-        tables.extend(table::tables(&agg, metric, &paper)?);
+        let mut of_metric = table::tables(&agg, metric, &paper)?;
+        table::add_failed(&mut of_metric, &runs.summary, metric)?;
+        tables.extend(of_metric);
     }
     let tdir = dir.join("tables");
     std::fs::create_dir_all(&tdir).map_err(|e| AnalysisError::write(&tdir, e))?;
@@ -113,7 +115,8 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
     // The figures draw each method once: at its chosen rate, on the test set if any.
     let mut figure_tables = Vec::new();
     if choices.is_empty() && !has_test {
-        figure_tables.clone_from(&tables);
+        // Figures draw what finished; failed runs are counted in the tables only.
+        figure_tables = tables.iter().map(table::Table::finished).collect();
     } else {
         for metric in [top1, Metric::Map50] {
             let agg = table::aggregate(&chosen, metric)?;

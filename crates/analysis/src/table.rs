@@ -85,6 +85,8 @@ pub struct Cell {
     pub std: f64,
     /// Seeds.
     pub n: usize,
+    /// Runs of the cell that failed (diverged or errored), left out of the mean.
+    pub failed: usize,
 }
 
 /// One row: a model at a resolution, in one setting.
@@ -118,6 +120,8 @@ pub struct Table {
     pub methods: Vec<String>,
     /// Rows.
     pub rows: Vec<Row>,
+    /// The failed runs counted in the cells, by run id.
+    pub failed_runs: Vec<String>,
 }
 
 /// Groups the finished runs that have `metric` by (dataset, model, resolution, setting,
@@ -192,21 +196,47 @@ pub type PaperValue = (String, String, String, String, f64);
 
 /// The paper's numbers: `table,dataset,model,resolution,method,metric,value,note` rows.
 pub fn read_paper(path: &Path) -> Result<Vec<PaperValue>, AnalysisError> {
+    const NEEDED: [&str; 5] = ["dataset", "model", "method", "metric", "value"];
     let text = std::fs::read_to_string(path).map_err(|e| AnalysisError::file(path, e))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let mut lines = text.lines().enumerate();
+    let header: Vec<&str> = lines
+        .next()
+        .map(|(_, h)| h.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    // Columns by name, so that a file of other columns is refused, not silently ignored.
+    let column = |name: &str| header.iter().position(|h| *h == name);
+    let columns: Option<Vec<usize>> = NEEDED.iter().map(|n| column(n)).collect();
+    let Some(columns) = columns else {
+        return Err(AnalysisError::file(
+            path,
+            format!(
+                "a paper-results CSV needs the columns {} (its header: `{}`)",
+                NEEDED.join(", "),
+                header.join(",")
+            ),
+        ));
+    };
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() < 7 {
+    for (i, line) in lines {
+        if line.trim().is_empty() {
             continue;
         }
-        let value = f[6].trim().parse::<f64>().map_err(|_| {
-            AnalysisError::file(path, format!("line {}: `{}` is not a number", i + 1, f[6]))
+        let f: Vec<&str> = line.split(',').collect();
+        let field = |k: usize| {
+            f.get(columns[k]).copied().ok_or_else(|| {
+                AnalysisError::file(path, format!("line {}: no `{}` column", i + 1, NEEDED[k]))
+            })
+        };
+        let raw = field(4)?;
+        let value = raw.trim().parse::<f64>().map_err(|_| {
+            AnalysisError::file(path, format!("line {}: `{raw}` is not a number", i + 1))
         })?;
         out.push((
-            f[1].to_string(),
-            f[2].to_string(),
-            f[4].to_string(),
-            f[5].to_string(),
+            field(0)?.to_string(),
+            field(1)?.to_string(),
+            field(2)?.to_string(),
+            field(3)?.to_string(),
             value,
         ));
     }
@@ -236,6 +266,7 @@ pub fn tables(
                 dataset: dataset[k].clone(),
                 methods: Vec::new(),
                 rows: Vec::new(),
+                failed_runs: Vec::new(),
             });
         if !t.methods.contains(&method[k]) {
             t.methods.push(method[k].clone());
@@ -261,25 +292,13 @@ pub fn tables(
                 mean: mean[k].unwrap_or(f64::NAN),
                 std: std[k].unwrap_or(0.0),
                 n: n[k] as usize,
+                failed: 0,
             },
         );
     }
     let mut out: Vec<Table> = by_dataset.into_values().collect();
     for t in &mut out {
-        t.rows.sort_by(|a, b| {
-            (&a.model, a.resolution)
-                .cmp(&(&b.model, b.resolution))
-                .then_with(|| settings::natural_cmp(&a.setting, &b.setting))
-        });
-        t.methods.sort_by_key(|m| {
-            (
-                METHOD_ORDER
-                    .iter()
-                    .position(|o| o == m)
-                    .unwrap_or(METHOD_ORDER.len()),
-                m.clone(),
-            )
-        });
+        t.sort();
         for row in &mut t.rows {
             for (d, m, meth, key, v) in paper {
                 if *d == t.dataset && *m == row.model && key == metric.key() {
@@ -289,6 +308,81 @@ pub fn tables(
         }
     }
     Ok(out)
+}
+
+/// Counts the failed runs of `summary` into the tables of `metric`, creating the rows and
+/// cells that have no finished run, and names them under their table. A failed run has no
+/// metric; it belongs to the map50 table where its dataset's finished runs report mAP,
+/// else to the top-1 table.
+pub fn add_failed(
+    tables: &mut Vec<Table>,
+    summary: &DataFrame,
+    metric: Metric,
+) -> Result<(), AnalysisError> {
+    let s = |name: &str| strings(summary, name);
+    let (dataset, model, setting, method) =
+        (s("dataset")?, s("model")?, s("setting")?, s("method")?);
+    let (status, run_id) = (s("status")?, s("run_id")?);
+    let (resolution, params, macs) = (
+        ints(summary, "resolution")?,
+        ints(summary, "params")?,
+        ints(summary, "macs")?,
+    );
+    let map50 = floats(summary, Metric::Map50.column())?;
+    let detection = |d: &str| {
+        (0..summary.height()).any(|k| dataset[k] == d && map50[k].is_some_and(|v| !v.is_nan()))
+    };
+    for k in 0..summary.height() {
+        let belongs = match metric {
+            Metric::Map50 => detection(&dataset[k]),
+            Metric::Top1 | Metric::TestTop1 => !detection(&dataset[k]),
+        };
+        if status[k] != "failed" || !belongs {
+            continue;
+        }
+        let pos = match tables.iter().position(|t| t.dataset == dataset[k]) {
+            Some(p) => p,
+            None => {
+                tables.push(Table {
+                    metric,
+                    dataset: dataset[k].clone(),
+                    methods: Vec::new(),
+                    rows: Vec::new(),
+                    failed_runs: Vec::new(),
+                });
+                tables.len() - 1
+            }
+        };
+        let t = &mut tables[pos];
+        if !t.methods.contains(&method[k]) {
+            t.methods.push(method[k].clone());
+        }
+        let row = t.rows.iter().position(|r| {
+            r.model == model[k] && r.resolution == resolution[k] && r.setting == setting[k]
+        });
+        let row = row.unwrap_or_else(|| {
+            t.rows.push(Row {
+                model: model[k].clone(),
+                resolution: resolution[k],
+                setting: setting[k].clone(),
+                params: params[k],
+                macs: macs[k],
+                cells: BTreeMap::new(),
+                paper: BTreeMap::new(),
+            });
+            t.rows.len() - 1
+        });
+        let cell = t.rows[row].cells.entry(method[k].clone()).or_insert(Cell {
+            mean: f64::NAN,
+            std: 0.0,
+            n: 0,
+            failed: 0,
+        });
+        cell.failed += 1;
+        t.failed_runs.push(run_id[k].clone());
+        t.sort();
+    }
+    Ok(())
 }
 
 fn macs_text(macs: i64) -> String {
@@ -307,6 +401,36 @@ impl Row {
 }
 
 impl Table {
+    /// The table without the cells that only failed runs make (and rows left empty).
+    pub fn finished(&self) -> Table {
+        let mut t = self.clone();
+        for r in &mut t.rows {
+            r.cells.retain(|_, c| c.n > 0);
+        }
+        t.rows.retain(|r| !r.cells.is_empty());
+        t.methods
+            .retain(|m| t.rows.iter().any(|r| r.cells.contains_key(m)));
+        t
+    }
+
+    /// Rows by model, resolution and setting; methods in the paper's order.
+    fn sort(&mut self) {
+        self.rows.sort_by(|a, b| {
+            (&a.model, a.resolution)
+                .cmp(&(&b.model, b.resolution))
+                .then_with(|| settings::natural_cmp(&a.setting, &b.setting))
+        });
+        self.methods.sort_by_key(|m| {
+            (
+                METHOD_ORDER
+                    .iter()
+                    .position(|o| o == m)
+                    .unwrap_or(METHOD_ORDER.len()),
+                m.clone(),
+            )
+        });
+    }
+
     /// The setting keys of the rows, in first-seen order: one column each.
     pub fn setting_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = Vec::new();
@@ -355,6 +479,11 @@ impl Table {
             cells.extend([format!("{:.3}M", r.params as f64 / 1e6), macs_text(r.macs)]);
             for m in &self.methods {
                 let mut text = match r.cells.get(m) {
+                    Some(c) if c.n == 0 => format!("– (n=0, {} failed)", c.failed),
+                    Some(c) if c.failed > 0 => format!(
+                        "{:.2} ± {:.2} (n={}, {} failed)",
+                        c.mean, c.std, c.n, c.failed
+                    ),
                     Some(c) => format!("{:.2} ± {:.2} (n={})", c.mean, c.std, c.n),
                     None => "–".into(),
                 };
@@ -366,12 +495,21 @@ impl Table {
             if has_base {
                 for m in &others {
                     cells.push(match (r.cells.get(*m), r.cells.get("baseline")) {
-                        (Some(c), Some(b)) => format!("{:+.2}", c.mean - b.mean),
+                        (Some(c), Some(b)) if c.n > 0 && b.n > 0 => {
+                            format!("{:+.2}", c.mean - b.mean)
+                        }
                         _ => "–".into(),
                     });
                 }
             }
             let _ = writeln!(md, "| {} |", cells.join(" | "));
+        }
+        if !self.failed_runs.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nFailed runs, left out of the means (their `summary.json` says why): {}",
+                self.failed_runs.join(", ")
+            );
         }
         md
     }
@@ -380,7 +518,7 @@ impl Table {
     pub fn csv(&self) -> String {
         let k = self.metric.key();
         let mut out = format!(
-            "dataset,model,resolution,setting,params,macs,method,mean_{k},std_{k},seeds,delta_vs_baseline,paper_{k}\n"
+            "dataset,model,resolution,setting,params,macs,method,mean_{k},std_{k},seeds,delta_vs_baseline,paper_{k},failed\n"
         );
         let quote = |s: &str| {
             if s.contains([',', '"']) {
@@ -392,14 +530,22 @@ impl Table {
         for r in &self.rows {
             for m in &self.methods {
                 let Some(c) = r.cells.get(m) else { continue };
+                let number = |v: f64| {
+                    if v.is_nan() {
+                        String::new()
+                    } else {
+                        format!("{v:.4}")
+                    }
+                };
                 let delta = r
                     .cells
                     .get("baseline")
-                    .map_or(String::new(), |b| format!("{:.4}", c.mean - b.mean));
+                    .map_or(String::new(), |b| number(c.mean - b.mean));
                 let paper = r.paper.get(m).map_or(String::new(), |p| p.to_string());
+                let std = if c.n == 0 { f64::NAN } else { c.std };
                 let _ = writeln!(
                     out,
-                    "{},{},{},{},{},{},{},{:.4},{:.4},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     self.dataset,
                     r.model,
                     r.resolution,
@@ -407,11 +553,12 @@ impl Table {
                     r.params,
                     r.macs,
                     quote(m),
-                    c.mean,
-                    c.std,
+                    number(c.mean),
+                    number(std),
                     c.n,
                     delta,
-                    paper
+                    paper,
+                    c.failed
                 );
             }
         }

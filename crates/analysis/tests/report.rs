@@ -74,8 +74,10 @@ fn tables_show_mean_std_delta_and_the_paper() {
             "done",
         );
     }
-    // A failed run is listed in summary.csv but left out of the table.
+    // A failed run is listed in summary.csv, left out of the means and counted beside
+    // them; a method whose every run failed still has its column.
     run(&dir, "na-s9", "netaug", 9, [10.0, 10.0, 10.0], "failed");
+    run(&dir, "kd-s0", "kd", 0, [10.0, 10.0, 10.0], "failed");
     let paper = dir.join("paper.csv");
     std::fs::write(
         &paper,
@@ -85,9 +87,9 @@ fn tables_show_mean_std_delta_and_the_paper() {
     .unwrap();
 
     let r = report(&dir, Some(&paper)).unwrap();
-    assert_eq!(r.runs, 7);
+    assert_eq!(r.runs, 8);
     let csv = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 8, "{csv}");
+    assert_eq!(csv.lines().count(), 9, "{csv}");
     assert!(
         csv.starts_with("run_id,dataset,model,resolution,setting,method"),
         "{csv}"
@@ -95,11 +97,19 @@ fn tables_show_mean_std_delta_and_the_paper() {
 
     let md = std::fs::read_to_string(dir.join("tables/fashion-mnist.md")).unwrap();
     // Means 81 and 84, sample std 1 (over 3 seeds), delta +3; the paper's 90.5 beside ours.
-    assert!(md.contains("| tinymbv2 | 32 | 0.305M | 1.0M | 81.00 ± 1.00 (n=3) | 84.00 ± 1.00 (n=3) [paper 90.5] | +3.00 |"), "{md}");
+    assert!(md.contains("| tinymbv2 | 32 | 0.305M | 1.0M | 81.00 ± 1.00 (n=3) | 84.00 ± 1.00 (n=3, 1 failed) [paper 90.5] | – (n=0, 1 failed) | +3.00 | – |"), "{md}");
+    assert!(
+        md.contains(
+            "Failed runs, left out of the means (their `summary.json` says why): kd-s0, na-s9"
+        ) || md.contains(
+            "Failed runs, left out of the means (their `summary.json` says why): na-s9, kd-s0"
+        ),
+        "{md}"
+    );
     let tcsv = std::fs::read_to_string(dir.join("tables/fashion-mnist.csv")).unwrap();
     assert!(
         tcsv.contains(
-            "fashion-mnist,tinymbv2,32,,305482,1021360,netaug,84.0000,1.0000,3,3.0000,90.5"
+            "fashion-mnist,tinymbv2,32,,305482,1021360,netaug,84.0000,1.0000,3,3.0000,90.5,1"
         ),
         "{tcsv}"
     );
@@ -268,4 +278,27 @@ fn a_report_that_cannot_be_written_is_a_failure_not_bad_input() {
     let e = report(&dir, None).unwrap_err();
     assert!(!e.is_input(), "{e}");
     assert!(e.to_string().contains("writing failed"), "{e}");
+}
+
+#[test]
+fn a_paper_file_without_its_columns_is_refused_naming_them() {
+    let dir = temp("bad-paper");
+    run(&dir, "base-s0", "baseline", 0, [60.0, 70.0, 80.0], "done");
+    let paper = dir.join("paper.csv");
+    std::fs::write(&paper, "foo,bar\n1,2\n").unwrap();
+    let e = report(&dir, Some(&paper)).unwrap_err();
+    assert!(e.is_input(), "{e}");
+    let e = e.to_string();
+    assert!(
+        e.contains("paper.csv: a paper-results CSV needs the columns dataset, model, method, metric, value (its header: `foo,bar`)"),
+        "{e}"
+    );
+    // Columns in another order are read by name.
+    std::fs::write(
+        &paper,
+        "value,metric,method,model,dataset\n71.5,top1,baseline,tinymbv2,fashion-mnist\n",
+    )
+    .unwrap();
+    assert!(report(&dir, Some(&paper)).is_ok());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -171,20 +171,20 @@ fn loader(args: LoaderArgs) -> Result<()> {
             "dataset": ds.name, "size": args.size, "images": samples.len(), "cores": cores,
             "single_core_images_per_second": single, "all_cores_images_per_second": all,
         });
-        println!("{out}");
+        outln!("{out}")?;
     } else {
-        println!(
+        outln!(
             "{}: {} images, decode + train augmentation to {}px",
             ds.name,
             samples.len(),
             args.size
-        );
-        println!("  1 core        {single:>9.1} images/s");
-        println!(
+        )?;
+        outln!("  1 core        {single:>9.1} images/s")?;
+        outln!(
             "  {cores} cores{:<7}{all:>9.1} images/s  ({:.2}x)",
             "",
             all / single
-        );
+        )?;
     }
     Ok(())
 }
@@ -250,24 +250,29 @@ fn train(args: TrainArgs) -> Result<()> {
         if let Some(q) = ratio {
             out["netaug_cost"] = json!(q);
         }
-        println!("{out}");
+        outln!("{out}")?;
     } else {
         let replicas = match args.replicas {
             1 => String::new(),
             n => format!(" over {n} replicas"),
         };
-        println!(
+        outln!(
             "{} at {}px, batch {}{replicas}, {} ({} timed steps)",
-            model, args.resolution, args.batch, args.device, args.steps
-        );
+            model,
+            args.resolution,
+            args.batch,
+            args.device,
+            args.steps
+        )?;
         for (name, r) in &runs {
-            println!(
+            outln!(
                 "  {name:<9}{:>10.1} images/s  {:>8.4} s/step",
-                r.images_per_second, r.seconds_per_step
-            );
+                r.images_per_second,
+                r.seconds_per_step
+            )?;
         }
         if let Some(q) = ratio {
-            println!("  a NetAug step costs {q:.2}x a baseline step");
+            outln!("  a NetAug step costs {q:.2}x a baseline step")?;
         }
     }
     Ok(())
@@ -306,12 +311,14 @@ fn report(args: ReportArgs) -> Result<()> {
             "runs": args.runs, "epochs": args.epochs, "repeat": args.repeat,
             "best_seconds": best, "median_seconds": median,
         });
-        println!("{out}");
+        outln!("{out}")?;
     } else {
-        println!(
+        outln!(
             "report of {} runs x {} epochs: best {best:.3} s, median {median:.3} s over {} repeats",
-            args.runs, args.epochs, args.repeat
-        );
+            args.runs,
+            args.epochs,
+            args.repeat
+        )?;
     }
     Ok(())
 }

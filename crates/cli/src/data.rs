@@ -159,12 +159,12 @@ fn pasted(a: &PastedArgs) -> Result<()> {
         let canvases = paste(&items, n, &options);
         write_coco(&a.out, split, &canvases, &ds.classes)?;
         let boxes: usize = canvases.iter().map(|(_, b)| b.len()).sum();
-        println!("{split}: {n} canvases, {boxes} boxes");
+        outln!("{split}: {n} canvases, {boxes} boxes")?;
     }
-    println!(
+    outln!(
         "wrote {} (COCO layout: train/, val/, annotations/)",
         a.out.display()
-    );
+    )?;
     Ok(())
 }
 
@@ -177,22 +177,22 @@ fn info(src: &Source) -> Result<()> {
             .map(|s| (s.name.clone(), json!(s.samples.len())))
             .collect();
         let out = json!({ "dataset": ds.name, "classes": ds.classes.len(), "splits": splits });
-        println!("{out}");
+        outln!("{out}")?;
         return Ok(());
     }
-    println!("{}  ({})", ds.name, ds.root.display());
-    println!("  classes  {}", ds.classes.len());
+    outln!("{}  ({})", ds.name, ds.root.display())?;
+    outln!("  classes  {}", ds.classes.len())?;
     for s in &ds.splits {
         let role = match s.name.as_str() {
             n if n == ds.train_split => "  (training)",
             n if n == ds.eval_split => "  (evaluation)",
             _ => "",
         };
-        println!("  {:<9}{:>8} images{role}", s.name, s.samples.len());
+        outln!("  {:<9}{:>8} images{role}", s.name, s.samples.len())?;
     }
     let shown: Vec<&str> = ds.classes.iter().take(5).map(String::as_str).collect();
     let more = if ds.classes.len() > 5 { ", ..." } else { "" };
-    println!("  first classes: {}{more}", shown.join(", "));
+    outln!("  first classes: {}{more}", shown.join(", "))?;
     Ok(())
 }
 
@@ -253,30 +253,30 @@ fn verify(src: &Source) -> Result<()> {
                 )
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             json!({"dataset": ds.name, "complete": problems.is_empty(), "splits": splits})
-        );
+        )?;
     } else {
-        println!("{}  ({})", ds.name, ds.root.display());
+        outln!("{}  ({})", ds.name, ds.root.display())?;
         for (split, found, expected, missing) in &rows {
             let mark = if found == expected {
                 "ok"
             } else {
                 "INCOMPLETE"
             };
-            println!("  {split:<9}{found:>8} of {expected:>8} published  {mark}");
+            outln!("  {split:<9}{found:>8} of {expected:>8} published  {mark}")?;
             for p in missing.iter().take(SHOWN_MISSING) {
-                println!("      missing {}", p.display());
+                outln!("      missing {}", p.display())?;
             }
             if missing.len() > SHOWN_MISSING {
-                println!("      ... and {} more", missing.len() - SHOWN_MISSING);
+                outln!("      ... and {} more", missing.len() - SHOWN_MISSING)?;
             }
         }
     }
     if problems.is_empty() {
         if !src.json {
-            println!("complete: every split has its published count");
+            outln!("complete: every split has its published count")?;
         }
         Ok(())
     } else {

@@ -108,12 +108,12 @@ pub fn run(args: Args) -> Result<()> {
         args.quiet,
     )?;
     write_results(&args.out, &detections)?;
-    println!(
+    outln!(
         "{}: {} detections on {n_images} images at {size} px -> {}",
         dir.display(),
         detections.len(),
         args.out.display()
-    );
+    )?;
     Ok(())
 }
 

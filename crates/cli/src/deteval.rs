@@ -66,7 +66,7 @@ pub fn run(args: Args) -> Result<()> {
             let gt = io::coco_gt(&args.gt).map_err(input)?;
             let s = coco::evaluate(&gt, &dets).map_err(input)?;
             if args.json {
-                println!("{}", s.to_json());
+                outln!("{}", s.to_json())?;
             } else {
                 const ROWS: [&str; 12] = [
                     "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
@@ -83,7 +83,7 @@ pub fn run(args: Args) -> Result<()> {
                     "Average Recall     (AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]",
                 ];
                 for (row, v) in ROWS.iter().zip(s.0) {
-                    println!(" {row} = {v:.3}");
+                    outln!(" {row} = {v:.3}")?;
                 }
             }
         }
@@ -105,19 +105,19 @@ pub fn run(args: Args) -> Result<()> {
             };
             let r = voc::evaluate(&gt, &dets, metric).map_err(input)?;
             if args.json {
-                println!("{}", r.to_json());
+                outln!("{}", r.to_json())?;
             } else {
                 for (name, ap) in &r.per_class {
                     match ap {
-                        Some(ap) => println!("  {name:<16} AP50 {:>6.2}", ap * 100.0),
-                        None => println!("  {name:<16} AP50      - (no ground truth)"),
+                        Some(ap) => outln!("  {name:<16} AP50 {:>6.2}", ap * 100.0)?,
+                        None => outln!("  {name:<16} AP50      - (no ground truth)")?,
                     }
                 }
-                println!(
+                outln!(
                     "mAP50 {:.2} ({:?} metric)",
                     r.map50 * 100.0,
                     args.voc_metric
-                );
+                )?;
             }
         }
     }

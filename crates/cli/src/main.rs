@@ -1,5 +1,24 @@
 //! `netaug`: a thin command line over the netaug crates. Argument parsing and wiring only.
 
+/// `println!` that returns a failed write as an error (exit 1, as every failed write)
+/// instead of panicking: stdout may be a full disk. (A closed pipe ends the process
+/// quietly through SIGPIPE, see `signals`.)
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(crate::stdout_error)
+    }};
+}
+
+/// `eprintln!` that never fails: a dead stderr never stops the work (a training run goes
+/// on and writes its files).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod data;
 mod detect;
@@ -130,6 +149,11 @@ impl InputError for netaug_analysis::AnalysisError {
     }
 }
 
+/// A failed write to stdout, as an error naming it.
+pub fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    anyhow::Error::new(e).context("writing to stdout")
+}
+
 /// Input errors become [`UsageError`] (exit 2); the rest stay errors (exit 1).
 pub fn classify<E: InputError>(e: E) -> anyhow::Error {
     if e.is_input() {
@@ -167,14 +191,21 @@ fn main() -> ExitCode {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "netaug", &mut std::io::stdout());
-            Ok(())
+            // clap_complete panics on a failed write: it writes to memory, we to stdout.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "netaug", &mut script);
+            use std::io::Write as _;
+            std::io::stdout()
+                .lock()
+                .write_all(&script)
+                .and_then(|()| std::io::stdout().lock().flush())
+                .map_err(stdout_error)
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            errln!("error: {err:#}");
             if let Some(netaug_trainer::TrainError::Interrupted(signal)) = err.downcast_ref() {
                 ExitCode::from(signals::exit_code(*signal))
             } else if err.downcast_ref::<UsageError>().is_some() {

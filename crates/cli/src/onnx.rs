@@ -71,7 +71,7 @@ pub(crate) fn export(args: &ExportArgs) -> Result<()> {
     let bytes = onnx::write(&graph, &metadata);
     write_new_file(&args.out, &bytes)?;
     let p = net.profile(resolution);
-    println!(
+    outln!(
         "{} -> {}: ONNX opset {}, input [N, {}, {resolution}, {resolution}], {} params, {} MACs, \
          {} bytes",
         source.display(),
@@ -81,7 +81,7 @@ pub(crate) fn export(args: &ExportArgs) -> Result<()> {
         p.params,
         p.macs,
         bytes.len()
-    );
+    )?;
     Ok(())
 }
 

@@ -87,7 +87,7 @@ pub fn run(args: Args) -> Result<()> {
     let spec = zoo::spec(&args.model, args.classes, args.in_channels)
         .map_err(|e| UsageError(e.to_string()))?;
     if args.spec {
-        println!("{}", serde_json::to_string_pretty(&spec)?);
+        outln!("{}", serde_json::to_string_pretty(&spec)?)?;
         return Ok(());
     }
     if let Some(n) = args.arches {
@@ -103,7 +103,7 @@ pub fn run(args: Args) -> Result<()> {
                 .map(|_| net.sample(Active::Random(&mut rng)))
                 .collect(),
         };
-        println!("{}", serde_json::to_string(&out)?);
+        outln!("{}", serde_json::to_string(&out)?)?;
         return Ok(());
     }
     let (factors, device) = (AugFactors::none(), Device::flex());
@@ -135,9 +135,9 @@ pub fn run(args: Args) -> Result<()> {
             peak_sram_bytes: memory.as_ref().map(|m| m.peak_sram_bytes),
             layers: memory.filter(|_| args.layers).map(|m| m.layers),
         };
-        println!("{}", serde_json::to_string(&out)?);
+        outln!("{}", serde_json::to_string(&out)?)?;
     } else {
-        println!(
+        outln!(
             "{}{}  resolution {}  classes {}\n  params {:>14}  ({:.2}M)\n  MACs   {:>14}  ({:.1}M)",
             args.model,
             if args.detector { " detector" } else { "" },
@@ -147,23 +147,25 @@ pub fn run(args: Args) -> Result<()> {
             p.params as f64 / 1e6,
             p.macs,
             p.macs as f64 / 1e6
-        );
+        )?;
         if let Some(m) = memory {
-            println!(
+            outln!(
                 "  flash  {:>14}  ({:.1} KB, int8 weights + int32 biases)\n  SRAM   {:>14}  \
                  ({:.1} KB peak, int8 activations, layer by layer)",
                 m.flash_bytes,
                 m.flash_bytes as f64 / 1024.0,
                 m.peak_sram_bytes,
                 m.peak_sram_bytes as f64 / 1024.0
-            );
+            )?;
             if args.layers {
-                println!("  {:<32} {:>12} {:>12}", "layer", "flash (B)", "SRAM (B)");
+                outln!("  {:<32} {:>12} {:>12}", "layer", "flash (B)", "SRAM (B)")?;
                 for l in &m.layers {
-                    println!(
+                    outln!(
                         "  {:<32} {:>12} {:>12}",
-                        l.name, l.flash_bytes, l.sram_bytes
-                    );
+                        l.name,
+                        l.flash_bytes,
+                        l.sram_bytes
+                    )?;
                 }
             }
         }

@@ -56,7 +56,7 @@ impl Observer for Bars {
 
     fn epoch(&mut self, line: &dyn EpochReport, total: usize) {
         if !self.quiet {
-            eprintln!("epoch {}/{total}: {}", line.epoch(), line.describe());
+            errln!("epoch {}/{total}: {}", line.epoch(), line.describe());
         }
     }
 }

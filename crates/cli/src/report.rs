@@ -21,11 +21,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let report = netaug_analysis::report(&args.dir, args.paper.as_deref()).map_err(classify)?;
     for t in &report.tables {
-        println!("{t}");
+        outln!("{t}")?;
     }
-    println!("{} runs; wrote:", report.runs);
+    outln!("{} runs; wrote:", report.runs)?;
     for f in &report.files {
-        println!("  {}", f.display());
+        outln!("  {}", f.display())?;
     }
     Ok(())
 }

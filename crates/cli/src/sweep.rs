@@ -81,7 +81,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let plan = netaug_sweep::plan(&spec, &out, &args.set).map_err(classify)?;
     if args.dry_run {
-        print_table(&plan);
+        print_table(&plan)?;
         return Ok(());
     }
     if args.executor == Executor::Local && !args.oversubscribe {
@@ -125,7 +125,7 @@ fn run_local(plan: &Plan, out: &Path, jobs: Option<usize>) -> Result<()> {
         // Each CPU run gets its share of the cores, so N runs do not oversubscribe them.
         threads_per_run: (cores / jobs).max(1),
     };
-    eprintln!(
+    errln!(
         "sweep {}: {} runs into {}, {jobs} at a time",
         plan.name,
         plan.runs.len(),
@@ -149,13 +149,13 @@ fn conclude(plan: &Plan, out: &Path, states: &[RunState]) -> Result<()> {
         })
         .collect();
     let c = local::count(states);
-    println!(
+    outln!(
         "sweep {}: {} done, {} failed; results in {}",
         plan.name,
         c.done,
         c.failed,
         out.display()
-    );
+    )?;
     if !failed.is_empty() {
         anyhow::bail!("{} runs failed:\n{}", failed.len(), failed.join("\n"));
     }
@@ -174,25 +174,25 @@ fn run_slurm(plan: &Plan, out: &Path, args: &Args) -> Result<()> {
     };
     let scripts = slurm::write_scripts(plan, out, &options).map_err(classify)?;
     if scripts.is_empty() {
-        println!("sweep {}: every run is done; nothing to submit", plan.name);
+        outln!("sweep {}: every run is done; nothing to submit", plan.name)?;
         return Ok(());
     }
     for s in &scripts {
-        println!(
+        outln!(
             "level {}: {} runs  {}",
             s.level,
             s.runs.len(),
             s.path.display()
-        );
+        )?;
     }
     if !args.submit {
         let submit = out.join(slurm::SLURM_DIR).join("submit.sh");
-        println!("submit them with: bash {}", submit.display());
+        outln!("submit them with: bash {}", submit.display())?;
         return Ok(());
     }
     let ids = slurm::submit(&scripts).map_err(classify)?;
     for (s, id) in scripts.iter().zip(&ids) {
-        println!("level {}: job {id}", s.level);
+        outln!("level {}: job {id}", s.level)?;
     }
     if !args.wait {
         return Ok(());
@@ -209,7 +209,7 @@ fn run_slurm(plan: &Plan, out: &Path, args: &Args) -> Result<()> {
             .collect();
         if !stuck.is_empty() && stuck.len() == queued.len() {
             view.bar
-                .suspend(|| eprintln!("cancelling jobs whose dependencies failed: {stuck:?}"));
+                .suspend(|| errln!("cancelling jobs whose dependencies failed: {stuck:?}"));
             slurm::cancel(&stuck).map_err(classify)?;
         }
         if queued.is_empty() || stuck.len() == queued.len() {
@@ -261,7 +261,7 @@ fn run_index(spec: &SweepSpec, out: &Path, index: usize) -> Result<()> {
     let id = &plan.runs[index].id;
     match state {
         RunState::Done => {
-            println!("run {index} ({id}): done");
+            outln!("run {index} ({id}): done")?;
             Ok(())
         }
         RunState::Failed(why) => anyhow::bail!("run {index} ({id}) failed: {why}"),
@@ -269,8 +269,8 @@ fn run_index(spec: &SweepSpec, out: &Path, index: usize) -> Result<()> {
     }
 }
 
-fn print_table(plan: &Plan) {
-    println!("sweep {}: {} runs", plan.name, plan.runs.len());
+fn print_table(plan: &Plan) -> Result<()> {
+    outln!("sweep {}: {} runs", plan.name, plan.runs.len())?;
     for (i, r) in plan.runs.iter().enumerate() {
         let values: Vec<String> = r
             .assignment
@@ -278,7 +278,7 @@ fn print_table(plan: &Plan) {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let deps: Vec<String> = r.deps.iter().map(|d| plan.runs[*d].id.clone()).collect();
-        println!(
+        outln!(
             "{i:>4}  {:<40} stage {:<10} {}{}",
             r.id,
             r.stage,
@@ -288,8 +288,9 @@ fn print_table(plan: &Plan) {
             } else {
                 format!("  after {}", deps.join(", "))
             }
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// One live line: done / running / failed / queued and the ETA.
@@ -325,6 +326,6 @@ impl SweepObserver for View {
             RunState::Failed(why) => format!("failed  {id}: {why}"),
             _ => return,
         };
-        self.bar.suspend(|| eprintln!("{line}"));
+        self.bar.suspend(|| errln!("{line}"));
     }
 }

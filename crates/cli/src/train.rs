@@ -152,14 +152,14 @@ pub fn train(args: TrainArgs) -> Result<()> {
         ),
         (None, None) => "no evaluation".into(),
     };
-    println!(
+    outln!(
         "{}: {} {} {result}, {:.0} img/s, {:.0} s",
         args.out.display(),
         summary.model,
         summary.method,
         summary.images_per_second,
         summary.wall_seconds
-    );
+    )?;
     Ok(())
 }
 
@@ -245,9 +245,9 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             "top5": r.top5,
             "loss": r.loss,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     } else {
-        println!(
+        outln!(
             "{} on {} {} ({} images at {} px): top-1 {:.2}%, top-5 {:.2}%, loss {:.4}",
             dir.display(),
             dataset.name,
@@ -257,7 +257,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             r.top1,
             r.top5,
             r.loss
-        );
+        )?;
     }
     Ok(())
 }
@@ -305,15 +305,15 @@ fn eval_detector(args: &EvalArgs, dir: &Path, config: &RunConfig) -> Result<()> 
             "map50": s.map50,
             "map": s.map,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     } else {
-        println!(
+        outln!(
             "{} on {} ({images} images at {size} px): mAP50 {:.2}%, mAP {:.2}%",
             dir.display(),
             data_cfg.dataset,
             s.map50,
             s.map
-        );
+        )?;
     }
     Ok(())
 }
@@ -336,13 +336,13 @@ pub fn export(args: ExportArgs) -> Result<()> {
         let tiny = det.export();
         write_new_folder(&args.out, |tmp| tiny.save(tmp))?;
         let p = tiny.profile(config.data.image_size);
-        println!(
+        outln!(
             "{} -> {}: detector, {} params, {} MACs",
             dir.display(),
             args.out.display(),
             p.params,
             p.macs
-        );
+        )?;
         return Ok(());
     }
     let mut net = Net::load(&dir, &device).map_err(|e| UsageError(format!("--checkpoint: {e}")))?;
@@ -351,13 +351,13 @@ pub fn export(args: ExportArgs) -> Result<()> {
     write_new_folder(&args.out, |tmp| tiny.save(tmp))?;
     let resolution = run_config.as_ref().map_or(224, |c| c.data.image_size);
     let p = tiny.profile(resolution);
-    println!(
+    outln!(
         "{} -> {}: {} params, {} MACs",
         dir.display(),
         args.out.display(),
         p.params,
         p.macs
-    );
+    )?;
     Ok(())
 }
 
@@ -368,7 +368,7 @@ fn export_official(args: &ExportArgs) -> Result<()> {
     let tiny = net.export();
     write_new_folder(&args.out, |tmp| tiny.save(tmp))?;
     let p = tiny.profile(args.resolution);
-    println!(
+    outln!(
         "{} -> {}: {model}{}, {} classes, {} params, {} MACs at {} px",
         path.display(),
         args.out.display(),
@@ -381,7 +381,7 @@ fn export_official(args: &ExportArgs) -> Result<()> {
         p.params,
         p.macs,
         args.resolution
-    );
+    )?;
     Ok(())
 }
 

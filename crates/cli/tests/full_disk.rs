@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{netaug, temp, train};
+use common::{netaug, setup, temp, train};
 use netaug_data::fixtures;
 
 /// A mounted tmpfs, unmounted when dropped.
@@ -92,4 +92,68 @@ run: {{epochs: 1, warmup_epochs: 0, base_lr: 0.05}}
         err.contains("summary.csv") && err.contains("writing failed"),
         "{err}"
     );
+}
+
+/// `/dev/full` for a child's stdout or stderr: every write fails with ENOSPC.
+fn dev_full() -> std::process::Stdio {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full")
+        .into()
+}
+
+#[test]
+fn a_full_stdout_is_exit_1_and_a_full_stderr_never_stops_a_run() {
+    // Commands that print: exit 1 naming stdout, never a panic (exit 101).
+    let (dir, config) = setup("dev-full", 32, "");
+    for args in [
+        vec!["completions", "bash"],
+        vec!["profile", "--model", "tinymbv2"],
+        vec!["train", "--help"],
+    ] {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+            .args(&args)
+            .stdout(dev_full())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if args[1] == "--help" {
+            // clap prints help itself; it must not panic either.
+            assert_ne!(out.status.code(), Some(101), "{args:?}: {err}");
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("writing to stdout: No space left"),
+            "{args:?}: {err}"
+        );
+    }
+    // A run whose stderr (epoch lines, warnings) and stdout go nowhere trains to its end.
+    let run = dir.join("run");
+    let out = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+        .arg("train")
+        .arg(&config)
+        .arg("--out")
+        .arg(&run)
+        .stderr(dev_full())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    assert!(summary.contains("\"status\": \"done\""), "{summary}");
+    // The same run again with both streams full: its files are there; the failed
+    // summary line on stdout is exit 1, not a panic.
+    let again = dir.join("again");
+    let out = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+        .arg("train")
+        .arg(&config)
+        .arg("--out")
+        .arg(&again)
+        .stdout(dev_full())
+        .stderr(dev_full())
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(101), "{out:?}");
+    assert!(again.join("summary.json").is_file());
 }
