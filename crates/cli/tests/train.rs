@@ -447,6 +447,27 @@ fn bad_configs_exit_2_with_one_line_naming_the_key() {
         "{err}"
     );
     assert_eq!(std::fs::read(&bom).unwrap(), before);
+    // A folder of other files, or a run whose config.yaml was removed, is not written
+    // over: refused, every file as it was.
+    let foreign = dir.join("foreign");
+    std::fs::create_dir_all(foreign.join("checkpoints/latest")).unwrap();
+    std::fs::write(foreign.join("checkpoints/latest/weights.bpk"), b"theirs").unwrap();
+    for resume in [false, true] {
+        let extra: &[&str] = if resume { &["--resume"] } else { &[] };
+        let out = train(&config, &foreign, extra);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("holds `checkpoints` but no config.yaml"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(foreign.join("checkpoints/latest/weights.bpk")).unwrap(),
+            b"theirs"
+        );
+        assert!(!foreign.join("config.yaml").exists());
+        assert!(!foreign.join(".run.lock").exists());
+    }
 }
 
 /// Starts `netaug train` on `config` into `out`, waits until its first epoch is written,
@@ -535,18 +556,18 @@ fn a_diverging_run_stops_with_status_failed_and_the_reason() {
     // When summary.json cannot be written either (here a folder is in its way, as a full
     // disk would refuse it), the first error is reported, with exit 1: the write error
     // used to replace it.
+    // (The run diverges once, then resumes with its summary.json blocked.)
     let blocked = dir.join("blocked");
+    let diverging = [
+        "--set",
+        "run.base_lr=1.0e30",
+        "--set",
+        "run.warmup_epochs=0",
+    ];
+    let _ = train(&config, &blocked, &diverging);
+    std::fs::remove_file(blocked.join("summary.json")).unwrap();
     std::fs::create_dir_all(blocked.join("summary.json/in-the-way")).unwrap();
-    let out = train(
-        &config,
-        &blocked,
-        &[
-            "--set",
-            "run.base_lr=1.0e30",
-            "--set",
-            "run.warmup_epochs=0",
-        ],
-    );
+    let out = train(&config, &blocked, &[&diverging[..], &["--resume"]].concat());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let last = err.lines().last().unwrap_or_default();

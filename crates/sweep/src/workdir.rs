@@ -11,7 +11,7 @@ pub const SWEEP_FILE: &str = "sweep.yaml";
 /// The run table.
 pub const PLAN_FILE: &str = "plan.json";
 /// Output of a run's `netaug train`, in its folder.
-pub const LOG_FILE: &str = "train.log";
+pub const LOG_FILE: &str = netaug_trainer::layout::RUN_LOG_FILE;
 
 /// The folder of run `id`.
 pub fn run_dir(out: &Path, id: &str) -> PathBuf {

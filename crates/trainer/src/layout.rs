@@ -21,6 +21,8 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub const CHECKPOINTS: &str = "checkpoints";
 /// The exported target net.
 pub const EXPORTED: &str = "exported";
+/// The log of a run that a sweep starts (its stdout and stderr), opened before the run.
+pub const RUN_LOG_FILE: &str = "train.log";
 
 /// Options of [`crate::train`].
 #[derive(Clone, Debug, Default)]
@@ -73,8 +75,39 @@ pub(crate) fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Resul
         }
         return Ok(());
     }
+    // A folder without config.yaml is a run's only if it is new: files of another tool,
+    // or a run whose config.yaml was removed, are never written over.
+    if let Some(other) = foreign_entry(out)? {
+        return Err(TrainError::setting(
+            "--out",
+            format!(
+                "{} holds `{other}` but no {CONFIG_FILE}: it is not a run folder (or its \
+                 config was removed); nothing was written, choose another --out",
+                out.display()
+            ),
+        ));
+    }
     std::fs::create_dir_all(out).map_err(|e| TrainError::write(out, e))?;
     write_atomic(&path, config.to_yaml().as_bytes())
+}
+
+/// The name of an entry of `out` that a new run would not have put there: anything but
+/// its lock and the log a sweep opens for it before it starts.
+fn foreign_entry(out: &Path) -> Result<Option<String>, TrainError> {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Ok(None);
+    };
+    for entry in entries {
+        let name = entry
+            .map_err(|e| TrainError::write(out, e))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if name != crate::lock::RUN_LOCK_FILE && name != RUN_LOG_FILE {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
 }
 
 /// The config a run in `out` started with, if there is one.

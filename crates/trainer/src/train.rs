@@ -31,12 +31,18 @@ pub fn train(
         ));
     }
     let created = !out.exists();
+    let had_lock = out.join(RUN_LOCK_FILE).exists();
     let lock = FolderLock::acquire(out, RUN_LOCK_FILE)?;
     let result = train_locked(config, out, options, observer);
     if result.is_err() && created && holds_only(out, lock.path()) {
         // Refused before anything was written: leave no folder behind.
         drop(lock);
         let _ = std::fs::remove_dir_all(out);
+    } else if result.as_ref().is_err_and(TrainError::is_input) && !had_lock {
+        // Refused in a folder that was there: leave it as it was.
+        let path = lock.path().to_path_buf();
+        drop(lock);
+        let _ = std::fs::remove_file(path);
     }
     result
 }
@@ -53,7 +59,9 @@ fn train_locked(
     options: &TrainOptions,
     observer: &mut dyn Observer,
 ) -> Result<Summary, TrainError> {
+    // (A summary.json that is not a file is no summary; writing one will say why not.)
     if options.resume
+        && out.join(SUMMARY_FILE).is_file()
         && let Some(s) = read_summary(&out.join(SUMMARY_FILE))?
         && s.status == Status::Done
         && saved_config(out)?.as_ref() == Some(config)
