@@ -224,6 +224,18 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         ))
         .into());
     }
+    // Images are decoded to the dataset's channels; a net that expects others would fail
+    // in its first convolution, or, worse, read them wrongly.
+    if net.spec().in_channels != dataset.channels {
+        return Err(UsageError(format!(
+            "--checkpoint: {} takes {}-channel images, {} has {}-channel images",
+            dir.display(),
+            net.spec().in_channels,
+            dataset.name,
+            dataset.channels
+        ))
+        .into());
+    }
     let loader = data::eval_loader(
         split.samples.clone(),
         dataset.channels,

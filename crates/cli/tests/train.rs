@@ -307,6 +307,24 @@ fn a_run_killed_in_epoch_two_resumes_to_the_same_metrics() {
         );
         assert!(!damaged.join("summary.json").exists());
     }
+    // A copy whose last lines were cut short (power loss, full disk): they are dropped,
+    // said so, and the run resumes to the unbroken run's metrics and steps.
+    let torn = dir.join("torn");
+    copy_dir(&run, &torn);
+    for file in ["metrics.jsonl", "steps.jsonl"] {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(torn.join(file))
+            .unwrap();
+        f.write_all(b"{\"epoch\": 2, \"train_lo").unwrap();
+    }
+    let out = train(&config, &torn, &["--resume", "--quiet"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ok(&out, "resume past torn lines");
+    assert!(err.contains("dropped its last line, cut short"), "{err}");
+    assert_eq!(metrics(&torn), metrics(&reference));
+    assert_eq!(steps(&torn), steps(&reference));
 
     // Two `--resume` at once: one continues the run, the other is refused at once (exit 1,
     // naming the lock) or, if it starts after the first finished, finds the run done.
@@ -669,6 +687,24 @@ fn an_official_checkpoint_exports_to_a_folder_that_eval_reads() {
     assert_ok(&out, "eval of the exported official net");
     let e: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(e["images"], 20);
+
+    // The 3-channel net on 1-channel Fashion-MNIST: refused naming both channel counts
+    // (it used to report a top-1 of grey images read as something else).
+    fixtures::fashion_mnist(&dir.join("fm"), 16, 16, false).unwrap();
+    let out = netaug()
+        .args(["eval", "--dataset", "fashion-mnist", "--image-size", "32"])
+        .arg("--checkpoint")
+        .arg(&tiny)
+        .arg("--root")
+        .arg(dir.join("fm"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("takes 3-channel images, fashion-mnist has 1-channel images"),
+        "{err}"
+    );
 
     // An input side that no net takes, or that would not fit in memory: one line, exit 2
     // (0 panicked inside burn, 100000 aborted on a 40 GB allocation).

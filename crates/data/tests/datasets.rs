@@ -67,6 +67,28 @@ fn folder_layout() {
         err.to_string().contains("nope/train") && err.to_string().contains("{train,val}"),
         "{err}"
     );
+    // Symlinks that lead nowhere are named for what they are.
+    let bad = |link: &str, target: &str, says: &str| {
+        let path = t.0.join("val/n01").join(link);
+        std::os::unix::fs::symlink(target, &path).unwrap();
+        let err = dataset::open("folder", &t.0, &OpenOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(link) && err.contains(says), "{err}");
+        std::fs::remove_file(&path).unwrap();
+    };
+    bad(
+        "gone.png",
+        "/no/such/image.png",
+        "is a symlink to /no/such/image.png, which does not exist",
+    );
+    bad("loop.png", "loop.png", "is a symlink loop");
+    // An empty class folder is refused, not a silent extra class.
+    std::fs::create_dir_all(t.0.join("train/n04")).unwrap();
+    let err = dataset::open("folder", &t.0, &OpenOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("train/n04: no images"), "{err}");
 }
 
 #[test]

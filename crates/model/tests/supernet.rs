@@ -453,6 +453,18 @@ fn save_and_load_round_trip() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("model.json"), "{err}");
+    // Weights damaged into NaN (2,000 bytes of 0xFF near the end of the file, in the
+    // tensors' data) are refused, naming the file.
+    let weights = edir.join("weights.bpk");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let end = bytes.len() - 64;
+    bytes[end - 2000..end].fill(0xFF);
+    std::fs::write(&weights, bytes).unwrap();
+    let err = Net::load(&edir, &device).unwrap_err().to_string();
+    assert!(
+        err.contains("weights.bpk") && err.contains("weights are not finite"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -224,21 +224,35 @@ pub fn write_metrics<M: EpochLine>(path: &Path, metrics: &[M]) -> Result<(), Tra
     write_lines(path, metrics)
 }
 
-/// Reads a JSON-lines file (blank lines skipped); a missing file is no lines.
+/// Reads a JSON-lines file (blank lines skipped); a missing file is no lines. A last line
+/// cut short (no newline after it, and not JSON: the write of a run killed by a power loss
+/// or a full disk) is dropped with a warning; the run rewrites it.
 pub(crate) fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, TrainError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(TrainError::file(path, e)),
     };
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .map_err(|e| TrainError::file(path, format!("line {}: {e}", i + 1)))
-        })
-        .collect()
+    let torn = !text.is_empty() && !text.ends_with('\n');
+    let count = text.lines().count();
+    let mut out = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        if l.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(l) {
+            Ok(v) => out.push(v),
+            Err(_) if torn && i + 1 == count => {
+                tracing::warn!(
+                    "{}: dropped its last line, cut short ({} bytes, no newline)",
+                    path.display(),
+                    l.len()
+                );
+            }
+            Err(e) => return Err(TrainError::file(path, format!("line {}: {e}", i + 1))),
+        }
+    }
+    Ok(out)
 }
 
 /// Rewrites a JSON-lines file with `lines` (atomically).

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{Dataset, ImageRef, Sample, Split};
 use crate::error::DataError;
 
-const LAYOUT: &str = "ROOT/{train,val}/<class>/<image>.{jpg,jpeg,png}";
+pub(super) const LAYOUT: &str = "ROOT/{train,val}/<class>/<image>.{jpg,jpeg,png}";
 
 fn is_image(p: &Path) -> bool {
     p.extension()
@@ -65,6 +65,18 @@ pub(super) fn open(root: &Path) -> Result<Dataset, DataError> {
                     image: ImageRef::File(file),
                     label: label as u32,
                 });
+            }
+        }
+        if name == "train" {
+            // An empty class folder would still be a class: an output no image teaches.
+            if let Some(empty) =
+                (0..classes.len()).find(|&c| !samples.iter().any(|s| s.label as usize == c))
+            {
+                return Err(DataError::bad(
+                    dir.join(&classes[empty]),
+                    "no images (.jpg, .jpeg, .png): an empty class folder would still be a \
+                     class; remove it or add its images",
+                ));
             }
         }
         splits.push(Split::new(name, samples));

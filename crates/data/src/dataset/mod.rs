@@ -123,11 +123,27 @@ pub struct MissingImage {
     pub path: PathBuf,
 }
 
+/// Why `path`, which is there but is not a readable file, is no image: a folder, a
+/// symlink loop, a symlink to nothing. `None` when nothing is there (a missing image).
+fn not_a_file(path: &Path) -> Option<String> {
+    std::fs::symlink_metadata(path).ok()?;
+    Some(match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => "is a folder, not an image".into(),
+        Ok(_) => "is not a regular file".into(),
+        // ELOOP: the link resolves to itself, in the end.
+        Err(e) if e.raw_os_error() == Some(40) => "is a symlink loop".into(),
+        Err(_) => match std::fs::read_link(path) {
+            Ok(target) => format!("is a symlink to {}, which does not exist", target.display()),
+            Err(e) => format!("cannot be read: {e}"),
+        },
+    })
+}
+
 /// Opens dataset `name` at `root`. Every image the layout names must be a file, unless
 /// `opts.allow_missing`.
 pub fn open(name: &str, root: &Path, opts: &OpenOptions) -> Result<Dataset, DataError> {
     let (ds, layout) = match name {
-        "folder" => (folder::open(root)?, ""),
+        "folder" => (folder::open(root)?, folder::LAYOUT),
         "food101" => (food101::open(root)?, food101::LAYOUT),
         "flowers102" => (
             flowers102::open(root, opts.flowers_train_val)?,
@@ -172,6 +188,9 @@ fn check_images(
             match &sample.image {
                 ImageRef::File(path) if !path.is_file() => {
                     if !allow_missing {
+                        if let Some(reason) = not_a_file(path) {
+                            return Err(DataError::bad(path, reason));
+                        }
                         return Err(DataError::Layout {
                             dataset: known_name(&ds.name),
                             path: path.clone(),

@@ -99,12 +99,45 @@ pub(crate) fn load_weights<M: Module>(module: M, dir: &Path) -> Result<M, ModelE
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         });
     }
-    module
+    let module = module
         .try_load_file(&weights)
         .map_err(|e| ModelError::File {
-            path: weights,
+            path: weights.clone(),
             message: e.to_string(),
-        })
+        })?;
+    // A damaged file can decode to NaN or infinite weights, which would only show as a
+    // 10% top-1 or a `null` loss much later.
+    let mut check = Finite { bad: None };
+    module.visit(&mut check);
+    match check.bad {
+        Some(count) => Err(ModelError::File {
+            path: weights,
+            message: format!(
+                "{count} weights are not finite (NaN or infinite): the file is damaged, or \
+                 its run diverged"
+            ),
+        }),
+        None => Ok(module),
+    }
+}
+
+/// Counts the non-finite entries of a module's parameters.
+struct Finite {
+    bad: Option<usize>,
+}
+
+impl burn::module::ModuleVisitor for Finite {
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::tensor::Tensor<D>>,
+    ) {
+        let t = param.val();
+        let finite = t.clone().is_finite().int().sum().into_scalar::<i64>() as usize;
+        let missing = t.shape().num_elements() - finite;
+        if missing > 0 {
+            *self.bad.get_or_insert(0) += missing;
+        }
+    }
 }
 
 /// Description file name of a saved network.
