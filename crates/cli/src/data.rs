@@ -214,18 +214,41 @@ fn verify(src: &Source) -> Result<()> {
         allow_missing: true,
         ..Default::default()
     })?;
+    // Every image's header is decoded: an empty or damaged file is not an image.
+    let total: usize = ds.splits.iter().map(|s| s.samples.len()).sum();
+    let mut bars = crate::progress::Bars::new(src.json);
+    use netaug_trainer::Observer as _;
+    bars.phase("headers", total);
+    let mut seen = 0;
+    let unreadable = ds.unreadable(|| {
+        seen += 1;
+        if seen % 256 == 0 {
+            bars.advance(seen, None);
+        }
+    });
+    bars.finish_phase();
     let mut rows = Vec::new();
     let mut problems = Vec::new();
     for &(split, expected) in published {
-        let found = ds.split(split).map_or(0, |s| s.samples.len());
+        let bad: Vec<&netaug_data::dataset::UnreadableImage> =
+            unreadable.iter().filter(|u| u.split == split).collect();
+        let found = ds.split(split).map_or(0, |s| s.samples.len()) - bad.len();
+        if !bad.is_empty() {
+            problems.push(format!(
+                "{split}: {} files are no image (first: {}: {})",
+                bad.len(),
+                bad[0].path.display(),
+                bad[0].reason
+            ));
+        }
         let missing: Vec<&std::path::Path> = ds
             .missing
             .iter()
             .filter(|m| m.split == split)
             .map(|m| m.path.as_path())
             .collect();
-        let listed = found + missing.len();
-        if found != expected {
+        let listed = found + bad.len() + missing.len();
+        if found + bad.len() != expected {
             let mut why = format!("{split}: {found} of {expected} published images");
             if !missing.is_empty() {
                 why.push_str(&format!(
@@ -240,16 +263,20 @@ fn verify(src: &Source) -> Result<()> {
             }
             problems.push(why);
         }
-        rows.push((split, found, expected, missing));
+        rows.push((split, found, expected, missing, bad));
     }
     if src.json {
         let splits: Map<String, Value> = rows
             .iter()
-            .map(|(split, found, expected, missing)| {
+            .map(|(split, found, expected, missing, bad)| {
                 let files: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
+                let bad: Vec<Value> = bad
+                    .iter()
+                    .map(|u| json!({"path": u.path.display().to_string(), "reason": u.reason}))
+                    .collect();
                 (
                     split.to_string(),
-                    json!({"found": found, "published": expected, "missing": files}),
+                    json!({"found": found, "published": expected, "missing": files, "unreadable": bad}),
                 )
             })
             .collect();
@@ -259,7 +286,7 @@ fn verify(src: &Source) -> Result<()> {
         )?;
     } else {
         outln!("{}  ({})", ds.name, ds.root.display())?;
-        for (split, found, expected, missing) in &rows {
+        for (split, found, expected, missing, bad) in &rows {
             let mark = if found == expected {
                 "ok"
             } else {
@@ -271,6 +298,12 @@ fn verify(src: &Source) -> Result<()> {
             }
             if missing.len() > SHOWN_MISSING {
                 outln!("      ... and {} more", missing.len() - SHOWN_MISSING)?;
+            }
+            for u in bad.iter().take(SHOWN_MISSING) {
+                outln!("      no image {}: {}", u.path.display(), u.reason)?;
+            }
+            if bad.len() > SHOWN_MISSING {
+                outln!("      ... and {} more", bad.len() - SHOWN_MISSING)?;
             }
         }
     }

@@ -87,6 +87,17 @@ pub(crate) fn export(args: &ExportArgs) -> Result<()> {
 
 /// Refuses an `--out` that exists, unless `force` and it is a file.
 fn refuse_existing_file(out: &Path, force: bool) -> Result<()> {
+    // onnxruntime, netron and the TFLite converter go by the extension.
+    if out
+        .extension()
+        .is_none_or(|e| !e.eq_ignore_ascii_case("onnx"))
+    {
+        return Err(UsageError(format!(
+            "--out {}: an ONNX file's name ends in .onnx",
+            out.display()
+        ))
+        .into());
+    }
     if out.is_dir() {
         return Err(UsageError(format!(
             "--out {}: is a folder; --format onnx writes one file",

@@ -275,6 +275,35 @@ fn verify_checks_published_counts_and_names_what_is_missing() {
     assert_eq!(missing.len(), 1);
     assert!(missing[0].as_str().unwrap().ends_with("image_00005.jpg"));
 
+    // An empty file and one that is no JPEG are there, but are no images.
+    std::fs::write(flowers.join("jpg/image_00006.jpg"), b"").unwrap();
+    std::fs::write(
+        flowers.join("jpg/image_00007.jpg"),
+        b"<html>not found</html>",
+    )
+    .unwrap();
+    let out = verify(&[]);
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("train: 2 files are no image (first: ")
+            && err.contains("image_00006.jpg: empty file"),
+        "{err}"
+    );
+    assert!(
+        text.contains("no image ") && text.contains("image_00007.jpg: not a PNG or JPEG image"),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&verify(&["--json"]).stdout).unwrap();
+    assert_eq!(v["splits"]["train"]["found"], 1017);
+    assert_eq!(
+        v["splits"]["train"]["unreadable"].as_array().unwrap().len(),
+        2
+    );
+
     // Without --verify, a missing image is the layout error naming it.
     let out = netaug()
         .args(["data", "info", "--dataset", "flowers102", "--root"])

@@ -240,6 +240,12 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!dir.join("x.onnx").exists() && !dir.join("x.tflite").exists());
+    // An --out that is not named *.onnx is refused, nothing written.
+    let out = export_onnx(&run, &dir.join("tiny.bin"), &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("an ONNX file's name ends in .onnx"), "{err}");
+    assert!(!dir.join("tiny.bin").exists());
 
     let siblings: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()

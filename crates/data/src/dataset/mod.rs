@@ -139,6 +139,59 @@ fn not_a_file(path: &Path) -> Option<String> {
     })
 }
 
+/// An image file that is there but cannot be an image: empty, or its header undecodable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnreadableImage {
+    /// The split that lists it.
+    pub split: String,
+    /// The file.
+    pub path: PathBuf,
+    /// Why it is no image.
+    pub reason: String,
+}
+
+impl Dataset {
+    /// The image files of every split whose header does not decode (reading only the
+    /// header: fast enough to check a whole dataset). `progress` is told each file.
+    pub fn unreadable(&self, mut progress: impl FnMut()) -> Vec<UnreadableImage> {
+        let mut out = Vec::new();
+        for split in &self.splits {
+            for sample in &split.samples {
+                progress();
+                let ImageRef::File(path) = &sample.image else {
+                    continue;
+                };
+                if let Some(reason) = header_problem(path) {
+                    out.push(UnreadableImage {
+                        split: split.name.clone(),
+                        path: path.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Why `path` is no image, from its size and header; `None` when its header decodes.
+fn header_problem(path: &Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() == 0 => return Some("empty file".into()),
+        Err(e) => return Some(e.to_string()),
+        Ok(_) => {}
+    }
+    let reader = match ::image::ImageReader::open(path).and_then(|r| r.with_guessed_format()) {
+        Ok(r) => r,
+        Err(e) => return Some(e.to_string()),
+    };
+    match reader.into_dimensions() {
+        Ok((w, h)) if w > 0 && h > 0 => None,
+        Ok((w, h)) => Some(format!("{w}x{h} pixels")),
+        Err(e) => Some(format!("not a PNG or JPEG image: {e}")),
+    }
+}
+
 /// Opens dataset `name` at `root`. Every image the layout names must be a file, unless
 /// `opts.allow_missing`.
 pub fn open(name: &str, root: &Path, opts: &OpenOptions) -> Result<Dataset, DataError> {
