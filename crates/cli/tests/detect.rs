@@ -143,6 +143,39 @@ detection: {{score_threshold: 0.0}}
     // Image ids from the file names (000001.png -> 1), the same detections.
     let same = json(&dir.join("folder.json")) == json(&dets);
     assert!(same, "detect --images differs from detect on the split");
+    // Out of its run, the exported detector is named for what it is by ONNX export and eval.
+    fixtures::folder(&dir.join("fo"), &["a", "b"], 1, 1).unwrap();
+    for args in [
+        vec![
+            "export",
+            "--format",
+            "onnx",
+            "--out",
+            "x.onnx",
+            "--checkpoint",
+        ],
+        vec![
+            "eval",
+            "--dataset",
+            "folder",
+            "--root",
+            "fo",
+            "--checkpoint",
+        ],
+    ] {
+        let o = netaug()
+            .current_dir(&dir)
+            .args(&args)
+            .arg(&tiny)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("is a detector, not a classifier"),
+            "{args:?}: {err}"
+        );
+    }
 
     // Bad input: a folder without images, a checkpoint that is not a detector.
     let o = netaug()

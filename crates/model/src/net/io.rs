@@ -23,6 +23,18 @@ impl Net {
 
     /// Reads a network written by [`Net::save`]; the active sub-network is the target.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
+        // A detector's folder has a `detector` section: say what it is, not which field
+        // a classifier lacks.
+        let (any, json_path): (serde_json::Value, _) = read_description(dir)?;
+        if any.get("detector").is_some() {
+            return Err(ModelError::File {
+                path: json_path,
+                message: "is a detector, not a classifier: `netaug detect` runs it and \
+                          `netaug det-eval` scores its detections; ONNX export and `eval` \
+                          outside its run take classifiers"
+                    .into(),
+            });
+        }
         let (meta, json_path): (SavedModel, _) = read_description(dir)?;
         check_saved(&meta.spec, &meta.factors, &json_path)?;
         let net = Net::new(&meta.spec, &meta.factors, InitKind::HeFout, 0, device);
