@@ -343,11 +343,15 @@ pub fn export(args: ExportArgs) -> Result<()> {
     let device = burn::tensor::Device::flex();
     // Profiled at the run's resolution when the checkpoint is inside a run folder.
     let run_config = run_config_of(&dir).ok().flatten();
-    if let Some(config) = run_config.as_ref().filter(|c| c.detection.is_some()) {
+    // A detector: of a detection run, or an exported one copied out of its run (its
+    // model.json has a `detector` section).
+    let detection_run = run_config.as_ref().filter(|c| c.detection.is_some());
+    if detection_run.is_some() || is_detector(&dir) {
         let det = crate::detect::load_detector(&dir, &device)?;
         let tiny = det.export();
         write_new_folder(&args.out, |tmp| tiny.save(tmp))?;
-        let p = tiny.profile(config.data.image_size);
+        let size = detection_run.map_or(args.resolution, |c| c.data.image_size);
+        let p = tiny.profile(size);
         outln!(
             "{} -> {}: detector, {} params, {} MACs",
             dir.display(),
@@ -371,6 +375,14 @@ pub fn export(args: ExportArgs) -> Result<()> {
         p.macs
     )?;
     Ok(())
+}
+
+/// Whether the saved net in `dir` is a detector (its model.json has a `detector` section).
+fn is_detector(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join(netaug_model::net::MODEL_JSON))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v.get("detector").is_some())
 }
 
 /// `netaug export --from-pth`: the target net of an official checkpoint (plain net or

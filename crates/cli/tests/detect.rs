@@ -143,7 +143,38 @@ detection: {{score_threshold: 0.0}}
     // Image ids from the file names (000001.png -> 1), the same detections.
     let same = json(&dir.join("folder.json")) == json(&dets);
     assert!(same, "detect --images differs from detect on the split");
-    // Out of its run, the exported detector is named for what it is by ONNX export and eval.
+    // Out of its run, the exported detector exports again (a folder `detect` reads) ...
+    let again = dir.join("again");
+    let o = netaug()
+        .args(["export", "--resolution", "64", "--checkpoint"])
+        .arg(&tiny)
+        .arg("--out")
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert_ok(&o, "export of an exported detector");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("detector"));
+    // (The same net: the same detections.)
+    let o = netaug()
+        .args([
+            "detect",
+            "--quiet",
+            "--image-size",
+            "64",
+            "--score-threshold",
+            "0",
+        ])
+        .arg("--checkpoint")
+        .arg(&again)
+        .arg("--images")
+        .arg(set.join("val"))
+        .arg("--out")
+        .arg(dir.join("again.json"))
+        .output()
+        .unwrap();
+    assert_ok(&o, "detect with the re-exported detector");
+    assert!(json(&dir.join("again.json")) == json(&dir.join("folder.json")));
+    // ... and is named for what it is by ONNX export and eval.
     fixtures::folder(&dir.join("fo"), &["a", "b"], 1, 1).unwrap();
     for args in [
         vec![
