@@ -142,6 +142,34 @@ fn a_full_stdout_is_exit_1_and_a_full_stderr_never_stops_a_run() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
     assert!(summary.contains("\"status\": \"done\""), "{summary}");
+    // The commands that print about a run: exit 1 naming stdout; export writes its file.
+    let onnx = dir.join("tiny.onnx");
+    let (run_s, onnx_s) = (run.display().to_string(), onnx.display().to_string());
+    let fm = dir.join("fm").display().to_string();
+    for args in [
+        vec!["eval", "--json", "--checkpoint", &run_s],
+        vec!["report", &run_s],
+        vec![
+            "export",
+            "--format",
+            "onnx",
+            "--out",
+            &onnx_s,
+            "--checkpoint",
+            &run_s,
+        ],
+        vec!["data", "info", "--dataset", "fashion-mnist", "--root", &fm],
+    ] {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+            .args(&args)
+            .stdout(dev_full())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("writing to stdout"), "{args:?}: {err}");
+    }
+    assert!(onnx.is_file(), "export wrote no file");
     // The same run again with both streams full: its files are there; the failed
     // summary line on stdout is exit 1, not a panic.
     let again = dir.join("again");
