@@ -103,6 +103,20 @@ struct RawStage {
 impl SweepSpec {
     /// Reads a sweep file; `base` paths are relative to its folder.
     pub fn load(path: &Path) -> Result<Self, SweepError> {
+        // As for run configs: a sweep file the size of a dataset is refused unread.
+        if let Ok(m) = std::fs::metadata(path)
+            && m.len() > netaug_trainer::config::MAX_CONFIG_BYTES
+        {
+            return Err(SweepError::Invalid {
+                file: path.display().to_string(),
+                key: ".".into(),
+                message: format!(
+                    "{} bytes; a sweep file is at most {} (is this a sweep?)",
+                    m.len(),
+                    netaug_trainer::config::MAX_CONFIG_BYTES
+                ),
+            });
+        }
         let text = std::fs::read_to_string(path).map_err(|e| SweepError::Unreadable {
             path: path.to_path_buf(),
             message: e.to_string(),

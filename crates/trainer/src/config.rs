@@ -33,6 +33,9 @@ pub enum ConfigError {
     },
 }
 
+/// The largest run config file read, in bytes.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// The most epochs `run.epochs` or `run.warmup_epochs` may ask for.
 pub const MAX_EPOCHS: usize = 1_000_000;
 
@@ -577,6 +580,20 @@ impl RunConfig {
 
     /// Reads `path` and applies `overrides` (`key.path=value`, the value parsed as YAML).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        // YAML values take ~80x their text in memory: a config the size of a dataset
+        // would take the machine's memory before it is refused for its content.
+        if let Ok(m) = std::fs::metadata(path)
+            && m.len() > MAX_CONFIG_BYTES
+        {
+            return Err(ConfigError::Invalid {
+                file: path.display().to_string(),
+                key: ".".into(),
+                message: format!(
+                    "{} bytes; a run config is at most {MAX_CONFIG_BYTES} (is this a config?)",
+                    m.len()
+                ),
+            });
+        }
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
@@ -976,6 +993,16 @@ netaug:
             e.contains("run.warmup_epochs: 18446744073709551615 is more than"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_config_file_over_a_mebibyte_is_refused_before_it_is_parsed() {
+        let path = std::env::temp_dir().join(format!("netaug-big-{}.yaml", std::process::id()));
+        let list = "1.0, ".repeat(300_000);
+        std::fs::write(&path, format!("{BASE}x: [{list}]\n")).unwrap();
+        let e = RunConfig::load(&path, &[]).unwrap_err().to_string();
+        assert!(e.contains("a run config is at most 1048576"), "{e}");
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
