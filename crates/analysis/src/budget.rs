@@ -289,6 +289,14 @@ mod tests {
 
     use serde_json::json;
 
+    /// The budget study's table of a report.
+    fn study_table(r: &crate::Report) -> &String {
+        r.tables
+            .iter()
+            .find(|t| t.contains("against training budget"))
+            .expect("a budget table")
+    }
+
     /// A finished run of model `tiny` with its config: `epochs` after one warm-up epoch,
     /// NetAug on or off.
     fn run(dir: &Path, epochs: usize, netaug: bool, seed: u64, lr: f64, top1: f64) {
@@ -381,11 +389,7 @@ mod tests {
             run_of(&dir, "large", 3, true, seed, 0.1, 50.0);
         }
         let r = crate::report(&dir, None).unwrap();
-        let study = r
-            .tables
-            .iter()
-            .find(|t| t.contains("against training budget"))
-            .unwrap();
+        let study = study_table(&r);
         assert!(
             study.contains("| large | 32 | 500 | 4 | 2000 | -20.00 | -20.00 | -20.00 | 2 | 0 |"),
             "{study}"
@@ -472,11 +476,7 @@ mod tests {
             }
         }
         let r = crate::report(&dir, None).unwrap();
-        let study = r
-            .tables
-            .iter()
-            .find(|t| t.contains("against training budget"))
-            .unwrap();
+        let study = study_table(&r);
         assert!(study.contains("final test top-1"), "{study}");
         assert!(study.contains("| -1.00 | -1.00 | -1.00 | 2 |"), "{study}");
         assert!(!study.contains("+30") && !study.contains("-28"), "{study}");

@@ -261,32 +261,13 @@ pub fn tables(
     for k in 0..agg.height() {
         let t = by_dataset
             .entry(dataset[k].clone())
-            .or_insert_with(|| Table {
-                metric,
-                dataset: dataset[k].clone(),
-                methods: Vec::new(),
-                rows: Vec::new(),
-                failed_runs: Vec::new(),
-            });
-        if !t.methods.contains(&method[k]) {
-            t.methods.push(method[k].clone());
-        }
-        let pos = t.rows.iter().position(|r| {
-            r.model == model[k] && r.resolution == resolution[k] && r.setting == setting[k]
-        });
-        let pos = pos.unwrap_or_else(|| {
-            t.rows.push(Row {
-                model: model[k].clone(),
-                resolution: resolution[k],
-                setting: setting[k].clone(),
-                params: params[k],
-                macs: macs[k],
-                cells: BTreeMap::new(),
-                paper: BTreeMap::new(),
-            });
-            t.rows.len() - 1
-        });
-        t.rows[pos].cells.insert(
+            .or_insert_with(|| Table::empty(metric, &dataset[k]));
+        let row = t.row_mut(
+            &method[k],
+            (&model[k], resolution[k], &setting[k]),
+            (params[k], macs[k]),
+        );
+        row.cells.insert(
             method[k].clone(),
             Cell {
                 mean: mean[k].unwrap_or(f64::NAN),
@@ -329,13 +310,15 @@ pub fn add_failed(
         ints(summary, "macs")?,
     );
     let map50 = floats(summary, Metric::Map50.column())?;
-    let detection = |d: &str| {
-        (0..summary.height()).any(|k| dataset[k] == d && map50[k].is_some_and(|v| !v.is_nan()))
-    };
+    // The datasets whose finished runs report mAP.
+    let detection: std::collections::BTreeSet<&str> = (0..summary.height())
+        .filter(|&k| map50[k].is_some_and(|v| !v.is_nan()))
+        .map(|k| dataset[k].as_str())
+        .collect();
     for k in 0..summary.height() {
         let belongs = match metric {
-            Metric::Map50 => detection(&dataset[k]),
-            Metric::Top1 | Metric::TestTop1 => !detection(&dataset[k]),
+            Metric::Map50 => detection.contains(dataset[k].as_str()),
+            Metric::Top1 | Metric::TestTop1 => !detection.contains(dataset[k].as_str()),
         };
         if status[k] != "failed" || !belongs {
             continue;
@@ -343,43 +326,26 @@ pub fn add_failed(
         let pos = match tables.iter().position(|t| t.dataset == dataset[k]) {
             Some(p) => p,
             None => {
-                tables.push(Table {
-                    metric,
-                    dataset: dataset[k].clone(),
-                    methods: Vec::new(),
-                    rows: Vec::new(),
-                    failed_runs: Vec::new(),
-                });
+                tables.push(Table::empty(metric, &dataset[k]));
                 tables.len() - 1
             }
         };
         let t = &mut tables[pos];
-        if !t.methods.contains(&method[k]) {
-            t.methods.push(method[k].clone());
-        }
-        let row = t.rows.iter().position(|r| {
-            r.model == model[k] && r.resolution == resolution[k] && r.setting == setting[k]
-        });
-        let row = row.unwrap_or_else(|| {
-            t.rows.push(Row {
-                model: model[k].clone(),
-                resolution: resolution[k],
-                setting: setting[k].clone(),
-                params: params[k],
-                macs: macs[k],
-                cells: BTreeMap::new(),
-                paper: BTreeMap::new(),
-            });
-            t.rows.len() - 1
-        });
-        let cell = t.rows[row].cells.entry(method[k].clone()).or_insert(Cell {
+        t.failed_runs.push(run_id[k].clone());
+        let row = t.row_mut(
+            &method[k],
+            (&model[k], resolution[k], &setting[k]),
+            (params[k], macs[k]),
+        );
+        let cell = row.cells.entry(method[k].clone()).or_insert(Cell {
             mean: f64::NAN,
             std: 0.0,
             n: 0,
             failed: 0,
         });
         cell.failed += 1;
-        t.failed_runs.push(run_id[k].clone());
+    }
+    for t in tables.iter_mut() {
         t.sort();
     }
     Ok(())
@@ -401,6 +367,47 @@ impl Row {
 }
 
 impl Table {
+    /// A table of `dataset` without rows yet.
+    fn empty(metric: Metric, dataset: &str) -> Self {
+        Self {
+            metric,
+            dataset: dataset.to_string(),
+            methods: Vec::new(),
+            rows: Vec::new(),
+            failed_runs: Vec::new(),
+        }
+    }
+
+    /// The row of (model, resolution, setting), added with its (params, MACs) if new;
+    /// `method` joins the table's columns.
+    fn row_mut(
+        &mut self,
+        method: &str,
+        (model, resolution, setting): (&str, i64, &str),
+        (params, macs): (i64, i64),
+    ) -> &mut Row {
+        if !self.methods.iter().any(|m| m == method) {
+            self.methods.push(method.to_string());
+        }
+        let pos = self
+            .rows
+            .iter()
+            .position(|r| r.model == model && r.resolution == resolution && r.setting == setting);
+        let pos = pos.unwrap_or_else(|| {
+            self.rows.push(Row {
+                model: model.to_string(),
+                resolution,
+                setting: setting.to_string(),
+                params,
+                macs,
+                cells: BTreeMap::new(),
+                paper: BTreeMap::new(),
+            });
+            self.rows.len() - 1
+        });
+        &mut self.rows[pos]
+    }
+
     /// The table without the cells that only failed runs make (and rows left empty).
     pub fn finished(&self) -> Table {
         let mut t = self.clone();

@@ -122,23 +122,27 @@ detection: {{score_threshold: 0.0}}
         .unwrap();
     assert_ok(&o, "export");
     assert!(String::from_utf8_lossy(&o.stdout).contains("detector"));
-    let o = netaug()
-        .args([
-            "detect",
-            "--quiet",
-            "--image-size",
-            "64",
-            "--score-threshold",
-            "0",
-        ])
-        .arg("--checkpoint")
-        .arg(&tiny)
-        .arg("--images")
-        .arg(set.join("val"))
-        .arg("--out")
-        .arg(dir.join("folder.json"))
-        .output()
-        .unwrap();
+    // `detect` of a saved detector on the val images of the set, into `out`.
+    let detect_images = |checkpoint: &Path, out: &Path| {
+        netaug()
+            .args([
+                "detect",
+                "--quiet",
+                "--image-size",
+                "64",
+                "--score-threshold",
+                "0",
+            ])
+            .arg("--checkpoint")
+            .arg(checkpoint)
+            .arg("--images")
+            .arg(set.join("val"))
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let o = detect_images(&tiny, &dir.join("folder.json"));
     assert_ok(&o, "detect --images");
     // Image ids from the file names (000001.png -> 1), the same detections.
     let same = json(&dir.join("folder.json")) == json(&dets);
@@ -155,23 +159,7 @@ detection: {{score_threshold: 0.0}}
     assert_ok(&o, "export of an exported detector");
     assert!(String::from_utf8_lossy(&o.stdout).contains("detector"));
     // (The same net: the same detections.)
-    let o = netaug()
-        .args([
-            "detect",
-            "--quiet",
-            "--image-size",
-            "64",
-            "--score-threshold",
-            "0",
-        ])
-        .arg("--checkpoint")
-        .arg(&again)
-        .arg("--images")
-        .arg(set.join("val"))
-        .arg("--out")
-        .arg(dir.join("again.json"))
-        .output()
-        .unwrap();
+    let o = detect_images(&again, &dir.join("again.json"));
     assert_ok(&o, "detect with the re-exported detector");
     assert!(json(&dir.join("again.json")) == json(&dir.join("folder.json")));
     // ... and is named for what it is by ONNX export and eval.

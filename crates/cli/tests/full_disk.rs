@@ -94,6 +94,15 @@ run: {{epochs: 1, warmup_epochs: 0, base_lr: 0.05}}
     );
 }
 
+/// `netaug ARGS` with its stdout on `/dev/full`.
+fn with_full_stdout(args: &[&str]) -> std::process::Output {
+    Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+        .args(args)
+        .stdout(dev_full())
+        .output()
+        .unwrap()
+}
+
 /// `/dev/full` for a child's stdout or stderr: every write fails with ENOSPC.
 fn dev_full() -> std::process::Stdio {
     std::fs::OpenOptions::new()
@@ -112,11 +121,7 @@ fn a_full_stdout_is_exit_1_and_a_full_stderr_never_stops_a_run() {
         vec!["profile", "--model", "tinymbv2"],
         vec!["train", "--help"],
     ] {
-        let out = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
-            .args(&args)
-            .stdout(dev_full())
-            .output()
-            .unwrap();
+        let out = with_full_stdout(&args);
         let err = String::from_utf8_lossy(&out.stderr);
         if args[1] == "--help" {
             // clap prints help itself; it must not panic either.
@@ -160,11 +165,7 @@ fn a_full_stdout_is_exit_1_and_a_full_stderr_never_stops_a_run() {
         ],
         vec!["data", "info", "--dataset", "fashion-mnist", "--root", &fm],
     ] {
-        let out = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
-            .args(&args)
-            .stdout(dev_full())
-            .output()
-            .unwrap();
+        let out = with_full_stdout(&args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains("writing to stdout"), "{args:?}: {err}");

@@ -4,7 +4,6 @@
 
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Tensor};
 use netaug_model::{Active, AugFactors, InitKind, Net, NetSpec, zoo};
 use rand::SeedableRng;
@@ -130,19 +129,12 @@ pub fn train_throughput(b: &TrainBench) -> Result<BenchResult, TrainError> {
                     out: None,
                 })
             };
-            let (grads, loss) = match &replicas {
-                Some(r) => {
-                    let stepped = r.step(&mut net, &shares, &work)?;
-                    (stepped.grads, stepped.loss_sum)
-                }
-                None => {
-                    let out = work(&mut net, &shares[0].0)?;
-                    let grads = GradientsParams::from_grads(out.total.backward(), &net);
-                    (grads, out.target.inner())
-                }
+            let stepped = match &replicas {
+                Some(r) => r.step(&mut net, &shares, &work)?,
+                None => crate::replicas::alone(&mut net, &shares[0], &work)?,
             };
-            net = opt.step(0.01, net, grads);
-            total = total + loss;
+            net = opt.step(0.01, net, stepped.grads);
+            total = total + stepped.loss_sum;
         }
         // One read at the end waits for every queued kernel.
         let _ = total.into_scalar::<f32>();

@@ -142,6 +142,24 @@ impl Replicas {
     }
 }
 
+/// A step without replicas: `net` on the whole batch, on the calling thread's pool.
+pub(crate) fn alone<N, I, W>(
+    net: &mut N,
+    batch: &(I, usize),
+    work: &W,
+) -> Result<Stepped, TrainError>
+where
+    N: Module,
+    W: Fn(&mut N, &I) -> Result<StepLoss<Option<Tensor<1, Int>>>, ModelError>,
+{
+    let s = one(net, batch, work)?;
+    Ok(Stepped {
+        grads: s.grads,
+        loss_sum: s.loss_sum,
+        hits: s.hits,
+    })
+}
+
 /// A replica's forward and backward on its share.
 fn one<N, I, W>(net: &mut N, (input, images): &(I, usize), work: &W) -> Result<Share, ModelError>
 where

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Int, Tensor};
 use netaug_model::{Active, Profile, Supernet};
 
@@ -22,7 +22,7 @@ use crate::layout::TrainOptions;
 use crate::ledger::{Ledger, calibrate_phase, loss_so_far, open_run};
 use crate::metrics::{Status, Summary};
 use crate::observer::{Observer, Running};
-use crate::replicas::{Replicas, Stepped};
+use crate::replicas::{self, Replicas};
 use crate::sampling::{AugMode, mix, with_sampled};
 use crate::scalars::StepWindow;
 use crate::schedule::CosineWithWarmup;
@@ -237,15 +237,8 @@ impl<T: Task> Run<T> {
             };
             let (stepped, n) = match &self.replicas {
                 None => {
-                    let (input, n) = task.input(batch, &device);
-                    let out = work(&mut net, &input)?;
-                    let grads = GradientsParams::from_grads(out.total.backward(), &net);
-                    let stepped = Stepped {
-                        grads,
-                        loss_sum: out.target.inner().mul_scalar(n as f64),
-                        hits: out.out,
-                    };
-                    (stepped, n)
+                    let whole = task.input(batch, &device);
+                    (replicas::alone(&mut net, &whole, &work)?, whole.1)
                 }
                 Some(replicas) => {
                     let shares: Vec<_> = task
