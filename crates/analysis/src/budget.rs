@@ -8,8 +8,8 @@ use std::fmt::Write;
 
 use polars::prelude::*;
 
+use crate::curve::Curve;
 use crate::error::AnalysisError;
-use crate::plot::Curve;
 use crate::runs::{floats, ints, strings};
 use crate::settings;
 use crate::table::Metric;

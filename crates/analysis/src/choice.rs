@@ -9,13 +9,12 @@ use std::fmt::Write;
 
 use polars::prelude::*;
 
+use crate::curve::Curve;
 use crate::error::AnalysisError;
-use crate::plot::Curve;
 use crate::runs::{floats, ints, strings};
 use crate::settings;
 
-/// The config key of the learning rate.
-pub const LR_KEY: &str = "run.base_lr";
+pub use crate::settings::LR_KEY;
 
 /// The method every other one is measured against.
 const BASELINE: &str = "baseline";

@@ -3,14 +3,15 @@
 //! only, never trainer types, so results copied from a cluster report anywhere.
 #![warn(missing_docs)]
 
-pub mod budget;
-pub mod choice;
-pub mod error;
+mod budget;
+mod choice;
+mod curve;
+mod error;
 pub mod plot;
 pub mod runs;
-pub mod settings;
+mod settings;
 pub mod synthetic;
-pub mod table;
+mod table;
 
 use std::path::{Path, PathBuf};
 
@@ -37,12 +38,9 @@ pub struct Report {
 /// (`tables/` and `plots/<dataset>-<method>-gain-vs-budget.*`).
 pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError> {
     let runs = runs::load(dir)?;
-    let mut files = Vec::new();
     let csv_path = dir.join("summary.csv");
-    std::fs::write(&csv_path, runs::to_csv(&runs.summary)?)
-        .map_err(|e| AnalysisError::write(&csv_path, e))?;
-    files.push(csv_path);
-
+    write(&csv_path, runs::to_csv(&runs.summary)?)?;
+    let mut out = Written::new(dir.join("tables"), csv_path)?;
     let paper = match paper {
         Some(p) => table::read_paper(p)?,
         None => Vec::new(),
@@ -54,23 +52,10 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
         table::add_failed(&mut of_metric, &runs.summary, metric)?;
         tables.extend(of_metric);
     }
-    let tdir = dir.join("tables");
-    std::fs::create_dir_all(&tdir).map_err(|e| AnalysisError::write(&tdir, e))?;
-    let mut markdown = Vec::new();
     for t in &tables {
-        let md = format!(
-            "# {}: final {} {}\n\n{}",
-            t.dataset,
-            t.metric.split(),
-            t.metric.label(),
-            t.markdown()
-        );
-        let path = tdir.join(format!("{}.md", t.dataset));
-        std::fs::write(&path, &md).map_err(|e| AnalysisError::write(&path, e))?;
-        let csv = tdir.join(format!("{}.csv", t.dataset));
-        std::fs::write(&csv, t.csv()).map_err(|e| AnalysisError::write(&csv, e))?;
-        files.extend([path, csv]);
-        markdown.push(md);
+        let (split, label) = (t.metric.split(), t.metric.label());
+        let md = format!("# {}: final {split} {label}\n\n{}", t.dataset, t.markdown());
+        out.table(&t.dataset, md, t.csv(), false)?;
     }
     // Where methods ran over a learning-rate grid: each at the rate its validation
     // numbers choose, the test set reported there; budget studies pair those runs.
@@ -86,12 +71,7 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
              images held out of the training set); test top-1 is reported at that rate only.\n\n{}",
             choice::markdown(cs)
         );
-        let path = tdir.join(format!("{dataset}-lr-choice.md"));
-        std::fs::write(&path, &md).map_err(|e| AnalysisError::write(&path, e))?;
-        let csv = tdir.join(format!("{dataset}-lr-choice.csv"));
-        std::fs::write(&csv, choice::csv(cs)).map_err(|e| AnalysisError::write(&csv, e))?;
-        files.extend([path, csv]);
-        markdown.insert(0, md);
+        out.table(&format!("{dataset}-lr-choice"), md, choice::csv(cs), true)?;
     }
     let chosen = if choices.is_empty() {
         runs.summary.clone()
@@ -112,38 +92,49 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
     for metric in [top1, Metric::Map50] {
         studies.extend(budget::studies(&chosen, metric)?);
     }
-    // The figures draw each method once: at its chosen rate, on the test set if any.
-    let mut figure_tables = Vec::new();
-    if choices.is_empty() && !has_test {
-        // Figures draw what finished; failed runs are counted in the tables only.
-        figure_tables = tables.iter().map(table::Table::finished).collect();
-    } else {
-        for metric in [top1, Metric::Map50] {
-            let agg = table::aggregate(&chosen, metric)?;
-            figure_tables.extend(table::tables(&agg, metric, &paper)?);
-        }
-    }
     for study in &studies {
+        let (split, label) = (study.metric.split(), study.metric.label());
         let md = format!(
-            "# {}: {} − baseline final {} {} against training budget\n\n{}",
+            "# {}: {} − baseline final {split} {label} against training budget\n\n{}",
             study.dataset,
             study.method,
-            study.metric.split(),
-            study.metric.label(),
             study.markdown()
         );
-        let path = tdir.join(format!("{}.md", study.stem()));
-        std::fs::write(&path, &md).map_err(|e| AnalysisError::write(&path, e))?;
-        let csv = tdir.join(format!("{}.csv", study.stem()));
-        std::fs::write(&csv, study.csv()).map_err(|e| AnalysisError::write(&csv, e))?;
-        files.extend([path, csv]);
-        markdown.push(md);
+        out.table(&study.stem(), md, study.csv(), false)?;
     }
+    // The figures draw each method once: at its chosen rate, on the test set if any.
+    let figure_tables = if choices.is_empty() && !has_test {
+        // Figures draw what finished; failed runs are counted in the tables only.
+        tables.iter().map(table::Table::finished).collect()
+    } else {
+        let mut of_chosen = Vec::new();
+        for metric in [top1, Metric::Map50] {
+            let agg = table::aggregate(&chosen, metric)?;
+            of_chosen.extend(table::tables(&agg, metric, &paper)?);
+        }
+        of_chosen
+    };
+    let plots = figures(dir, &runs, &figure_tables, &studies, &choices)?;
+    out.files.extend(plots);
+    Ok(Report {
+        runs: runs.summary.height(),
+        files: out.files,
+        tables: out.markdown,
+    })
+}
 
-    let val = plot::curves(&runs.metrics, "val_top1")?;
-    let train = plot::curves(&runs.metrics, "train_top1")?;
-    let train_eval = plot::curves(&runs.metrics, "train_eval_top1")?;
-    let map50 = plot::curves(&runs.metrics, "val_map50")?;
+/// Draws every figure of a report into `dir/plots`.
+fn figures(
+    dir: &Path,
+    runs: &runs::Runs,
+    tables: &[table::Table],
+    studies: &[budget::Study],
+    choices: &[choice::Choice],
+) -> Result<Vec<PathBuf>, AnalysisError> {
+    let val = curve::curves(&runs.metrics, "val_top1")?;
+    let train = curve::curves(&runs.metrics, "train_top1")?;
+    let train_eval = curve::curves(&runs.metrics, "train_eval_top1")?;
+    let map50 = curve::curves(&runs.metrics, "val_map50")?;
     let params = plot::params(&runs.summary)?;
     let training = plot::training_curves(&runs.steps, &runs.metrics)?;
     let data = plot::FigureData {
@@ -151,16 +142,58 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
         train: &train,
         map50: &map50,
         params: &params,
-        tables: &figure_tables,
-        studies: &studies,
+        tables,
+        studies,
         training: &training,
-        choices: &choices,
+        choices,
         train_eval: &train_eval,
     };
-    files.extend(plot::figures(&dir.join("plots"), &data)?);
-    Ok(Report {
-        runs: runs.summary.height(),
-        files,
-        tables: markdown,
-    })
+    plot::figures(&dir.join("plots"), &data)
+}
+
+/// Writes `bytes` to `path`, naming it on failure.
+fn write(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), AnalysisError> {
+    std::fs::write(path, bytes).map_err(|e| AnalysisError::write(path, e))
+}
+
+/// The table files a report writes, and their Markdown in report order.
+struct Written {
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+    markdown: Vec<String>,
+}
+
+impl Written {
+    /// Creates the tables folder; `first` is a file already written.
+    fn new(dir: PathBuf, first: PathBuf) -> Result<Self, AnalysisError> {
+        std::fs::create_dir_all(&dir).map_err(|e| AnalysisError::write(&dir, e))?;
+        Ok(Self {
+            dir,
+            files: vec![first],
+            markdown: Vec::new(),
+        })
+    }
+
+    /// Writes `<stem>.md` and `<stem>.csv`; `front` puts the Markdown first in the report.
+    fn table(
+        &mut self,
+        stem: &str,
+        md: String,
+        csv: String,
+        front: bool,
+    ) -> Result<(), AnalysisError> {
+        let (path, csv_path) = (
+            self.dir.join(format!("{stem}.md")),
+            self.dir.join(format!("{stem}.csv")),
+        );
+        write(&path, &md)?;
+        write(&csv_path, csv)?;
+        self.files.extend([path, csv_path]);
+        if front {
+            self.markdown.insert(0, md);
+        } else {
+            self.markdown.push(md);
+        }
+        Ok(())
+    }
 }

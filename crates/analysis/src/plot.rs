@@ -17,10 +17,11 @@ use polars::prelude::*;
 
 use crate::budget::Study;
 use crate::choice::Choice;
+use crate::curve::{Curve, Curves, curves_over};
 use crate::error::AnalysisError;
-use crate::runs::{floats, ints, strings};
+use crate::runs::{ints, strings};
 use crate::settings;
-use crate::table::{Agg, Metric, Row, Table, grouped};
+use crate::table::{Metric, Row, Table};
 
 /// The embedded font (DejaVu Sans; see assets/DejaVuSans-LICENSE), so figures have text on
 /// machines without fonts.
@@ -34,70 +35,6 @@ fn register_font() {
         // Fails only on a malformed font, which the embedded one is not.
         let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
     });
-}
-
-/// Mean, min and max over seeds of one method's values against x (epoch, step, ...).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Curve {
-    /// The x values: epochs, steps, resolutions or thousands of images.
-    pub x: Vec<i64>,
-    /// Mean over seeds.
-    pub mean: Vec<f64>,
-    /// Lowest seed.
-    pub min: Vec<f64>,
-    /// Highest seed.
-    pub max: Vec<f64>,
-}
-
-/// (dataset, model, setting) -> method -> curve.
-pub type Curves = BTreeMap<(String, String, String), BTreeMap<String, Curve>>;
-
-/// The curves of `column` (`val_top1`, `train_top1`) of the finished runs in the metrics
-/// frame, against the epoch.
-pub fn curves(metrics: &DataFrame, column: &str) -> Result<Curves, AnalysisError> {
-    curves_over(metrics, "epoch", column)
-}
-
-/// The curves of `column` of the finished runs in `frame` against its integer column `x`.
-pub fn curves_over(frame: &DataFrame, x: &str, column: &str) -> Result<Curves, AnalysisError> {
-    let keys = ["dataset", "model", "setting", "method", x];
-    let agg = grouped(
-        &crate::runs::done_with(frame, column)?,
-        &keys,
-        &[
-            (column, Agg::Mean, "mean"),
-            (column, Agg::Min, "min"),
-            (column, Agg::Max, "max"),
-        ],
-    )?
-    .sort(keys, SortMultipleOptions::default())?;
-    let (dataset, model, method) = (
-        strings(&agg, "dataset")?,
-        strings(&agg, "model")?,
-        strings(&agg, "method")?,
-    );
-    let setting = strings(&agg, "setting")?;
-    let x = ints(&agg, x)?;
-    let f = |n: &str| -> PolarsResult<Vec<f64>> {
-        Ok(floats(&agg, n)?
-            .into_iter()
-            .map(|v| v.unwrap_or(f64::NAN))
-            .collect())
-    };
-    let (mean, min, max) = (f("mean")?, f("min")?, f("max")?);
-    let mut out = Curves::new();
-    for k in 0..agg.height() {
-        let c = out
-            .entry((dataset[k].clone(), model[k].clone(), setting[k].clone()))
-            .or_default()
-            .entry(method[k].clone())
-            .or_default();
-        c.x.push(x[k]);
-        c.mean.push(mean[k]);
-        c.min.push(min[k]);
-        c.max.push(max[k]);
-    }
-    Ok(out)
 }
 
 fn color(i: usize) -> RGBColor {
@@ -427,6 +364,36 @@ where
     Ok(())
 }
 
+/// One row's methods at `x`: a line from the baseline to each other method (`width`
+/// wide), a whisker of ± std where it is positive, and a marker per method.
+fn draw_points<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    x: f64,
+    points: &[(&String, f64, f64)],
+    col: RGBColor,
+    width: u32,
+    shape_of: &dyn Fn(&str) -> usize,
+) -> PlotResult
+where
+    DB::ErrorType: 'static,
+{
+    use std::iter::once;
+    if let Some((_, base, _)) = points.iter().find(|(m, _, _)| *m == BASELINE) {
+        for (_, v, _) in points.iter().filter(|(m, _, _)| *m != BASELINE) {
+            let gain = vec![(x, *base), (x, *v)];
+            chart.draw_series(once(PathElement::new(gain, col.stroke_width(width))))?;
+        }
+    }
+    for (method, v, std) in points {
+        if *std > 0.0 {
+            let whisker = vec![(x, v - std), (x, v + std)];
+            chart.draw_series(once(PathElement::new(whisker, BLACK.stroke_width(1))))?;
+        }
+        draw_marker(chart, (x, *v), shape_of(method), col.filled())?;
+    }
+    Ok(())
+}
+
 /// The paper's main figure for a classification table: top-1 against MACs (log scale),
 /// one color per model, one marker per method, each method joined to the baseline of its
 /// row (NetAug does not change the deployed net, so the join is vertical: the gain), the
@@ -487,49 +454,11 @@ where
             });
         let x = log_macs(r);
         // The paper's points first (just right of ours), so ours draw over them.
-        let px = x + 0.03;
-        if let Some(base) = r.paper.get(BASELINE) {
-            for v in r
-                .paper
-                .iter()
-                .filter(|(m, _)| *m != BASELINE)
-                .map(|(_, v)| *v)
-            {
-                let style = PAPER.stroke_width(2);
-                chart.draw_series(std::iter::once(PathElement::new(
-                    vec![(px, *base), (px, v)],
-                    style,
-                )))?;
-            }
-        }
-        for (method, v) in &r.paper {
-            draw_marker(&mut chart, (px, *v), shape_of(method), PAPER.filled())?;
-        }
-        let col = color(i);
-        if let Some(base) = r.cells.get(BASELINE) {
-            for c in r
-                .cells
-                .iter()
-                .filter(|(m, _)| *m != BASELINE)
-                .map(|(_, c)| c)
-            {
-                let style = col.stroke_width(3);
-                chart.draw_series(std::iter::once(PathElement::new(
-                    vec![(x, base.mean), (x, c.mean)],
-                    style,
-                )))?;
-            }
-        }
-        for (method, c) in &r.cells {
-            if c.std > 0.0 {
-                let whisker = vec![(x, c.mean - c.std), (x, c.mean + c.std)];
-                chart.draw_series(std::iter::once(PathElement::new(
-                    whisker,
-                    BLACK.stroke_width(1),
-                )))?;
-            }
-            draw_marker(&mut chart, (x, c.mean), shape_of(method), col.filled())?;
-        }
+        let paper: Vec<(&String, f64, f64)> = r.paper.iter().map(|(m, v)| (m, *v, 0.0)).collect();
+        draw_points(&mut chart, x + 0.03, &paper, PAPER, 2, &shape_of)?;
+        let ours: Vec<(&String, f64, f64)> =
+            r.cells.iter().map(|(m, c)| (m, c.mean, c.std)).collect();
+        draw_points(&mut chart, x, &ours, color(i), 3, &shape_of)?;
     }
     // Legend: a line per model, a marker per method, the paper's grey.
     let none = || std::iter::empty::<PathElement<(f64, f64)>>();
@@ -795,6 +724,63 @@ fn by_resolution(t: &Table) -> Vec<(String, Curve)> {
 /// The method name of plain training.
 const BASELINE: &str = "baseline";
 
+/// The validation curves of each (dataset, model, setting): stem, title, y label and one
+/// line per method.
+fn val_figures<'a>(data: &FigureData<'a>) -> Vec<(String, String, String, Vec<Line<'a>>)> {
+    let mut out = Vec::new();
+    for (curves, what) in [(data.val, "top-1"), (data.map50, "mAP50")] {
+        for ((dataset, model, setting), by_method) in curves {
+            let (mut stem, mut title) = (
+                format!("{dataset}-{model}-val-{}", what.replace('-', "")),
+                format!("{model} on {dataset}"),
+            );
+            if !setting.is_empty() {
+                stem = format!("{stem}-{}", settings::slug(setting));
+                title = format!("{title}, {setting}");
+            }
+            out.push((
+                stem.to_lowercase(),
+                format!("{title}: validation {what} per epoch"),
+                format!("validation {what} (%)"),
+                method_lines(by_method),
+            ));
+        }
+    }
+    out
+}
+
+/// A budget study: the gain against images seen, one line per model, the seeds' range as
+/// a band, the baseline dashed at zero.
+fn draw_study(path: &Path, svg: bool, study: &Study) -> PlotResult {
+    let curves: Vec<(String, Curve)> = study.lines.iter().map(|l| (l.label(), l.curve())).collect();
+    let xs = || curves.iter().flat_map(|(_, c)| c.x.iter().copied());
+    let zero = Curve {
+        x: vec![xs().min().unwrap_or(0), xs().max().unwrap_or(1)],
+        mean: vec![0.0; 2],
+        min: vec![0.0; 2],
+        max: vec![0.0; 2],
+    };
+    let mut ls = marked(&curves);
+    ls.push(Line {
+        label: BASELINE.into(),
+        color: RGBColor(90, 90, 90),
+        dashed: true,
+        markers: false,
+        curve: &zero,
+    });
+    let what = format!("{} {}", study.metric.split(), study.metric.label());
+    let title = format!(
+        "{}: {} − baseline {what} against training budget",
+        study.dataset, study.method
+    );
+    let y = format!("{} − baseline {what} (points)", study.method);
+    let axes = ("training images seen (thousands)", y.as_str());
+    let at = SeriesLabelPosition::LowerRight;
+    render!(path, svg, SIZE, |area| draw_lines(
+        &area, &title, axes, &ls, at
+    ))
+}
+
 /// Draws every figure into `dir`; returns the files written.
 pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisError> {
     register_font();
@@ -814,23 +800,8 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
             &area, title, axes, lines, at
         ))
     };
-    for (curves, what) in [(data.val, "top-1"), (data.map50, "mAP50")] {
-        for ((dataset, model, setting), by_method) in curves {
-            let title = if setting.is_empty() {
-                format!("{model} on {dataset}: validation {what} per epoch")
-            } else {
-                format!("{model} on {dataset}, {setting}: validation {what} per epoch")
-            };
-            let ls = method_lines(by_method);
-            let mut stem = format!("{dataset}-{model}-val-{}", what.replace('-', ""));
-            if !setting.is_empty() {
-                stem = format!("{stem}-{}", settings::slug(setting));
-            }
-            let y = format!("validation {what} (%)");
-            both(&stem.to_lowercase(), &|p, svg| {
-                lines(p, svg, &title, ("epoch", &y), &ls)
-            })?;
-        }
+    for (stem, title, y, ls) in val_figures(data) {
+        both(&stem, &|p, svg| lines(p, svg, &title, ("epoch", &y), &ls))?;
     }
     for (dataset, ls) in underfitting(data) {
         let title = format!("{dataset}: training vs validation top-1, smallest and largest net");
@@ -871,41 +842,8 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
             lines(p, svg, &title, axes, &ls)
         })?;
     }
-    // Each budget study: the gain against images seen, one line per model, the seeds'
-    // range as a band, the baseline dashed at zero.
     for study in data.studies {
-        let curves: Vec<(String, Curve)> =
-            study.lines.iter().map(|l| (l.label(), l.curve())).collect();
-        let xs = || curves.iter().flat_map(|(_, c)| c.x.iter().copied());
-        let zero = Curve {
-            x: vec![xs().min().unwrap_or(0), xs().max().unwrap_or(1)],
-            mean: vec![0.0; 2],
-            min: vec![0.0; 2],
-            max: vec![0.0; 2],
-        };
-        let mut ls = marked(&curves);
-        ls.push(Line {
-            label: BASELINE.into(),
-            color: RGBColor(90, 90, 90),
-            dashed: true,
-            markers: false,
-            curve: &zero,
-        });
-        let what = format!("{} {}", study.metric.split(), study.metric.label());
-        let title = format!(
-            "{}: {} − baseline {what} against training budget",
-            study.dataset, study.method
-        );
-        let y = format!("{} − baseline {what} (points)", study.method);
-        both(&study.stem(), &|p, svg| {
-            lines(
-                p,
-                svg,
-                &title,
-                ("training images seen (thousands)", &y),
-                &ls,
-            )
-        })?;
+        both(&study.stem(), &|p, svg| draw_study(p, svg, study))?;
     }
     for t in data.tables.iter().filter(|t| t.metric != Metric::Map50) {
         both(&format!("{}-top1-vs-macs", t.dataset), &|p, svg| {

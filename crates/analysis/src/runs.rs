@@ -112,7 +112,7 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
         s.final_test_top5.push(num("final_test_top5"));
         s.base_lr.push(
             config
-                .get(crate::choice::LR_KEY)
+                .get(settings::LR_KEY)
                 .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or(f64::NAN),
         );

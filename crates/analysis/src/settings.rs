@@ -13,6 +13,9 @@ use serde_yaml_ng::Value;
 
 use crate::error::AnalysisError;
 
+/// The config key of the learning rate.
+pub const LR_KEY: &str = "run.base_lr";
+
 /// The config file a run folder keeps.
 pub const CONFIG_FILE: &str = "config.yaml";
 

@@ -55,7 +55,7 @@ pub enum VocMetric {
 }
 
 fn input(e: EvalError) -> anyhow::Error {
-    UsageError(e.to_string()).into()
+    UsageError(Box::new(e)).into()
 }
 
 /// Runs `netaug det-eval`.
@@ -68,32 +68,19 @@ pub fn run(args: Args) -> Result<()> {
             if args.json {
                 outln!("{}", s.to_json())?;
             } else {
-                const ROWS: [&str; 12] = [
-                    "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
-                    "Average Precision  (AP) @[ IoU=0.50      | area=   all | maxDets=100 ]",
-                    "Average Precision  (AP) @[ IoU=0.75      | area=   all | maxDets=100 ]",
-                    "Average Precision  (AP) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
-                    "Average Precision  (AP) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
-                    "Average Precision  (AP) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]",
-                    "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=  1 ]",
-                    "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets= 10 ]",
-                    "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
-                    "Average Recall     (AR) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
-                    "Average Recall     (AR) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
-                    "Average Recall     (AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]",
-                ];
-                for (row, v) in ROWS.iter().zip(s.0) {
-                    outln!(" {row} = {v:.3}")?;
-                }
+                outln!("{s}")?;
             }
         }
         Format::Voc => {
             let gt = if args.gt.is_dir() {
                 let (year, set) = args.voc_set.split_once('/').ok_or_else(|| {
-                    UsageError(format!(
-                        "--voc-set {}: expected YEAR/SET, e.g. 2007/test",
-                        args.voc_set
-                    ))
+                    UsageError(
+                        format!(
+                            "--voc-set {}: expected YEAR/SET, e.g. 2007/test",
+                            args.voc_set
+                        )
+                        .into(),
+                    )
                 })?;
                 io::voc_gt_from_folder(&args.gt, year, set).map_err(input)?
             } else {

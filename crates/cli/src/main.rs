@@ -23,15 +23,12 @@ mod bench;
 mod data;
 mod detect;
 mod deteval;
-mod onnx;
 mod profile;
 mod progress;
 mod report;
-mod run_folder;
 mod signals;
 mod sweep;
 mod train;
-mod values;
 
 use std::process::ExitCode;
 
@@ -113,17 +110,22 @@ enum Command {
     },
 }
 
-/// Errors of the user's making (bad names, values, files): exit code 2.
+/// Errors of the user's making (bad names, values, files): exit code 2. It keeps the
+/// library error it wraps, and so that error's chain of causes.
 #[derive(Debug)]
-pub struct UsageError(pub String);
+pub struct UsageError(pub Box<dyn std::error::Error + Send + Sync>);
 
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        self.0.fmt(f)
     }
 }
 
-impl std::error::Error for UsageError {}
+impl std::error::Error for UsageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
 
 /// Library errors that know whether the user's input is at fault.
 pub trait InputError: std::error::Error + Send + Sync + 'static {
@@ -131,23 +133,23 @@ pub trait InputError: std::error::Error + Send + Sync + 'static {
     fn is_input(&self) -> bool;
 }
 
-impl InputError for netaug_trainer::TrainError {
-    fn is_input(&self) -> bool {
-        netaug_trainer::TrainError::is_input(self)
-    }
+/// Each library error says itself whether the input is at fault.
+macro_rules! input_errors {
+    ($($error:ty),*) => {$(
+        impl InputError for $error {
+            fn is_input(&self) -> bool {
+                <$error>::is_input(self)
+            }
+        }
+    )*};
 }
 
-impl InputError for netaug_sweep::SweepError {
-    fn is_input(&self) -> bool {
-        netaug_sweep::SweepError::is_input(self)
-    }
-}
-
-impl InputError for netaug_analysis::AnalysisError {
-    fn is_input(&self) -> bool {
-        netaug_analysis::AnalysisError::is_input(self)
-    }
-}
+input_errors!(
+    netaug_trainer::TrainError,
+    netaug_sweep::SweepError,
+    netaug_analysis::AnalysisError,
+    netaug_ops::OpsError
+);
 
 /// A failed write to stdout, as an error naming it.
 pub fn stdout_error(e: std::io::Error) -> anyhow::Error {
@@ -157,10 +159,25 @@ pub fn stdout_error(e: std::io::Error) -> anyhow::Error {
 /// Input errors become [`UsageError`] (exit 2); the rest stay errors (exit 1).
 pub fn classify<E: InputError>(e: E) -> anyhow::Error {
     if e.is_input() {
-        UsageError(e.to_string()).into()
+        UsageError(Box::new(e)).into()
     } else {
         e.into()
     }
+}
+
+/// The error and its causes on one line, `error: cause: cause`. A cause whose text the
+/// line already holds (an error that shows its source in its own message) is not repeated.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.contains(&text) {
+            line = format!("{line}: {text}");
+        }
+    }
+    line
 }
 
 fn main() -> ExitCode {
@@ -205,7 +222,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            errln!("error: {err:#}");
+            errln!("error: {}", one_line(&err));
             if let Some(netaug_trainer::TrainError::Interrupted(signal)) = err.downcast_ref() {
                 ExitCode::from(signals::exit_code(*signal))
             } else if err.downcast_ref::<UsageError>().is_some() {

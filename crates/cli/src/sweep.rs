@@ -74,99 +74,70 @@ pub fn run(args: Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(&spec.name));
     if let Some(index) = args.run_index {
-        return run_index(&spec, &out, index);
+        let options = LocalOptions {
+            jobs: 1,
+            binary: std::env::current_exe()?,
+            // Left alone: the job script sets RAYON_NUM_THREADS from Slurm's CPU count.
+            threads_per_run: 0,
+        };
+        let (id, state) =
+            local::run_prepared(&spec.name, &out, index, &options).map_err(classify)?;
+        return match state {
+            RunState::Done => outln!("run {index} ({id}): done"),
+            RunState::Failed(why) => anyhow::bail!("run {index} ({id}) failed: {why}"),
+            other => anyhow::bail!("run {index} ({id}): unexpected state {other:?}"),
+        };
     }
     if args.executor == Executor::Local && (args.submit || !args.sbatch.is_empty()) {
         return Err(UsageError("--submit and --sbatch need --executor slurm".into()).into());
     }
     let plan = netaug_sweep::plan(&spec, &out, &args.set).map_err(classify)?;
     if args.dry_run {
-        print_table(&plan)?;
-        return Ok(());
+        return outln!("{}", plan.table());
     }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.jobs.unwrap_or(1).max(1);
     if args.executor == Executor::Local && !args.oversubscribe {
-        check_cores(&plan, args.jobs.unwrap_or(1).max(1))?;
+        plan.check_cores(jobs, cores).map_err(classify)?;
     }
     let _lock = Lock::acquire(&out).map_err(classify)?;
     let text = std::fs::read_to_string(&args.sweep)?;
     workdir::prepare(&out, &text, &plan, args.force).map_err(classify)?;
-    match args.executor {
-        Executor::Local => run_local(&plan, &out, args.jobs),
-        Executor::Slurm => run_slurm(&plan, &out, &args),
-    }
-}
-
-/// Refuses `jobs` runs at once whose CPU replicas would want more cores than there are
-/// (each replica, as each job, wants a core of its own).
-fn check_cores(plan: &Plan, jobs: usize) -> Result<()> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if let Some(widest) = plan.runs.iter().max_by_key(|r| r.cpu_replicas())
-        && widest.cpu_replicas() > 1
-        && jobs * widest.cpu_replicas() > cores
-    {
-        return Err(UsageError(format!(
-            "--jobs {jobs} x {} replicas (run {}) needs {} cores, this machine has {cores}; \
-             lower --jobs or the replicas, or pass --oversubscribe",
-            widest.cpu_replicas(),
-            widest.id,
-            jobs * widest.cpu_replicas()
-        ))
-        .into());
-    }
-    Ok(())
-}
-
-fn run_local(plan: &Plan, out: &Path, jobs: Option<usize>) -> Result<()> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = jobs.unwrap_or(1).max(1);
-    let options = LocalOptions {
-        jobs,
-        binary: std::env::current_exe()?,
-        // Each CPU run gets its share of the cores, so N runs do not oversubscribe them.
-        threads_per_run: (cores / jobs).max(1),
-    };
-    errln!(
-        "sweep {}: {} runs into {}, {jobs} at a time",
-        plan.name,
-        plan.runs.len(),
-        out.display()
-    );
     let mut view = View::new(plan.runs.len());
-    let states = local::run(plan, out, &options, &mut view)?;
+    let states = match args.executor {
+        Executor::Local => {
+            let options = LocalOptions {
+                jobs,
+                binary: std::env::current_exe()?,
+                // Each CPU run gets its share of the cores, so N runs do not oversubscribe them.
+                threads_per_run: (cores / jobs).max(1),
+            };
+            let (name, n, dir) = (&plan.name, plan.runs.len(), out.display());
+            errln!("sweep {name}: {n} runs into {dir}, {jobs} at a time");
+            local::run(&plan, &out, &options, &mut view)?
+        }
+        Executor::Slurm => match submit_slurm(&plan, &out, &args)? {
+            Some(ids) => slurm::wait(&plan, &out, &ids, &mut view).map_err(classify)?,
+            None => return Ok(()),
+        },
+    };
     view.bar.finish_and_clear();
-    conclude(plan, out, &states)
-}
-
-/// Prints the outcome; an error if any run failed or did not finish.
-fn conclude(plan: &Plan, out: &Path, states: &[RunState]) -> Result<()> {
-    let failed: Vec<String> = plan
-        .runs
-        .iter()
-        .zip(states)
-        .filter_map(|(r, s)| match s {
-            RunState::Failed(why) => Some(format!("  {}: {why}", r.id)),
-            _ => None,
-        })
-        .collect();
-    let c = local::count(states);
+    let c = local::count(&states);
+    let (name, dir) = (&plan.name, out.display());
     outln!(
-        "sweep {}: {} done, {} failed; results in {}",
-        plan.name,
+        "sweep {name}: {} done, {} failed; results in {dir}",
         c.done,
-        c.failed,
-        out.display()
+        c.failed
     )?;
-    if !failed.is_empty() {
-        anyhow::bail!("{} runs failed:\n{}", failed.len(), failed.join("\n"));
+    match local::shortfall(&plan, &states) {
+        Some(why) => anyhow::bail!(why),
+        None => Ok(()),
     }
-    let unfinished = c.queued + c.running;
-    if unfinished > 0 {
-        anyhow::bail!("{unfinished} runs did not finish");
-    }
-    Ok(())
 }
 
-fn run_slurm(plan: &Plan, out: &Path, args: &Args) -> Result<()> {
+/// Writes the Slurm scripts and, with --submit, submits them; the job ids to wait for
+/// with --wait, else `None` (the work of this command is done).
+fn submit_slurm(plan: &Plan, out: &Path, args: &Args) -> Result<Option<Vec<String>>> {
     let options = SlurmOptions {
         binary: std::env::current_exe()?,
         sbatch: args.sbatch.clone(),
@@ -175,122 +146,22 @@ fn run_slurm(plan: &Plan, out: &Path, args: &Args) -> Result<()> {
     let scripts = slurm::write_scripts(plan, out, &options).map_err(classify)?;
     if scripts.is_empty() {
         outln!("sweep {}: every run is done; nothing to submit", plan.name)?;
-        return Ok(());
+        return Ok(None);
     }
     for s in &scripts {
-        outln!(
-            "level {}: {} runs  {}",
-            s.level,
-            s.runs.len(),
-            s.path.display()
-        )?;
+        let (level, n, path) = (s.level, s.runs.len(), s.path.display());
+        outln!("level {level}: {n} runs  {path}")?;
     }
     if !args.submit {
         let submit = out.join(slurm::SLURM_DIR).join("submit.sh");
         outln!("submit them with: bash {}", submit.display())?;
-        return Ok(());
+        return Ok(None);
     }
     let ids = slurm::submit(&scripts).map_err(classify)?;
     for (s, id) in scripts.iter().zip(&ids) {
         outln!("level {}: job {id}", s.level)?;
     }
-    if !args.wait {
-        return Ok(());
-    }
-    let mut view = View::new(plan.runs.len());
-    let states = loop {
-        view.update(local::count(&slurm::states_on_disk(plan, out)), None);
-        let queued = slurm::queue(&ids).map_err(classify)?;
-        // Jobs whose dependency failed never start: cancel them and stop waiting.
-        let stuck: Vec<String> = queued
-            .iter()
-            .filter(|j| j.reason.contains("DependencyNeverSatisfied"))
-            .map(|j| j.id.clone())
-            .collect();
-        if !stuck.is_empty() && stuck.len() == queued.len() {
-            view.bar
-                .suspend(|| errln!("cancelling jobs whose dependencies failed: {stuck:?}"));
-            slurm::cancel(&stuck).map_err(classify)?;
-        }
-        if queued.is_empty() || stuck.len() == queued.len() {
-            break settled(plan, out);
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    };
-    view.bar.finish_and_clear();
-    conclude(plan, out, &states)
-}
-
-/// The runs' states once their jobs have left the queue: a run not done has failed.
-fn settled(plan: &Plan, out: &Path) -> Vec<RunState> {
-    slurm::states_on_disk(plan, out)
-        .into_iter()
-        .zip(&plan.runs)
-        .map(|(state, run)| match state {
-            RunState::Running => RunState::Failed(format!(
-                "its job ended before the run finished; see {}",
-                workdir::run_dir(out, &run.id)
-                    .join(workdir::LOG_FILE)
-                    .display()
-            )),
-            RunState::Queued => RunState::Failed("never started: a dependency failed".into()),
-            other => other,
-        })
-        .collect()
-}
-
-/// One run of a prepared sweep, in the foreground: a Slurm array task.
-fn run_index(spec: &SweepSpec, out: &Path, index: usize) -> Result<()> {
-    let plan = workdir::load_plan(out).map_err(classify)?;
-    if plan.name != spec.name {
-        return Err(UsageError(format!(
-            "{}: holds sweep {:?}, not {:?}",
-            out.join(workdir::PLAN_FILE).display(),
-            plan.name,
-            spec.name
-        ))
-        .into());
-    }
-    let options = LocalOptions {
-        jobs: 1,
-        binary: std::env::current_exe()?,
-        // Left alone: the job script sets RAYON_NUM_THREADS from Slurm's CPU count.
-        threads_per_run: 0,
-    };
-    let state = local::run_one(&plan, index, out, &options).map_err(classify)?;
-    let id = &plan.runs[index].id;
-    match state {
-        RunState::Done => {
-            outln!("run {index} ({id}): done")?;
-            Ok(())
-        }
-        RunState::Failed(why) => anyhow::bail!("run {index} ({id}) failed: {why}"),
-        other => anyhow::bail!("run {index} ({id}): unexpected state {other:?}"),
-    }
-}
-
-fn print_table(plan: &Plan) -> Result<()> {
-    outln!("sweep {}: {} runs", plan.name, plan.runs.len())?;
-    for (i, r) in plan.runs.iter().enumerate() {
-        let values: Vec<String> = r
-            .assignment
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let deps: Vec<String> = r.deps.iter().map(|d| plan.runs[*d].id.clone()).collect();
-        outln!(
-            "{i:>4}  {:<40} stage {:<10} {}{}",
-            r.id,
-            r.stage,
-            values.join(" "),
-            if deps.is_empty() {
-                String::new()
-            } else {
-                format!("  after {}", deps.join(", "))
-            }
-        )?;
-    }
-    Ok(())
+    Ok(args.wait.then_some(ids))
 }
 
 /// One live line: done / running / failed / queued and the ETA.
@@ -326,6 +197,10 @@ impl SweepObserver for View {
             RunState::Failed(why) => format!("failed  {id}: {why}"),
             _ => return,
         };
+        self.bar.suspend(|| errln!("{line}"));
+    }
+
+    fn note(&mut self, line: &str) {
         self.bar.suspend(|| errln!("{line}"));
     }
 }

@@ -6,8 +6,13 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The dataset name is not known.
-    #[error("unknown dataset `{0}`; known datasets: {known}", known = crate::dataset::KNOWN.join(", "))]
-    UnknownDataset(String),
+    #[error("unknown dataset `{name}`; known datasets: {}", known.join(", "))]
+    UnknownDataset {
+        /// The name given.
+        name: String,
+        /// The names known.
+        known: &'static [&'static str],
+    },
     /// A file or folder of the layout is missing.
     #[error("{path}: not found; expected the {dataset} layout: {layout}")]
     Layout {

@@ -8,7 +8,7 @@
 
 pub mod dataset;
 pub mod detection;
-pub mod error;
+mod error;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
 pub mod holdout;

@@ -267,7 +267,7 @@ fn fashion_mnist_from_the_debian_package() {
 #[test]
 fn unknown_names_and_splits_are_clear_errors() {
     let err = dataset::open("imagenet21k", Path::new("/x"), &OpenOptions::default()).unwrap_err();
-    assert!(matches!(err, DataError::UnknownDataset(_)));
+    assert!(matches!(err, DataError::UnknownDataset { .. }));
     assert!(err.to_string().contains("food101"));
     let t = TempDir::new("splits");
     fixtures::fashion_mnist(&t.0, 3, 3, false).unwrap();

@@ -7,7 +7,7 @@
 //! at int8: flash for the weights and the peak SRAM of a layer-by-layer schedule.
 #![warn(missing_docs)]
 
-pub mod graph;
+mod graph;
 pub mod memory;
 pub mod onnx;
 

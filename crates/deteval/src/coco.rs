@@ -58,6 +58,34 @@ impl CocoStats {
     }
 }
 
+/// The rows as pycocotools' `summarize()` prints them.
+const STAT_ROWS: [&str; 12] = [
+    "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
+    "Average Precision  (AP) @[ IoU=0.50      | area=   all | maxDets=100 ]",
+    "Average Precision  (AP) @[ IoU=0.75      | area=   all | maxDets=100 ]",
+    "Average Precision  (AP) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
+    "Average Precision  (AP) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
+    "Average Precision  (AP) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]",
+    "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=  1 ]",
+    "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets= 10 ]",
+    "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
+    "Average Recall     (AR) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
+    "Average Recall     (AR) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
+    "Average Recall     (AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]",
+];
+
+/// The 12 rows as pycocotools prints them.
+impl std::fmt::Display for CocoStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rows: Vec<String> = STAT_ROWS
+            .iter()
+            .zip(self.0)
+            .map(|(row, v)| format!(" {row} = {v:.3}"))
+            .collect();
+        f.write_str(&rows.join("\n"))
+    }
+}
+
 const MAX_DETS: [usize; 3] = [1, 10, 100];
 const AREA: [(f64, f64); 4] = [(0.0, 1e10), (0.0, 1024.0), (1024.0, 9216.0), (9216.0, 1e10)];
 
@@ -124,12 +152,10 @@ fn stable_order(keys: &[f64]) -> Vec<usize> {
 
 /// Evaluates `dets` against `gt`; `dets` must name only images of `gt`.
 pub fn evaluate(gt: &CocoGt, dets: &[Detection]) -> Result<CocoStats, EvalError> {
-    let mut images = gt.image_ids.clone();
-    images.sort_unstable();
-    images.dedup();
-    let mut cats = gt.category_ids.clone();
-    cats.sort_unstable();
-    cats.dedup();
+    let (images, cats) = (
+        sorted_unique(&gt.image_ids),
+        sorted_unique(&gt.category_ids),
+    );
     if let Some(d) = dets
         .iter()
         .find(|d| images.binary_search(&d.image_id).is_err())
@@ -143,69 +169,34 @@ pub fn evaluate(gt: &CocoGt, dets: &[Detection]) -> Result<CocoStats, EvalError>
     let known =
         |img: u64, cat: u64| images.binary_search(&img).is_ok() && cats.binary_search(&cat).is_ok();
     let mut gts: BTreeMap<(u64, u64), Vec<&GtBox>> = BTreeMap::new();
-    for g in &gt.annotations {
-        if known(g.image_id, g.category_id) {
-            gts.entry((g.image_id, g.category_id)).or_default().push(g);
-        }
+    for g in gt
+        .annotations
+        .iter()
+        .filter(|g| known(g.image_id, g.category_id))
+    {
+        gts.entry((g.image_id, g.category_id)).or_default().push(g);
     }
     let mut dts: BTreeMap<(u64, u64), Vec<Dt>> = BTreeMap::new();
-    for d in dets {
-        if known(d.image_id, d.category_id) {
-            dts.entry((d.image_id, d.category_id))
-                .or_default()
-                .push(Dt {
-                    bbox: d.bbox,
-                    area: d.bbox[2] * d.bbox[3],
-                    score: d.score,
-                });
-        }
+    for d in dets.iter().filter(|d| known(d.image_id, d.category_id)) {
+        dts.entry((d.image_id, d.category_id))
+            .or_default()
+            .push(Dt {
+                bbox: d.bbox,
+                area: d.bbox[2] * d.bbox[3],
+                score: d.score,
+            });
     }
     let thresholds = linspace(0.5, 0.95, 10);
     let recall_points = linspace(0.0, 1.0, 101);
-    let max_det = MAX_DETS[MAX_DETS.len() - 1];
-    let (t_n, r_n, k_n, a_n, m_n) = (
-        thresholds.len(),
-        recall_points.len(),
-        cats.len(),
-        AREA.len(),
-        MAX_DETS.len(),
-    );
-    // precision[t][r][k][a][m], recall[t][k][a][m], flattened; -1 = undefined.
-    let mut precision = vec![-1.0; t_n * r_n * k_n * a_n * m_n];
-    let mut recall = vec![-1.0; t_n * k_n * a_n * m_n];
-    let p_at = |t: usize, r: usize, k: usize, a: usize, m: usize| {
-        ((((t * r_n + r) * k_n + k) * a_n + a) * m_n) + m
-    };
-    let r_at = |t: usize, k: usize, a: usize, m: usize| (((t * k_n + k) * a_n + a) * m_n) + m;
-
+    let mut tables = Tables::new(thresholds.len(), recall_points.len(), cats.len());
     for (k, &cat) in cats.iter().enumerate() {
-        // Per image: detections in score order (at most 100) and their IoUs with the
-        // ground truth, as `computeIoU`.
-        let per_image: Vec<Option<ImageBoxes>> = images
+        let per_image: Vec<ImageBoxes> = images
             .iter()
-            .map(|&img| {
-                let g = gts.get(&(img, cat)).cloned().unwrap_or_default();
-                let d = dts.get(&(img, cat)).cloned().unwrap_or_default();
-                if g.is_empty() && d.is_empty() {
-                    return None;
-                }
-                let order = stable_order(&d.iter().map(|x| -x.score).collect::<Vec<_>>());
-                let d: Vec<Dt> = order.into_iter().take(max_det).map(|i| d[i]).collect();
-                let ious = d
-                    .iter()
-                    .map(|dd| {
-                        g.iter()
-                            .map(|gg| iou(&dd.bbox, &gg.bbox, gg.iscrowd))
-                            .collect()
-                    })
-                    .collect();
-                Some((g, d, ious))
-            })
+            .filter_map(|&img| image_boxes(gts.get(&(img, cat)), dts.get(&(img, cat))))
             .collect();
         for (a, &range) in AREA.iter().enumerate() {
             let evals: Vec<ImageEval> = per_image
                 .iter()
-                .flatten()
                 .map(|(g, d, ious)| evaluate_image(g, d, ious, range, &thresholds))
                 .collect();
             if evals.is_empty() {
@@ -213,28 +204,95 @@ pub fn evaluate(gt: &CocoGt, dets: &[Detection]) -> Result<CocoStats, EvalError>
             }
             for (m, &max) in MAX_DETS.iter().enumerate() {
                 accumulate(&evals, max, &recall_points, |t, rc_last, q| {
-                    recall[r_at(t, k, a, m)] = rc_last;
+                    let at = tables.r_at(t, k, a, m);
+                    tables.recall[at] = rc_last;
                     for (r, v) in q.iter().enumerate() {
-                        precision[p_at(t, r, k, a, m)] = *v;
+                        let at = tables.p_at(t, r, k, a, m);
+                        tables.precision[at] = *v;
                     }
                 });
             }
         }
     }
+    Ok(tables.stats())
+}
 
-    let summarize = |ap: bool, t: Option<usize>, a: usize, max: usize| -> f64 {
+/// `ids` sorted, each once.
+fn sorted_unique(ids: &[u64]) -> Vec<u64> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// One image's ground truth and detections of one category: the detections in score
+/// order (at most 100) and their IoUs with the ground truth, as `computeIoU`; `None` when
+/// it has neither.
+fn image_boxes<'a>(g: Option<&Vec<&'a GtBox>>, d: Option<&Vec<Dt>>) -> Option<ImageBoxes<'a>> {
+    let g = g.cloned().unwrap_or_default();
+    let d = d.cloned().unwrap_or_default();
+    if g.is_empty() && d.is_empty() {
+        return None;
+    }
+    let order = stable_order(&d.iter().map(|x| -x.score).collect::<Vec<_>>());
+    let max_det = MAX_DETS[MAX_DETS.len() - 1];
+    let d: Vec<Dt> = order.into_iter().take(max_det).map(|i| d[i]).collect();
+    let ious = d
+        .iter()
+        .map(|dd| {
+            g.iter()
+                .map(|gg| iou(&dd.bbox, &gg.bbox, gg.iscrowd))
+                .collect()
+        })
+        .collect();
+    Some((g, d, ious))
+}
+
+/// pycocotools' `eval['precision']` [t][r][k][a][m] and `eval['recall']` [t][k][a][m]
+/// (threshold, recall point, category, area, max detections), flattened; -1 = undefined.
+struct Tables {
+    precision: Vec<f64>,
+    recall: Vec<f64>,
+    t_n: usize,
+    r_n: usize,
+    k_n: usize,
+}
+
+impl Tables {
+    fn new(t_n: usize, r_n: usize, k_n: usize) -> Self {
+        let (a_n, m_n) = (AREA.len(), MAX_DETS.len());
+        Self {
+            precision: vec![-1.0; t_n * r_n * k_n * a_n * m_n],
+            recall: vec![-1.0; t_n * k_n * a_n * m_n],
+            t_n,
+            r_n,
+            k_n,
+        }
+    }
+
+    fn p_at(&self, t: usize, r: usize, k: usize, a: usize, m: usize) -> usize {
+        ((((t * self.r_n + r) * self.k_n + k) * AREA.len() + a) * MAX_DETS.len()) + m
+    }
+
+    fn r_at(&self, t: usize, k: usize, a: usize, m: usize) -> usize {
+        (((t * self.k_n + k) * AREA.len() + a) * MAX_DETS.len()) + m
+    }
+
+    /// The mean of the defined AP (`ap`) or AR values at threshold `t` (all when `None`),
+    /// area `a` and `max` detections, as `summarize`; -1 when none is defined.
+    fn summarize(&self, ap: bool, t: Option<usize>, a: usize, max: usize) -> f64 {
         let m = MAX_DETS
             .iter()
             .position(|&x| x == max)
             .expect("a listed maxDet");
-        let ts: Vec<usize> = t.map_or_else(|| (0..t_n).collect(), |t| vec![t]);
+        let ts: Vec<usize> = t.map_or_else(|| (0..self.t_n).collect(), |t| vec![t]);
         let mut values = Vec::new();
         for &t in &ts {
-            for k in 0..k_n {
+            for k in 0..self.k_n {
                 if ap {
-                    values.extend((0..r_n).map(|r| precision[p_at(t, r, k, a, m)]));
+                    values.extend((0..self.r_n).map(|r| self.precision[self.p_at(t, r, k, a, m)]));
                 } else {
-                    values.push(recall[r_at(t, k, a, m)]);
+                    values.push(self.recall[self.r_at(t, k, a, m)]);
                 }
             }
         }
@@ -244,22 +302,26 @@ pub fn evaluate(gt: &CocoGt, dets: &[Detection]) -> Result<CocoStats, EvalError>
         } else {
             valid.iter().sum::<f64>() / valid.len() as f64
         }
-    };
-    // IoU 0.50 and 0.75 are thresholds 0 and 5.
-    Ok(CocoStats([
-        summarize(true, None, 0, 100),
-        summarize(true, Some(0), 0, 100),
-        summarize(true, Some(5), 0, 100),
-        summarize(true, None, 1, 100),
-        summarize(true, None, 2, 100),
-        summarize(true, None, 3, 100),
-        summarize(false, None, 0, 1),
-        summarize(false, None, 0, 10),
-        summarize(false, None, 0, 100),
-        summarize(false, None, 1, 100),
-        summarize(false, None, 2, 100),
-        summarize(false, None, 3, 100),
-    ]))
+    }
+
+    /// The 12 numbers; IoU 0.50 and 0.75 are thresholds 0 and 5.
+    fn stats(&self) -> CocoStats {
+        let s = |ap, t, a, max| self.summarize(ap, t, a, max);
+        CocoStats([
+            s(true, None, 0, 100),
+            s(true, Some(0), 0, 100),
+            s(true, Some(5), 0, 100),
+            s(true, None, 1, 100),
+            s(true, None, 2, 100),
+            s(true, None, 3, 100),
+            s(false, None, 0, 1),
+            s(false, None, 0, 10),
+            s(false, None, 0, 100),
+            s(false, None, 1, 100),
+            s(false, None, 2, 100),
+            s(false, None, 3, 100),
+        ])
+    }
 }
 
 /// `evaluateImg`: greedy matching of one image's detections (score order) to its ground

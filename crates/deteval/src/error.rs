@@ -2,17 +2,14 @@
 
 use std::path::PathBuf;
 
+use netaug_fs::{BoxError, FileError};
+
 /// An error reading ground truth or detections.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     /// A file could not be read or parsed.
-    #[error("{path}: {message}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    File(FileError),
     /// Detections that do not fit the ground truth.
     #[error("{0}")]
     Mismatch(String),
@@ -20,10 +17,7 @@ pub enum EvalError {
 
 impl EvalError {
     /// A file error.
-    pub fn file(path: impl Into<PathBuf>, e: impl ToString) -> Self {
-        Self::File {
-            path: path.into(),
-            message: e.to_string(),
-        }
+    pub fn file(path: impl Into<PathBuf>, e: impl Into<BoxError>) -> Self {
+        Self::File(FileError::new(path, e))
     }
 }

@@ -6,7 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod coco;
-pub mod error;
+mod error;
 pub mod io;
 pub mod voc;
 

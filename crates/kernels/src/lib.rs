@@ -26,9 +26,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, DispatchDevice, backend_extension};
 use burn::tensor::{Device, Tensor};
 
-pub mod flex;
+mod flex;
 #[cfg(feature = "tch")]
-pub mod libtorch;
+mod libtorch;
 
 /// Convolution and batch norm as one backend extension: a default body (burn's op) that a
 /// backend overrides where it has something faster.

@@ -363,10 +363,8 @@ impl Detector {
             0,
             device,
         );
-        det.set_labels(h.labels).map_err(|e| ModelError::File {
-            path: json_path.clone(),
-            message: e.to_string(),
-        })?;
+        det.set_labels(h.labels)
+            .map_err(|e| ModelError::file(json_path.clone(), e))?;
         let mut det = load_weights(det, dir)?;
         det.set_active(Active::Min);
         Ok(det)

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use netaug_fs::FileError;
+
 /// Everything that can go wrong when building, loading or saving a network.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -65,11 +67,13 @@ pub enum ModelError {
         source: serde_json::Error,
     },
     /// A saved model's file is unreadable or does not fit the network it describes.
-    #[error("{path}: {message}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    File(FileError),
+}
+
+impl ModelError {
+    /// The error `e` on file `path`.
+    pub fn file(path: impl Into<PathBuf>, e: impl Into<netaug_fs::BoxError>) -> Self {
+        Self::File(FileError::new(path, e))
+    }
 }

@@ -39,14 +39,14 @@
 pub mod blocks;
 pub mod detector;
 pub mod divisible;
-pub mod error;
-pub mod init;
+mod error;
+mod init;
 pub mod layers;
 pub mod net;
 mod ops;
-pub mod profile;
-pub mod regularize;
-pub mod supernet;
+mod profile;
+mod regularize;
+mod supernet;
 pub mod zoo;
 
 pub use detector::Detector;

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use netaug_fs::{BoxError, FileError};
+
 /// An error of planning or running a sweep.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
@@ -45,34 +47,21 @@ pub enum SweepError {
     #[error("slurm: {0}")]
     Slurm(String),
     /// The sweep file could not be read (missing, a folder, unreadable): the user's input.
-    #[error("{}: {message}", path.display())]
-    Unreadable {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        message: String,
-    },
+    #[error(transparent)]
+    Unreadable(FileError),
     /// A file could not be read or written.
-    #[error("{path}: {message}")]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Io(FileError),
 }
 
 impl SweepError {
     /// An I/O error on `path`.
-    pub fn file(path: impl Into<PathBuf>, e: impl ToString) -> Self {
-        Self::Io {
-            path: path.into(),
-            message: e.to_string(),
-        }
+    pub fn file(path: impl Into<PathBuf>, e: impl Into<BoxError>) -> Self {
+        Self::Io(FileError::new(path, e))
     }
 
     /// Whether the user's input is at fault (exit code 2).
     pub fn is_input(&self) -> bool {
-        !matches!(self, Self::Io { .. } | Self::Locked { .. } | Self::Slurm(_))
+        !matches!(self, Self::Io(_) | Self::Locked { .. } | Self::Slurm(_))
     }
 }

@@ -3,12 +3,12 @@
 //! the Slurm job-array executor, resume and locking.
 #![warn(missing_docs)]
 
-pub mod error;
+mod error;
 pub mod local;
 pub mod lock;
 pub mod plan;
 pub mod slurm;
-pub mod spec;
+mod spec;
 pub mod workdir;
 
 pub use error::SweepError;

@@ -47,6 +47,8 @@ pub trait SweepObserver {
     fn update(&mut self, _counts: Counts, _eta: Option<Duration>) {}
     /// A run ended.
     fn finished(&mut self, _id: &str, _state: &RunState) {}
+    /// A line worth telling the user (e.g. jobs cancelled).
+    fn note(&mut self, _line: &str) {}
 }
 
 /// Settings of the local executor.
@@ -175,6 +177,52 @@ pub fn run_one(
         .wait()
         .map_err(|e| SweepError::file(&options.binary, e))?;
     Ok(ended(out, &run.id, status))
+}
+
+/// Runs run `index` of the prepared sweep `name` in `out` in the foreground (what a Slurm
+/// array task runs); `out` must hold that sweep's plan.
+pub fn run_prepared(
+    name: &str,
+    out: &Path,
+    index: usize,
+    options: &LocalOptions,
+) -> Result<(String, RunState), SweepError> {
+    let plan = workdir::load_plan(out)?;
+    if plan.name != name {
+        return Err(SweepError::Plan(format!(
+            "{}: holds sweep {:?}, not {name:?}",
+            out.join(workdir::PLAN_FILE).display(),
+            plan.name
+        )));
+    }
+    let state = run_one(&plan, index, out, options)?;
+    Ok((plan.runs[index].id.clone(), state))
+}
+
+/// Why a sweep's runs did not all finish: its failed runs (`id: why`, one per line), or
+/// how many never ended; `None` when every run is done.
+pub fn shortfall(plan: &Plan, states: &[RunState]) -> Option<String> {
+    let failed: Vec<String> = plan
+        .runs
+        .iter()
+        .zip(states)
+        .filter_map(|(r, s)| match s {
+            RunState::Failed(why) => Some(format!("  {}: {why}", r.id)),
+            _ => None,
+        })
+        .collect();
+    let c = count(states);
+    if !failed.is_empty() {
+        Some(format!(
+            "{} runs failed:\n{}",
+            failed.len(),
+            failed.join("\n")
+        ))
+    } else if c.queued + c.running > 0 {
+        Some(format!("{} runs did not finish", c.queued + c.running))
+    } else {
+        None
+    }
 }
 
 /// Whether run `id` has finished (its summary says done).

@@ -13,7 +13,7 @@ use netaug_trainer::backend::DeviceName;
 use netaug_trainer::config::{set, set_value};
 
 use crate::error::SweepError;
-use crate::spec::{Axis, SweepSpec, describe, single_key};
+use crate::spec::{Axis, StageSpec, SweepSpec, describe, single_key};
 
 /// The key under which a run's seed appears in its assignment.
 pub const SEED_KEY: &str = "run.seed";
@@ -64,6 +64,51 @@ pub struct Plan {
     pub runs: Vec<RunPlan>,
 }
 
+impl Plan {
+    /// Refuses `jobs` runs at once whose CPU replicas would want more than `cores` (each
+    /// replica, as each job, wants a core of its own).
+    pub fn check_cores(&self, jobs: usize, cores: usize) -> Result<(), SweepError> {
+        let Some(widest) = self.runs.iter().max_by_key(|r| r.cpu_replicas()) else {
+            return Ok(());
+        };
+        let replicas = widest.cpu_replicas();
+        if replicas > 1 && jobs * replicas > cores {
+            return Err(SweepError::Plan(format!(
+                "--jobs {jobs} x {replicas} replicas (run {}) needs {} cores, this machine has \
+                 {cores}; lower --jobs or the replicas, or pass --oversubscribe",
+                widest.id,
+                jobs * replicas
+            )));
+        }
+        Ok(())
+    }
+
+    /// The run table: index, id, stage, values and dependencies, one run per line.
+    pub fn table(&self) -> String {
+        let mut lines = vec![format!("sweep {}: {} runs", self.name, self.runs.len())];
+        for (i, r) in self.runs.iter().enumerate() {
+            let values: Vec<String> = r
+                .assignment
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let deps: Vec<&str> = r.deps.iter().map(|d| self.runs[*d].id.as_str()).collect();
+            let after = if deps.is_empty() {
+                String::new()
+            } else {
+                format!("  after {}", deps.join(", "))
+            };
+            lines.push(format!(
+                "{i:>4}  {:<40} stage {:<10} {}{after}",
+                r.id,
+                r.stage,
+                values.join(" ")
+            ));
+        }
+        lines.join("\n")
+    }
+}
+
 struct Draft {
     stage: usize,
     /// Key -> value of the varying keys (seed included as `run.seed`).
@@ -75,189 +120,20 @@ struct Draft {
 ///
 /// An override `STAGE:key=value` applies to the runs of that stage only.
 pub fn plan(spec: &SweepSpec, out: &Path, overrides: &[String]) -> Result<Plan, SweepError> {
-    for o in overrides {
-        if let Some((name, _)) = scoped(o)
-            && !spec.stages.iter().any(|s| s.name == name)
-        {
-            return Err(SweepError::Plan(format!(
-                "--set {o}: no stage named {name:?} (stages: {})",
-                spec.stages
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-    }
+    check_scopes(spec, overrides)?;
     let mut drafts = Vec::new();
-    let mut varying: Vec<Vec<String>> = Vec::new();
+    let mut varying = Vec::new();
     for (si, stage) in spec.stages.iter().enumerate() {
-        let mut assignments = product(&stage.grid);
-        assignments.retain(|a| !stage.exclude.iter().any(|ex| matches(a, ex)));
-        assignments.extend(stage.include.iter().cloned());
-        // A key varies when its values differ between the points of its axis.
-        let mut keys: Vec<String> = Vec::new();
-        for axis in &stage.grid {
-            for (j, k) in axis.keys.iter().enumerate() {
-                if axis.values.iter().any(|p| p[j] != axis.values[0][j]) {
-                    keys.push(k.clone());
-                }
-            }
-        }
-        for inc in &stage.include {
-            for (k, _) in inc {
-                if !keys.contains(k) {
-                    keys.push(k.clone());
-                }
-            }
-        }
-        if stage.seeds.len() > 1 {
-            keys.push(SEED_KEY.into());
-        }
-        for a in assignments {
-            for &seed in &stage.seeds {
-                let mut config = stage.base.clone();
-                let mut apply = |k: &str, v: Value| {
-                    set_value(&mut config, k, v).map_err(|m| SweepError::Invalid {
-                        file: spec.name.clone(),
-                        key: k.into(),
-                        message: m,
-                    })
-                };
-                for (k, v) in &stage.set {
-                    apply(k, v.clone())?;
-                }
-                for (k, v) in &a {
-                    apply(k, v.clone())?;
-                }
-                apply(SEED_KEY, Value::Number(seed.into()))?;
-                for o in overrides {
-                    match scoped(o) {
-                        Some((name, o)) if name == stage.name => set(&mut config, o)?,
-                        Some(_) => {}
-                        None => set(&mut config, o)?,
-                    }
-                }
-                let mut assignment: Vec<(String, Value)> = a
-                    .iter()
-                    .filter(|(k, _)| keys.contains(k))
-                    .cloned()
-                    .collect();
-                if keys.iter().any(|k| k == SEED_KEY) {
-                    assignment.push((SEED_KEY.into(), Value::Number(seed.into())));
-                }
-                drafts.push(Draft {
-                    stage: si,
-                    assignment,
-                    config,
-                });
-            }
-        }
+        let keys = varying_keys(stage);
+        drafts.extend(stage_drafts(spec, si, &keys, overrides)?);
         varying.push(keys);
     }
-
-    // Ids from the configs before references are resolved: they do not depend on `out`.
-    let multi_stage = spec.stages.len() > 1;
-    let ids: Vec<String> = drafts
-        .iter()
-        .map(|d| {
-            run_id(
-                &spec.stages[d.stage].name,
-                multi_stage,
-                &d.assignment,
-                &d.config,
-            )
-        })
-        .collect();
-    for (i, id) in ids.iter().enumerate() {
-        if ids[..i].contains(id) {
-            return Err(SweepError::Plan(format!(
-                "two runs have the same config ({id}); remove the duplicate grid values"
-            )));
-        }
-    }
-
-    // References: `@stage[/path]` strings.
-    let stage_index: BTreeMap<&str, usize> = spec
-        .stages
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
-    let mut deps = vec![Vec::new(); drafts.len()];
-    let mut configs = Vec::with_capacity(drafts.len());
-    for (i, d) in drafts.iter().enumerate() {
-        let mut config = d.config.clone();
-        let mut error = None;
-        resolve_refs(&mut config, &mut |reference: &str| {
-            let (stage, rest) = reference.split_once('/').unwrap_or((reference, ""));
-            let Some(&t) = stage_index.get(stage) else {
-                error = Some(format!(
-                    "{}: `@{reference}` names no stage (stages: {})",
-                    ids[i],
-                    spec.stages
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-                return None;
-            };
-            let shared: Vec<&String> = varying[t]
-                .iter()
-                .filter(|k| d.assignment.iter().any(|(a, _)| a == *k))
-                .collect();
-            let candidates: Vec<usize> = drafts
-                .iter()
-                .enumerate()
-                .filter(|(_, o)| o.stage == t)
-                .filter(|(_, o)| {
-                    shared
-                        .iter()
-                        .all(|k| shown(&o.assignment, k) == shown(&d.assignment, k))
-                })
-                .map(|(j, _)| j)
-                .collect();
-            match candidates.as_slice() {
-                [j] => {
-                    if !deps[i].contains(j) {
-                        deps[i].push(*j);
-                    }
-                    let mut path = out.join("runs").join(&ids[*j]);
-                    if !rest.is_empty() {
-                        path = path.join(rest);
-                    }
-                    Some(path.display().to_string())
-                }
-                [] => {
-                    error = Some(format!(
-                        "{}: `@{reference}` matches no run of stage {stage}",
-                        ids[i]
-                    ));
-                    None
-                }
-                many => {
-                    error = Some(format!(
-                        "{}: `@{reference}` matches {} runs of stage {stage}; it varies {} that \
-                         this stage does not",
-                        ids[i],
-                        many.len(),
-                        varying[t].join(", ")
-                    ));
-                    None
-                }
-            }
-        });
-        if let Some(e) = error {
-            return Err(SweepError::Plan(e));
-        }
-        configs.push(config);
-    }
-
+    let ids = run_ids(spec, &drafts)?;
+    let (configs, deps) = resolve_references(spec, out, &drafts, &ids, &varying)?;
     let levels = levels(&deps, &ids)?;
     let mut runs = Vec::with_capacity(drafts.len());
-    for (i, d) in drafts.iter().enumerate() {
-        let yaml = serde_yaml_ng::to_string(&configs[i]).expect("configs serialize");
+    for (i, (d, config)) in drafts.iter().zip(&configs).enumerate() {
+        let yaml = serde_yaml_ng::to_string(config).expect("configs serialize");
         let parsed = RunConfig::parse(&yaml, &format!("{} run {}", spec.name, ids[i]), &[])?;
         runs.push(RunPlan {
             id: ids[i].clone(),
@@ -277,6 +153,209 @@ pub fn plan(spec: &SweepSpec, out: &Path, overrides: &[String]) -> Result<Plan, 
         name: spec.name.clone(),
         runs,
     })
+}
+
+/// The stage names of `spec`, for messages.
+fn stage_names(spec: &SweepSpec) -> String {
+    let names: Vec<&str> = spec.stages.iter().map(|s| s.name.as_str()).collect();
+    names.join(", ")
+}
+
+/// Refuses a `STAGE:key=value` override whose stage does not exist.
+fn check_scopes(spec: &SweepSpec, overrides: &[String]) -> Result<(), SweepError> {
+    for o in overrides {
+        if let Some((name, _)) = scoped(o)
+            && !spec.stages.iter().any(|s| s.name == name)
+        {
+            return Err(SweepError::Plan(format!(
+                "--set {o}: no stage named {name:?} (stages: {})",
+                stage_names(spec)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The keys that tell a stage's runs apart: a grid key whose values differ between the
+/// points of its axis, an `include` key, and the seed when there are several.
+fn varying_keys(stage: &StageSpec) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for axis in &stage.grid {
+        for (j, k) in axis.keys.iter().enumerate() {
+            if axis.values.iter().any(|p| p[j] != axis.values[0][j]) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    for inc in &stage.include {
+        for (k, _) in inc {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    if stage.seeds.len() > 1 {
+        keys.push(SEED_KEY.into());
+    }
+    keys
+}
+
+/// The runs of stage `si`: each grid point (less `exclude`, plus `include`) for each seed,
+/// with the stage's `set`, the point, the seed and the overrides applied in that order.
+fn stage_drafts(
+    spec: &SweepSpec,
+    si: usize,
+    keys: &[String],
+    overrides: &[String],
+) -> Result<Vec<Draft>, SweepError> {
+    let stage = &spec.stages[si];
+    let mut assignments = product(&stage.grid);
+    assignments.retain(|a| !stage.exclude.iter().any(|ex| matches(a, ex)));
+    assignments.extend(stage.include.iter().cloned());
+    let mut drafts = Vec::new();
+    for a in assignments {
+        for &seed in &stage.seeds {
+            let mut config = stage.base.clone();
+            let mut apply = |k: &str, v: Value| {
+                set_value(&mut config, k, v).map_err(|m| SweepError::Invalid {
+                    file: spec.name.clone(),
+                    key: k.into(),
+                    message: m,
+                })
+            };
+            for (k, v) in stage.set.iter().chain(&a) {
+                apply(k, v.clone())?;
+            }
+            apply(SEED_KEY, Value::Number(seed.into()))?;
+            for o in overrides {
+                match scoped(o) {
+                    Some((name, o)) if name == stage.name => set(&mut config, o)?,
+                    Some(_) => {}
+                    None => set(&mut config, o)?,
+                }
+            }
+            let mut assignment: Vec<(String, Value)> = a
+                .iter()
+                .filter(|(k, _)| keys.contains(k))
+                .cloned()
+                .collect();
+            if keys.iter().any(|k| k == SEED_KEY) {
+                assignment.push((SEED_KEY.into(), Value::Number(seed.into())));
+            }
+            drafts.push(Draft {
+                stage: si,
+                assignment,
+                config,
+            });
+        }
+    }
+    Ok(drafts)
+}
+
+/// Each run's id, from its config before references are resolved (so it does not depend
+/// on `out`); two runs with one id are refused.
+fn run_ids(spec: &SweepSpec, drafts: &[Draft]) -> Result<Vec<String>, SweepError> {
+    let multi_stage = spec.stages.len() > 1;
+    let ids: Vec<String> = drafts
+        .iter()
+        .map(|d| {
+            run_id(
+                &spec.stages[d.stage].name,
+                multi_stage,
+                &d.assignment,
+                &d.config,
+            )
+        })
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        if ids[..i].contains(id) {
+            return Err(SweepError::Plan(format!(
+                "two runs have the same config ({id}); remove the duplicate grid values"
+            )));
+        }
+    }
+    Ok(ids)
+}
+
+/// Each run's config with its `@stage[/path]` references replaced by the folder of the
+/// one run of that stage that shares its values, and the runs it thereby depends on.
+fn resolve_references(
+    spec: &SweepSpec,
+    out: &Path,
+    drafts: &[Draft],
+    ids: &[String],
+    varying: &[Vec<String>],
+) -> Result<(Vec<Value>, Vec<Vec<usize>>), SweepError> {
+    let stage_index: BTreeMap<&str, usize> = spec
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let mut deps = vec![Vec::new(); drafts.len()];
+    let mut configs = Vec::with_capacity(drafts.len());
+    for (i, d) in drafts.iter().enumerate() {
+        let mut config = d.config.clone();
+        resolve_refs(&mut config, &mut |reference: &str| {
+            let (stage, rest) = reference.split_once('/').unwrap_or((reference, ""));
+            let Some(&t) = stage_index.get(stage) else {
+                return Err(format!(
+                    "{}: `@{reference}` names no stage (stages: {})",
+                    ids[i],
+                    stage_names(spec)
+                ));
+            };
+            let j = referenced_run(drafts, d, (t, stage), &varying[t])
+                .map_err(|why| format!("{}: `@{reference}` {why}", ids[i]))?;
+            if !deps[i].contains(&j) {
+                deps[i].push(j);
+            }
+            let path = out.join("runs").join(&ids[j]);
+            let path = if rest.is_empty() {
+                path
+            } else {
+                path.join(rest)
+            };
+            Ok(path.display().to_string())
+        })
+        .map_err(SweepError::Plan)?;
+        configs.push(config);
+    }
+    Ok((configs, deps))
+}
+
+/// The one run of stage `t` (named `stage`) whose values of the keys that `t` varies equal `d`'s.
+fn referenced_run(
+    drafts: &[Draft],
+    d: &Draft,
+    (t, stage): (usize, &str),
+    varying: &[String],
+) -> Result<usize, String> {
+    let shared: Vec<&String> = varying
+        .iter()
+        .filter(|k| d.assignment.iter().any(|(a, _)| a == *k))
+        .collect();
+    let candidates: Vec<usize> = drafts
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.stage == t)
+        .filter(|(_, o)| {
+            shared
+                .iter()
+                .all(|k| shown(&o.assignment, k) == shown(&d.assignment, k))
+        })
+        .map(|(j, _)| j)
+        .collect();
+    match candidates.as_slice() {
+        [j] => Ok(*j),
+        [] => Err(format!("matches no run of stage {}", stage)),
+        many => Err(format!(
+            "matches {} runs of stage {}; it varies {} that this stage does not",
+            many.len(),
+            stage,
+            varying.join(", ")
+        )),
+    }
 }
 
 /// `stage:key=value` -> (stage, `key=value`); a colon after the `=` is part of the value.
@@ -319,18 +398,29 @@ fn value_of<'a>(a: &'a [(String, Value)], key: &str) -> Option<&'a Value> {
     a.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
-/// Replaces every `@...` string in `v` by `resolve`'s answer.
-fn resolve_refs(v: &mut Value, resolve: &mut dyn FnMut(&str) -> Option<String>) {
+/// Replaces every `@reference` string in `v` by what `resolve` makes of it; the first
+/// error ends the walk.
+fn resolve_refs(
+    v: &mut Value,
+    resolve: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<(), String> {
     match v {
         Value::String(s) if s.starts_with('@') && s.len() > 1 => {
-            if let Some(r) = resolve(&s[1..]) {
-                *s = r;
+            *s = resolve(&s[1..])?;
+        }
+        Value::Mapping(m) => {
+            for x in m.values_mut() {
+                resolve_refs(x, resolve)?;
             }
         }
-        Value::Mapping(m) => m.values_mut().for_each(|x| resolve_refs(x, resolve)),
-        Value::Sequence(xs) => xs.iter_mut().for_each(|x| resolve_refs(x, resolve)),
+        Value::Sequence(xs) => {
+            for x in xs {
+                resolve_refs(x, resolve)?;
+            }
+        }
         _ => {}
     }
+    Ok(())
 }
 
 /// Dependency levels; refuses cycles.

@@ -281,6 +281,55 @@ pub fn states_on_disk(plan: &Plan, out: &Path) -> Vec<RunState> {
         .collect()
 }
 
+/// Shows the sweep's progress through `observer` until the jobs `ids` have left the
+/// queue; jobs left waiting on a failed dependency are cancelled. Returns each run's final
+/// state: a run not done by then has failed.
+pub fn wait(
+    plan: &Plan,
+    out: &Path,
+    ids: &[String],
+    observer: &mut dyn local::SweepObserver,
+) -> Result<Vec<RunState>, SweepError> {
+    loop {
+        observer.update(local::count(&states_on_disk(plan, out)), None);
+        let queued = queue(ids)?;
+        // Jobs whose dependency failed never start: cancel them and stop waiting.
+        let stuck: Vec<String> = queued
+            .iter()
+            .filter(|j| j.reason.contains("DependencyNeverSatisfied"))
+            .map(|j| j.id.clone())
+            .collect();
+        if !stuck.is_empty() && stuck.len() == queued.len() {
+            observer.note(&format!(
+                "cancelling jobs whose dependencies failed: {stuck:?}"
+            ));
+            cancel(&stuck)?;
+        }
+        if queued.is_empty() || stuck.len() == queued.len() {
+            return Ok(settled(plan, out));
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
+/// The runs' states once their jobs have left the queue: a run not done has failed.
+fn settled(plan: &Plan, out: &Path) -> Vec<RunState> {
+    states_on_disk(plan, out)
+        .into_iter()
+        .zip(&plan.runs)
+        .map(|(state, run)| match state {
+            RunState::Running => RunState::Failed(format!(
+                "its job ended before the run finished; see {}",
+                workdir::run_dir(out, &run.id)
+                    .join(workdir::LOG_FILE)
+                    .display()
+            )),
+            RunState::Queued => RunState::Failed("never started: a dependency failed".into()),
+            other => other,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,15 +376,14 @@ mod tests {
             device: "cpu".into(),
             params: 1,
             macs: 1,
-            best_val_top1: Some(1.0),
             best_epoch: 1,
-            final_val_top1: Some(1.0),
-            final_val_top5: Some(1.0),
-            final_test_top1: None,
-            final_test_top5: None,
-            best_val_map50: None,
-            final_val_map50: None,
-            final_val_map: None,
+            metrics: [
+                ("best_val_top1", 1.0),
+                ("final_val_top1", 1.0),
+                ("final_val_top5", 1.0),
+            ]
+            .map(|(k, v)| (k.to_string(), v))
+            .into(),
             wall_seconds: 1.0,
             images_per_second: 1.0,
             status: netaug_trainer::Status::Done,

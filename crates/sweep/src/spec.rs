@@ -117,10 +117,8 @@ impl SweepSpec {
                 ),
             });
         }
-        let text = std::fs::read_to_string(path).map_err(|e| SweepError::Unreadable {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SweepError::Unreadable(netaug_fs::FileError::new(path, e)))?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let dir = path.parent().unwrap_or(Path::new("."));
         Self::parse(text, &path.display().to_string(), dir)

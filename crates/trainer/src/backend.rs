@@ -3,8 +3,6 @@
 
 use burn::tensor::Device;
 
-use crate::error::TrainError;
-
 /// Every device name a config may use, compiled in or not.
 pub const DEVICES: &[&str] = &["cpu", "tch-cpu", "tch-cuda", "cuda"];
 
@@ -198,40 +196,39 @@ pub fn compiled() -> Vec<&'static str> {
         .collect()
 }
 
+/// A device that this binary or this machine does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("device: {0}")]
+pub struct DeviceError(String);
+
 /// The burn device of `name`; a backend not compiled into this binary is refused.
-pub fn device(name: &DeviceName) -> Result<Device, TrainError> {
+pub fn device(name: &DeviceName) -> Result<Device, DeviceError> {
     if !name.kind.compiled() {
-        return Err(TrainError::setting(
-            "device",
-            format!(
-                "`{name}` is not compiled into this binary (compiled: {}); rebuild with \
+        return Err(DeviceError(format!(
+            "`{name}` is not compiled into this binary (compiled: {}); rebuild with \
                  --features {} (see docs/backends.md)",
-                compiled().join(", "),
-                if name.kind == DeviceKind::Cuda {
-                    "cuda"
-                } else {
-                    "tch"
-                }
-            ),
-        ));
+            compiled().join(", "),
+            if name.kind == DeviceKind::Cuda {
+                "cuda"
+            } else {
+                "tch"
+            }
+        )));
     }
     let index = name.index.unwrap_or(0);
     if let Some(found) = gpus(name.kind)
         && index >= found
     {
-        return Err(TrainError::setting(
-            "device",
-            format!(
-                "`{name}`: no such GPU; this machine shows {found} to {} ({}CUDA_VISIBLE_DEVICES: {})",
-                name.kind.name(),
-                if found == 0 {
-                    "no driver or no GPU; "
-                } else {
-                    ""
-                },
-                std::env::var("CUDA_VISIBLE_DEVICES").unwrap_or_else(|_| "unset".into())
-            ),
-        ));
+        return Err(DeviceError(format!(
+            "`{name}`: no such GPU; this machine shows {found} to {} ({}CUDA_VISIBLE_DEVICES: {})",
+            name.kind.name(),
+            if found == 0 {
+                "no driver or no GPU; "
+            } else {
+                ""
+            },
+            std::env::var("CUDA_VISIBLE_DEVICES").unwrap_or_else(|_| "unset".into())
+        )));
     }
     Ok(make(name.kind, index))
 }

@@ -22,16 +22,14 @@ const OPTIMIZER: &str = "optimizer.bpk";
 
 /// Where the loop stands after a checkpointed epoch.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StateFile")]
 pub struct TrainState {
     /// Epochs finished.
     pub epochs_done: usize,
     /// Optimizer steps taken.
     pub step: usize,
-    /// Best validation top-1 so far (percent; classification).
-    pub best_val_top1: f64,
-    /// Best validation mAP50 so far (percent; detection).
-    #[serde(default)]
-    pub best_val_map50: f64,
+    /// Best value so far of the task's selection metric.
+    pub best: f64,
     /// Its epoch.
     pub best_epoch: usize,
     /// Wall seconds so far.
@@ -40,6 +38,38 @@ pub struct TrainState {
     pub train_seconds: f64,
     /// Images trained on so far.
     pub train_images: u64,
+}
+
+/// `state.json` as written now, or by a version that kept the best value under the
+/// metric's own key (`best_val_top1`, `best_val_map50`, the other one 0).
+#[derive(Deserialize)]
+struct StateFile {
+    epochs_done: usize,
+    step: usize,
+    #[serde(default)]
+    best: Option<f64>,
+    #[serde(default)]
+    best_val_top1: f64,
+    #[serde(default)]
+    best_val_map50: f64,
+    best_epoch: usize,
+    wall_seconds: f64,
+    train_seconds: f64,
+    train_images: u64,
+}
+
+impl From<StateFile> for TrainState {
+    fn from(f: StateFile) -> Self {
+        Self {
+            epochs_done: f.epochs_done,
+            step: f.step,
+            best: f.best.unwrap_or(f.best_val_top1.max(f.best_val_map50)),
+            best_epoch: f.best_epoch,
+            wall_seconds: f.wall_seconds,
+            train_seconds: f.train_seconds,
+            train_images: f.train_images,
+        }
+    }
 }
 
 /// Writes checkpoint `name` under `root`.
@@ -61,42 +91,22 @@ pub fn save(
     })
 }
 
-/// Fills folder `root/name` through `fill` on a temporary folder, then swaps it in:
-/// `name -> .name.old`, `tmp -> name`, drop `.name.old`, so at every moment one whole
-/// folder exists.
-pub fn write_dir(
+/// Fills folder `root/name` through `fill` and swaps it in whole (netaug-fs): at
+/// every moment one whole folder exists, the new one or the previous one as `.name.old`.
+pub(crate) fn write_dir(
     root: &Path,
     name: &str,
     fill: impl FnOnce(&Path) -> Result<(), TrainError>,
 ) -> Result<(), TrainError> {
-    let tmp = root.join(format!(".{name}.tmp"));
-    let old = root.join(format!(".{name}.old"));
-    let dest = root.join(name);
-    let io = |p: &Path, e: std::io::Error| TrainError::write(p, e);
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
-    fill(&tmp)?;
-    if dest.exists() {
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
-        }
-        std::fs::rename(&dest, &old).map_err(|e| io(&dest, e))?;
-    }
-    std::fs::rename(&tmp, &dest).map_err(|e| io(&tmp, e))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
-    }
-    Ok(())
+    netaug_fs::write_dir(&root.join(name), fill, |p, e| TrainError::write(p, e))
 }
 
 /// The folder of checkpoint `name` under `root`, falling back to the previous one when a
 /// kill interrupted the swap; `None` when there is none.
 pub fn find(root: &Path, name: &str) -> Option<PathBuf> {
-    [root.join(name), root.join(format!(".{name}.old"))]
-        .into_iter()
-        .find(|d| d.join(STATE).is_file())
+    let dest = root.join(name);
+    let old = netaug_fs::old_dir(&dest);
+    [dest, old].into_iter().find(|d| d.join(STATE).is_file())
 }
 
 /// The loop's position saved in checkpoint `dir`.
@@ -139,4 +149,30 @@ pub fn resolve_net(path: &Path) -> Result<PathBuf, TrainError> {
             "no such file or folder"
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_that_kept_the_best_under_the_metrics_name_reads_as_the_best() {
+        let old = |top1: f64, map50: f64| {
+            let text = format!(
+                r#"{{"epochs_done":3,"step":30,"best_val_top1":{top1},"best_val_map50":{map50},
+                "best_epoch":2,"wall_seconds":1.0,"train_seconds":0.5,"train_images":300}}"#
+            );
+            serde_json::from_str::<TrainState>(&text).unwrap()
+        };
+        assert_eq!(old(71.5, 0.0).best, 71.5);
+        assert_eq!(old(0.0, 12.25).best, 12.25);
+        let now = TrainState {
+            best: 42.0,
+            best_epoch: 2,
+            ..Default::default()
+        };
+        let again: TrainState =
+            serde_json::from_str(&serde_json::to_string(&now).unwrap()).unwrap();
+        assert_eq!(again, now);
+    }
 }

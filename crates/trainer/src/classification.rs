@@ -6,12 +6,12 @@ use burn::tensor::{Device, Tensor};
 use netaug_data::{DataError, Loader, LoaderConfig, Normalize, Transform};
 use netaug_model::{Active, Mode, Net, zoo};
 
-use crate::checkpoint::{self, TrainState};
+use crate::checkpoint;
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::eval::{EvalResult, evaluate, to_device};
 use crate::loss::{hits_topk, mixed_targets, smoothed_targets};
-use crate::metrics::{EpochMetrics, Summary};
+use crate::metrics::{EpochMetrics, Metrics, Selection};
 use crate::observer::Observer;
 use crate::step::{Distill, Objective};
 use crate::task::{Calibration, EpochTotals, Scored, Task, supernet_settings};
@@ -263,20 +263,25 @@ impl Task for Classification {
         }
     }
 
+    const SELECTION: Selection = Selection::higher("val_top1");
+
     fn score(line: &EpochMetrics) -> f64 {
         line.val_top1
     }
 
-    fn best(state: &mut TrainState) -> &mut f64 {
-        &mut state.best_val_top1
-    }
-
-    fn summarize(summary: &mut Summary, last: Option<&EpochMetrics>, state: &TrainState) {
-        summary.best_val_top1 = Some(state.best_val_top1);
-        summary.final_val_top1 = Some(last.map_or(0.0, |m| m.val_top1));
-        summary.final_val_top5 = Some(last.map_or(0.0, |m| m.val_top5));
-        summary.final_test_top1 = last.and_then(|m| m.test_top1);
-        summary.final_test_top5 = last.and_then(|m| m.test_top5);
+    fn final_metrics(last: Option<&EpochMetrics>) -> Metrics {
+        let mut m = Metrics::new();
+        m.insert("final_val_top1".into(), last.map_or(0.0, |l| l.val_top1));
+        m.insert("final_val_top5".into(), last.map_or(0.0, |l| l.val_top5));
+        let test = [
+            ("final_test_top1", last.and_then(|l| l.test_top1)),
+            ("final_test_top5", last.and_then(|l| l.test_top5)),
+        ];
+        m.extend(
+            test.into_iter()
+                .filter_map(|(k, v)| Some((k.to_string(), v?))),
+        );
+        m
     }
 }
 

@@ -45,7 +45,7 @@ pub fn open(data: &DataConfig) -> Result<Dataset, TrainError> {
         ));
     }
     netaug_data::open(&data.dataset, &root, &OpenOptions::default()).map_err(|e| match e {
-        netaug_data::DataError::UnknownDataset(_) => {
+        netaug_data::DataError::UnknownDataset { .. } => {
             TrainError::setting("data.dataset", e.to_string())
         }
         other => TrainError::setting("data.root", other.to_string()),

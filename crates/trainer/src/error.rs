@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use netaug_fs::{BoxError, FileError};
+
 use crate::config::ConfigError;
 
 /// An error of a training, evaluation or export.
@@ -20,6 +22,9 @@ pub enum TrainError {
         /// What is wrong.
         message: String,
     },
+    /// A device this binary or machine does not have.
+    #[error(transparent)]
+    Device(#[from] crate::backend::DeviceError),
     /// Reading the dataset failed.
     #[error(transparent)]
     Data(#[from] netaug_data::DataError),
@@ -27,22 +32,12 @@ pub enum TrainError {
     #[error(transparent)]
     Model(#[from] netaug_model::ModelError),
     /// A run or checkpoint file.
-    #[error("{path}: {message}")]
-    File {
-        /// The file or folder.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    File(FileError),
     /// Writing a run file or folder failed (a full or read-only disk): the run's failure,
     /// not the user's input.
-    #[error("{path}: writing failed: {message}")]
-    Write {
-        /// The file or folder.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
+    #[error("writing failed: {0}")]
+    Write(#[source] FileError),
     /// The loss became NaN or infinite.
     #[error("training diverged: {0}")]
     Diverged(String),
@@ -64,19 +59,13 @@ impl TrainError {
     }
 
     /// A file error.
-    pub fn file(path: impl Into<PathBuf>, message: impl ToString) -> Self {
-        Self::File {
-            path: path.into(),
-            message: message.to_string(),
-        }
+    pub fn file(path: impl Into<PathBuf>, e: impl Into<BoxError>) -> Self {
+        Self::File(FileError::new(path, e))
     }
 
     /// A write error.
-    pub fn write(path: impl Into<PathBuf>, message: impl ToString) -> Self {
-        Self::Write {
-            path: path.into(),
-            message: message.to_string(),
-        }
+    pub fn write(path: impl Into<PathBuf>, e: impl Into<BoxError>) -> Self {
+        Self::Write(FileError::new(path, e))
     }
 
     /// Whether the user's input is at fault (a bad config, key, path or file), as opposed
@@ -84,7 +73,7 @@ impl TrainError {
     pub fn is_input(&self) -> bool {
         !matches!(
             self,
-            Self::Diverged(_) | Self::Locked(_) | Self::Write { .. } | Self::Interrupted(_)
+            Self::Diverged(_) | Self::Locked(_) | Self::Write(_) | Self::Interrupted(_)
         )
     }
 }

@@ -16,7 +16,9 @@ use crate::checkpoint::{self, BEST, LATEST, TrainState};
 use crate::config::{ExportFrom, RunConfig};
 use crate::error::TrainError;
 use crate::layout::{CHECKPOINTS, EXPORTED, METRICS_FILE, SUMMARY_FILE, prepare_out};
-use crate::metrics::{EpochLine, Status, Summary, read_metrics, write_atomic, write_metrics};
+use crate::metrics::{
+    EpochLine, Selection, Status, Summary, read_metrics, write_atomic, write_metrics,
+};
 use crate::observer::Observer;
 use crate::scalars::{Scalars, StepMetrics};
 
@@ -134,7 +136,7 @@ impl Ledger {
     }
 
     /// Ends 0-based `epoch`: rewrites `metrics.jsonl` with `metrics`, makes this epoch the
-    /// best when `value` beats the best so far (kept in `best` of the state), advances the
+    /// best when `value` beats the best so far by `selection` (kept in the state), advances the
     /// state and writes `checkpoints/latest` (with the optimizer) and, when best,
     /// `checkpoints/best`. Metrics come before the checkpoint: a kill in between redoes
     /// this epoch on resume, and the line it wrote is dropped then.
@@ -143,7 +145,7 @@ impl Ledger {
         epoch: usize,
         metrics: &[M],
         value: f64,
-        best: fn(&mut TrainState) -> &mut f64,
+        selection: Selection,
         net: &impl Supernet,
         optimizer: &ModuleOptimizer,
     ) -> Result<(), TrainError> {
@@ -151,9 +153,9 @@ impl Ledger {
         if let Some(line) = metrics.last() {
             self.scalars.epoch(line)?;
         }
-        let is_best = self.state.best_epoch == 0 || value > *best(&mut self.state);
+        let is_best = self.state.best_epoch == 0 || selection.improves(value, self.state.best);
         if is_best {
-            *best(&mut self.state) = value;
+            self.state.best = value;
             self.state.best_epoch = epoch + 1;
         }
         self.state.epochs_done = epoch + 1;

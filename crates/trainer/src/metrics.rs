@@ -2,7 +2,7 @@
 //! the shape DESIGN.md fixes (accuracies and mAP in percent). Classification runs write
 //! top-1/top-5, detection runs mAP50 and mAP@[.5:.95]; neither writes the other's.
 
-use std::io::Write;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -123,6 +123,52 @@ impl EpochReport for DetEpochMetrics {
 
 impl EpochLine for DetEpochMetrics {}
 
+/// Named metric values (percent).
+pub type Metrics = BTreeMap<String, f64>;
+
+/// The metric a task keeps its best checkpoint by, and which way is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Selection {
+    /// Its name in a metrics line (`val_top1`, `val_map50`).
+    pub metric: &'static str,
+    /// Whether a higher value is better.
+    pub higher_is_better: bool,
+}
+
+impl Selection {
+    /// `metric`, the higher the better.
+    pub const fn higher(metric: &'static str) -> Self {
+        Self {
+            metric,
+            higher_is_better: true,
+        }
+    }
+
+    /// Whether `value` beats `best`.
+    pub fn improves(&self, value: f64, best: f64) -> bool {
+        if self.higher_is_better {
+            value > best
+        } else {
+            value < best
+        }
+    }
+
+    /// Its key in the summary: `best_<metric>`.
+    pub fn best_key(&self) -> String {
+        format!("best_{}", self.metric)
+    }
+}
+
+/// The numeric entries of the summary's remaining keys (a `null` or text one, as no
+/// current run writes, is left out).
+fn numbers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Metrics, D::Error> {
+    let all = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+    Ok(all
+        .into_iter()
+        .filter_map(|(k, v)| v.as_f64().map(|v| (k, v)))
+        .collect())
+}
+
 /// Outcome of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -162,32 +208,14 @@ pub struct Summary {
     pub params: u64,
     /// MACs of the target net for one image.
     pub macs: u64,
-    /// Best validation top-1 over the epochs (percent; classification).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub best_val_top1: Option<f64>,
-    /// Epoch of the best validation top-1 (classification) or mAP50 (detection).
+    /// Epoch of the best value of the task's selection metric.
     pub best_epoch: usize,
-    /// Validation top-1 after the last epoch (percent; classification).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_val_top1: Option<f64>,
-    /// Validation top-5 after the last epoch (percent; classification).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_val_top5: Option<f64>,
-    /// Test top-1 after the last epoch (percent; classification with `data.val_split`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_test_top1: Option<f64>,
-    /// Test top-5 after the last epoch (percent; classification with `data.val_split`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_test_top5: Option<f64>,
-    /// Best validation mAP50 over the epochs (percent; detection).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub best_val_map50: Option<f64>,
-    /// Validation mAP50 after the last epoch (percent; detection).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_val_map50: Option<f64>,
-    /// Validation mAP@[.5:.95] after the last epoch (percent; detection).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_val_map: Option<f64>,
+    /// The run's result by name, in percent, beside the keys above in the file: the best
+    /// value of the task's selection metric (`best_val_top1`, `best_val_map50`) and the
+    /// last epoch's (`final_val_top1`, `final_val_top5`, `final_test_top1`,
+    /// `final_test_top5`; `final_val_map50`, `final_val_map`).
+    #[serde(flatten, deserialize_with = "numbers")]
+    pub metrics: Metrics,
     /// Wall seconds of the whole run, resumed parts added.
     pub wall_seconds: f64,
     /// Training images per second over the run's training steps.
@@ -198,20 +226,39 @@ pub struct Summary {
     pub error: Option<String>,
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a reader (or a
-/// crash) never sees half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        TrainError::write(path, e)
-    })
+impl Summary {
+    /// The value of metric `name`, if the run has it.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics.get(name).copied()
+    }
+
+    /// The run's result in words: the final and best validation metric (and test top-1).
+    pub fn result_line(&self) -> String {
+        let m = |name: &str| self.metric(name);
+        let epoch = self.best_epoch;
+        if let Some(top1) = m("final_val_top1") {
+            let best = m("best_val_top1").unwrap_or(top1);
+            let test =
+                m("final_test_top1").map_or_else(String::new, |t| format!(", test top-1 {t:.2}%"));
+            format!("final val top-1 {top1:.2}% (best {best:.2}% at epoch {epoch}){test}")
+        } else if let Some(map50) = m("final_val_map50") {
+            let (map, best) = (
+                m("final_val_map").unwrap_or(0.0),
+                m("best_val_map50").unwrap_or(map50),
+            );
+            format!(
+                "final val mAP50 {map50:.2}% mAP {map:.2}% (best mAP50 {best:.2}% at epoch {epoch})"
+            )
+        } else {
+            "no evaluation".into()
+        }
+    }
+}
+
+/// Writes `bytes` to `path` whole (netaug-fs), so a reader (or a crash) never sees
+/// half a file.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    netaug_fs::write_file(path, bytes).map_err(|e| TrainError::write(path, e))
 }
 
 /// Reads `metrics.jsonl`; a missing file is an empty history.
@@ -273,5 +320,60 @@ pub fn read_summary(path: &Path) -> Result<Option<Summary>, TrainError> {
             .map_err(|e| TrainError::file(path, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(TrainError::file(path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A summary.json as a classification run wrote it, with a `null` a reader skips.
+    const CLASSIFICATION: &str = r#"{"run_id":"a","dataset":"fashion-mnist","model":"tinymbv2",
+        "resolution":32,"method":"baseline","epochs":3,"seed":0,"device":"cpu","params":1,
+        "macs":2,"best_val_top1":71.5,"best_epoch":2,"final_val_top1":70.25,
+        "final_val_top5":99.0,"final_test_top1":null,"wall_seconds":1.0,
+        "images_per_second":3.0,"status":"done","error":null}"#;
+
+    #[test]
+    fn a_summary_reads_its_metrics_by_name_and_writes_the_same_keys() {
+        let s: Summary = serde_json::from_str(CLASSIFICATION).unwrap();
+        assert_eq!(s.metric("best_val_top1"), Some(71.5));
+        assert_eq!(s.metric("final_val_top1"), Some(70.25));
+        assert_eq!(s.metric("final_test_top1"), None);
+        assert_eq!(s.metric("final_val_map50"), None);
+        assert_eq!(s.best_epoch, 2);
+        let written: serde_json::Value = serde_json::to_value(&s).unwrap();
+        let read: serde_json::Value = serde_json::from_str(CLASSIFICATION).unwrap();
+        for key in [
+            "best_val_top1",
+            "final_val_top1",
+            "final_val_top5",
+            "best_epoch",
+        ] {
+            assert_eq!(written[key], read[key], "{key}");
+        }
+        assert!(
+            written.get("metrics").is_none(),
+            "metrics sit at the top level"
+        );
+        assert_eq!(
+            s.result_line(),
+            "final val top-1 70.25% (best 71.50% at epoch 2)"
+        );
+    }
+
+    #[test]
+    fn a_selection_says_which_way_is_better() {
+        let up = Selection {
+            metric: "val_top1",
+            higher_is_better: true,
+        };
+        let down = Selection {
+            metric: "val_loss",
+            higher_is_better: false,
+        };
+        assert!(up.improves(2.0, 1.0) && !up.improves(1.0, 1.0));
+        assert!(down.improves(1.0, 2.0) && !down.improves(2.0, 1.0));
+        assert_eq!(up.best_key(), "best_val_top1");
     }
 }

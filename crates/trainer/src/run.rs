@@ -199,7 +199,7 @@ impl<T: Task> Run<T> {
             epoch,
             &self.metrics,
             T::score(&line),
-            T::best,
+            T::SELECTION,
             &net,
             &self.optimizer,
         )?;
@@ -308,21 +308,15 @@ impl<T: Task> Run<T> {
             device: self.config.device.to_string(),
             params: self.profile.params,
             macs: self.profile.macs,
-            best_val_top1: None,
             best_epoch: self.ledger.state.best_epoch,
-            final_val_top1: None,
-            final_val_top5: None,
-            final_test_top1: None,
-            final_test_top5: None,
-            best_val_map50: None,
-            final_val_map50: None,
-            final_val_map: None,
+            metrics: T::final_metrics(self.metrics.last()),
             wall_seconds: self.ledger.wall_seconds(),
             images_per_second: self.ledger.images_per_second(),
             status,
             error,
         };
-        T::summarize(&mut summary, self.metrics.last(), &self.ledger.state);
+        let best = T::SELECTION.best_key();
+        summary.metrics.insert(best, self.ledger.state.best);
         summary
     }
 }

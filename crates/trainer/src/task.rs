@@ -8,10 +8,9 @@ use burn::tensor::{Device, Int, Tensor};
 use netaug_data::DataError;
 use netaug_model::{AugFactors, InitKind, Supernet};
 
-use crate::checkpoint::TrainState;
 use crate::config::RunConfig;
 use crate::error::TrainError;
-use crate::metrics::{EpochLine, Summary};
+use crate::metrics::{EpochLine, Metrics, Selection};
 use crate::observer::Observer;
 
 /// BN re-calibration batches, on the device.
@@ -99,12 +98,13 @@ pub(crate) trait Task: Sized + Send + Sync {
         lr: f64,
         seconds: f64,
     ) -> Self::Line;
-    /// The value the best checkpoint follows (higher is better).
+    /// The metric the best checkpoint follows.
+    const SELECTION: Selection;
+    /// The value of [`Task::SELECTION`] in `line`.
     fn score(line: &Self::Line) -> f64;
-    /// Where the state keeps the best score.
-    fn best(state: &mut TrainState) -> &mut f64;
-    /// Fills the task's fields of `summary` from the last line and the state.
-    fn summarize(summary: &mut Summary, last: Option<&Self::Line>, state: &TrainState);
+    /// The summary's `final_*` metrics from the last line (0 for a run that ended before
+    /// its first epoch).
+    fn final_metrics(last: Option<&Self::Line>) -> Metrics;
 }
 
 /// The zoo name of `config`'s net (`model.name` with `model.width`).

@@ -67,7 +67,7 @@ fn a_trained_detector_scores_well_above_an_untrained_one() {
     let out = root.join("run");
     let summary = train(&config, &out, &TrainOptions::default(), &mut Quiet).unwrap();
     assert_eq!(summary.status, Status::Done);
-    let trained = summary.final_val_map50.unwrap();
+    let trained = summary.metric("final_val_map50").unwrap();
 
     // The same detector before any step, scored the same way.
     let device = Device::flex();
@@ -110,7 +110,7 @@ fn a_trained_detector_scores_well_above_an_untrained_one() {
     assert_eq!(exported.labels(), &labels);
     let found = eval::predict(&exported, &loader, &device, &options, &mut Quiet).unwrap();
     let again = eval::score(&opened.gt, &found).unwrap().map50;
-    let best = summary.best_val_map50.unwrap();
+    let best = summary.metric("best_val_map50").unwrap();
     assert!(
         (again - best).abs() < 1e-6,
         "{again} vs the run's best {best}"
@@ -221,7 +221,7 @@ detection: {{anchors: yolov3}}
     )
     .unwrap();
     assert_eq!((s.status, s.dataset.as_str()), (Status::Done, "voc"));
-    assert!(s.final_val_map50.is_some() && s.final_val_top1.is_none());
+    assert!(s.metric("final_val_map50").is_some() && s.metric("final_val_top1").is_none());
     // A VOC folder without 2007 test names the layout.
     std::fs::remove_dir_all(root.join("VOCdevkit/VOC2007/ImageSets")).unwrap();
     let e = data::open(&config.data).unwrap_err().to_string();

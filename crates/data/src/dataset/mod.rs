@@ -206,7 +206,12 @@ pub fn open(name: &str, root: &Path, opts: &OpenOptions) -> Result<Dataset, Data
         "cub200" => (cub200::open(root)?, cub200::LAYOUT),
         "pets" => (pets::open(root)?, pets::LAYOUT),
         "fashion-mnist" => (fashion_mnist::open(root)?, ""),
-        _ => return Err(DataError::UnknownDataset(name.to_string())),
+        _ => {
+            return Err(DataError::UnknownDataset {
+                name: name.to_string(),
+                known: KNOWN,
+            });
+        }
     };
     check_images(ds, layout, opts.allow_missing)
 }

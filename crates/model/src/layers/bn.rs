@@ -5,8 +5,7 @@ use std::sync::{Arc, Mutex};
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::{Int, Tensor};
 
-use super::conv::{fresh, permute};
-use super::{Mode, ParamRef, WeightList};
+use super::{Mode, ParamRef, WeightList, fresh, permute};
 use crate::init::Initializer;
 use crate::ops;
 

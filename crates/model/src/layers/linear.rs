@@ -3,8 +3,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::Tensor;
 
-use super::conv::fresh;
-use super::{ParamRef, WeightList};
+use super::{ParamRef, WeightList, fresh};
 use crate::init::Initializer;
 use crate::ops;
 

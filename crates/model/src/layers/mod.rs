@@ -15,7 +15,7 @@ pub use linear::DynLinear;
 pub use se::DynSe;
 
 use burn::module::Param;
-use burn::tensor::Tensor;
+use burn::tensor::{Int, Tensor};
 
 /// Whether batch norm uses batch statistics (and updates its running ones) or the running
 /// statistics.
@@ -96,4 +96,29 @@ impl<'a> WeightList<'a> {
             active,
         });
     }
+}
+
+/// A new trainable parameter holding a detached copy of `t`.
+pub(crate) fn fresh<const D: usize>(t: Tensor<D>) -> Param<Tensor<D>> {
+    Param::from_tensor(t.detach())
+}
+
+/// `p` with its entries reordered along `dim`, keeping its id (optimizer state follows it).
+pub(crate) fn permute<const D: usize>(
+    p: &Param<Tensor<D>>,
+    dim: usize,
+    idx: &Tensor<1, Int>,
+) -> Param<Tensor<D>> {
+    let idx = idx.clone().inner();
+    // On the inner backend: an autodiff `select` would tie the new leaf to a node of a
+    // graph that the next backward finds already consumed.
+    p.clone().map(|t| {
+        let (autodiff, grad) = (t.is_autodiff(), t.is_require_grad());
+        let t = t.inner().select(dim, idx);
+        match (autodiff, grad) {
+            (true, true) => t.autodiff().require_grad(),
+            (true, false) => t.autodiff(),
+            _ => t,
+        }
+    })
 }

@@ -27,13 +27,12 @@ impl Net {
         // a classifier lacks.
         let (any, json_path): (serde_json::Value, _) = read_description(dir)?;
         if any.get("detector").is_some() {
-            return Err(ModelError::File {
-                path: json_path,
-                message: "is a detector, not a classifier: `netaug detect` runs it and \
+            return Err(ModelError::file(
+                json_path,
+                "is a detector, not a classifier: `netaug detect` runs it and \
                           `netaug det-eval` scores its detections; ONNX export and `eval` \
-                          outside its run take classifiers"
-                    .into(),
-            });
+                          outside its run take classifiers",
+            ));
         }
         let (meta, json_path): (SavedModel, _) = read_description(dir)?;
         check_saved(&meta.spec, &meta.factors, &json_path)?;
@@ -62,10 +61,7 @@ pub(crate) fn save_module<M: Module + Clone>(
     module
         .clone()
         .save_file(&weights)
-        .map_err(|e| ModelError::File {
-            path: weights,
-            message: e.to_string(),
-        })
+        .map_err(|e| ModelError::file(weights, e))
 }
 
 /// Reads `dir/model.json` as `T`; returns it with the file's path.
@@ -90,10 +86,7 @@ pub(crate) fn check_saved(
     factors: &AugFactors,
     json_path: &Path,
 ) -> Result<(), ModelError> {
-    let bad = |e: ModelError| ModelError::File {
-        path: json_path.to_path_buf(),
-        message: e.to_string(),
-    };
+    let bad = |e: ModelError| ModelError::file(json_path.to_path_buf(), e);
     AugFactors::new(
         factors.aug_expand_list.clone(),
         factors.aug_width_mult_list.clone(),
@@ -113,22 +106,19 @@ pub(crate) fn load_weights<M: Module>(module: M, dir: &Path) -> Result<M, ModelE
     }
     let module = module
         .try_load_file(&weights)
-        .map_err(|e| ModelError::File {
-            path: weights.clone(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| ModelError::file(weights.clone(), e))?;
     // A damaged file can decode to NaN or infinite weights, which would only show as a
     // 10% top-1 or a `null` loss much later.
     let mut check = Finite { bad: None };
     module.visit(&mut check);
     match check.bad {
-        Some(count) => Err(ModelError::File {
-            path: weights,
-            message: format!(
+        Some(count) => Err(ModelError::file(
+            weights,
+            format!(
                 "{count} weights are not finite (NaN or infinite): the file is damaged, or \
                  its run diverged"
             ),
-        }),
+        )),
         None => Ok(module),
     }
 }

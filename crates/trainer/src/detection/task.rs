@@ -16,10 +16,9 @@ use netaug_model::{Detector, Mode, zoo};
 use super::data::{self, DetData};
 use super::eval::{DetScore, predict, score};
 use super::loss::{detector_geometry, yolo_loss};
-use crate::checkpoint::TrainState;
 use crate::config::{AnchorMethod, Anchors, DetectionConfig, RunConfig};
 use crate::error::TrainError;
-use crate::metrics::{DetEpochMetrics, Summary};
+use crate::metrics::{DetEpochMetrics, Metrics, Selection};
 use crate::observer::Observer;
 use crate::task::{Calibration, EpochTotals, Scored, Task, supernet_settings};
 
@@ -246,18 +245,17 @@ impl Task for Detection {
         }
     }
 
+    const SELECTION: Selection = Selection::higher("val_map50");
+
     fn score(line: &DetEpochMetrics) -> f64 {
         line.val_map50
     }
 
-    fn best(state: &mut TrainState) -> &mut f64 {
-        &mut state.best_val_map50
-    }
-
-    fn summarize(summary: &mut Summary, last: Option<&DetEpochMetrics>, state: &TrainState) {
-        summary.best_val_map50 = Some(state.best_val_map50);
-        summary.final_val_map50 = Some(last.map_or(0.0, |m| m.val_map50));
-        summary.final_val_map = Some(last.map_or(0.0, |m| m.val_map));
+    fn final_metrics(last: Option<&DetEpochMetrics>) -> Metrics {
+        Metrics::from([
+            ("final_val_map50".into(), last.map_or(0.0, |l| l.val_map50)),
+            ("final_val_map".into(), last.map_or(0.0, |l| l.val_map)),
+        ])
     }
 }
 
