@@ -112,20 +112,9 @@ enum Command {
 
 /// Errors of the user's making (bad names, values, files): exit code 2. It keeps the
 /// library error it wraps, and so that error's chain of causes.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
 pub struct UsageError(pub Box<dyn std::error::Error + Send + Sync>);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for UsageError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
-}
 
 /// Library errors that know whether the user's input is at fault.
 pub trait InputError: std::error::Error + Send + Sync + 'static {

@@ -51,9 +51,23 @@ pub struct Args {
     /// (repeatable).
     #[arg(long, value_name = "OPTION", allow_hyphen_values = true)]
     pub sbatch: Vec<String>,
+    /// Start a run again, up to N times, when its process was killed or a write failed
+    /// (not when it diverged or its input is bad); locally and in each Slurm task.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: usize,
+    /// Runs at once, at most: locally --jobs; on Slurm each array's `--array=...%N`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "jobs")]
+    pub max_running: Option<u64>,
+    /// Slurm: seconds before the time limit that a task is signalled (as on preemption):
+    /// its run stops after its step, the task is requeued and resumes it (at least 30).
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub grace: u64,
+    /// Slurm: how often one task is requeued that way, at most.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub requeue_limit: usize,
     /// Train only the run with this index in OUT/plan.json, in the foreground (what each
     /// Slurm array task runs, with $SLURM_ARRAY_TASK_ID).
-    #[arg(long, conflicts_with_all = ["dry_run", "jobs", "set", "submit"])]
+    #[arg(long, conflicts_with_all = ["dry_run", "jobs", "set", "submit", "max_running"])]
     pub run_index: Option<usize>,
 }
 
@@ -74,19 +88,7 @@ pub fn run(args: Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(&spec.name));
     if let Some(index) = args.run_index {
-        let options = LocalOptions {
-            jobs: 1,
-            binary: std::env::current_exe()?,
-            // Left alone: the job script sets RAYON_NUM_THREADS from Slurm's CPU count.
-            threads_per_run: 0,
-        };
-        let (id, state) =
-            local::run_prepared(&spec.name, &out, index, &options).map_err(classify)?;
-        return match state {
-            RunState::Done => outln!("run {index} ({id}): done"),
-            RunState::Failed(why) => anyhow::bail!("run {index} ({id}) failed: {why}"),
-            other => anyhow::bail!("run {index} ({id}): unexpected state {other:?}"),
-        };
+        return run_index(&spec.name, &out, index, args.retries);
     }
     if args.executor == Executor::Local && (args.submit || !args.sbatch.is_empty()) {
         return Err(UsageError("--submit and --sbatch need --executor slurm".into()).into());
@@ -96,7 +98,8 @@ pub fn run(args: Args) -> Result<()> {
         return outln!("{}", plan.table());
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = args.jobs.unwrap_or(1).max(1);
+    let max_running = args.max_running.map(|n| n as usize);
+    let jobs = max_running.or(args.jobs).unwrap_or(1).max(1);
     if args.executor == Executor::Local && !args.oversubscribe {
         plan.check_cores(jobs, cores).map_err(classify)?;
     }
@@ -104,34 +107,61 @@ pub fn run(args: Args) -> Result<()> {
     let text = std::fs::read_to_string(&args.sweep)?;
     workdir::prepare(&out, &text, &plan, args.force).map_err(classify)?;
     let mut view = View::new(plan.runs.len());
-    let states = match args.executor {
+    let outcome = match args.executor {
         Executor::Local => {
             let options = LocalOptions {
                 jobs,
                 binary: std::env::current_exe()?,
                 // Each CPU run gets its share of the cores, so N runs do not oversubscribe them.
                 threads_per_run: (cores / jobs).max(1),
+                retries: args.retries,
             };
             let (name, n, dir) = (&plan.name, plan.runs.len(), out.display());
             errln!("sweep {name}: {n} runs into {dir}, {jobs} at a time");
             local::run(&plan, &out, &options, &mut view)?
         }
         Executor::Slurm => match submit_slurm(&plan, &out, &args)? {
-            Some(ids) => slurm::wait(&plan, &out, &ids, &mut view).map_err(classify)?,
+            Some(ids) => {
+                let states = slurm::wait(&plan, &out, &ids, &mut view).map_err(classify)?;
+                local::Outcome { states, retried: 0 }
+            }
             None => return Ok(()),
         },
     };
     view.bar.finish_and_clear();
-    let c = local::count(&states);
+    let (states, c) = (&outcome.states, local::count(&outcome.states));
+    let retried = retried(", ", outcome.retried);
     let (name, dir) = (&plan.name, out.display());
     outln!(
-        "sweep {name}: {} done, {} failed; results in {dir}",
+        "sweep {name}: {} done, {} failed{retried}; results in {dir}",
         c.done,
         c.failed
     )?;
-    match local::shortfall(&plan, &states) {
+    match local::shortfall(&plan, states) {
         Some(why) => anyhow::bail!(why),
         None => Ok(()),
+    }
+}
+
+/// One run of a prepared sweep in the foreground (a Slurm array task). SIGTERM or SIGINT
+/// stops the run after its step; this process then exits as the run did (143, 130).
+fn run_index(name: &str, out: &Path, index: usize, retries: usize) -> Result<()> {
+    crate::signals::stop_runs_on_signals()?;
+    let options = LocalOptions {
+        jobs: 1,
+        binary: std::env::current_exe()?,
+        // Left alone: the job script sets RAYON_NUM_THREADS from Slurm's CPU count.
+        threads_per_run: 0,
+        retries,
+    };
+    let (id, state) = local::run_prepared(name, out, index, &options).map_err(classify)?;
+    if let Some(signal) = netaug_trainer::interrupt::requested() {
+        return Err(netaug_trainer::TrainError::Interrupted(signal).into());
+    }
+    match state {
+        RunState::Done => outln!("run {index} ({id}): done"),
+        RunState::Failed(why) => anyhow::bail!("run {index} ({id}) failed: {why}"),
+        other => anyhow::bail!("run {index} ({id}): unexpected state {other:?}"),
     }
 }
 
@@ -142,6 +172,10 @@ fn submit_slurm(plan: &Plan, out: &Path, args: &Args) -> Result<Option<Vec<Strin
         binary: std::env::current_exe()?,
         sbatch: args.sbatch.clone(),
         workdir: std::env::current_dir()?,
+        grace: args.grace,
+        requeue_limit: args.requeue_limit,
+        retries: args.retries,
+        max_running: args.max_running.map(|n| n as usize),
     };
     let scripts = slurm::write_scripts(plan, out, &options).map_err(classify)?;
     if scripts.is_empty() {
@@ -162,6 +196,15 @@ fn submit_slurm(plan: &Plan, out: &Path, args: &Args) -> Result<Option<Vec<Strin
         outln!("level {}: job {id}", s.level)?;
     }
     Ok(args.wait.then_some(ids))
+}
+
+/// `"{sep}N retried"`, or nothing when no run was retried.
+fn retried(sep: &str, n: usize) -> String {
+    if n > 0 {
+        format!("{sep}{n} retried")
+    } else {
+        String::new()
+    }
 }
 
 /// One live line: done / running / failed / queued and the ETA.
@@ -185,8 +228,9 @@ impl SweepObserver for View {
     fn update(&mut self, c: Counts, eta: Option<Duration>) {
         self.bar.set_position((c.done + c.failed) as u64);
         let eta = eta.map_or(String::new(), |d| format!(", ETA {}s", d.as_secs()));
+        let retried = retried(" ", c.retried);
         self.bar.set_message(format!(
-            "done {} running {} failed {} queued {}{eta}",
+            "done {} running {} failed {}{retried} queued {}{eta}",
             c.done, c.running, c.failed, c.queued
         ));
     }

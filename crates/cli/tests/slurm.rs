@@ -245,3 +245,186 @@ stages:
         String::from_utf8_lossy(&queue.stdout)
     );
 }
+
+/// A one-stage sweep named `name` of `seeds` runs of `epochs` epochs on `data`.
+fn sweep_file(dir: &Path, data: &Path, name: &str, seeds: &str, epochs: usize) -> PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "name: {name}
+base:
+  data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}
+  model: {{name: tinymbv2}}
+  run: {{epochs: {epochs}, warmup_epochs: 1, base_lr: 0.05}}
+seeds: {seeds}
+",
+            data.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Every task log of a Slurm sweep in `out`, one after the other.
+fn task_logs(out: &Path) -> String {
+    let mut text = String::new();
+    for e in std::fs::read_dir(out.join("slurm/logs"))
+        .into_iter()
+        .flatten()
+    {
+        let p = e.unwrap().path();
+        let log = std::fs::read_to_string(&p).unwrap_or_default();
+        text += &format!("--- {}\n{log}", p.display());
+    }
+    text
+}
+
+/// A run's metrics lines without their timings.
+fn metrics_without_timings(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let o = v.as_object_mut().unwrap();
+            o.remove("seconds");
+            o.remove("images_per_second");
+            v
+        })
+        .collect()
+}
+
+/// The one run folder of a one-run sweep in `out`.
+fn only_run(out: &Path) -> PathBuf {
+    let runs: Vec<PathBuf> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs[0].clone()
+}
+
+#[test]
+fn time_limits_requeue_killed_tasks_retry_and_max_running_caps_an_array() {
+    if !slurm_installed() {
+        assert!(std::env::var_os("CI").is_none(), "Slurm is not installed");
+        eprintln!("SKIPPED: Slurm is not installed");
+        return;
+    }
+    let dir = temp("slurm-requeue");
+    let cluster = Cluster::start(&dir.join("cluster"));
+    let data = dir.join("fm");
+    fixtures::fashion_mnist(&data, 96, 24, false).unwrap();
+    let slurm = |sweep: &Path, out: &Path, extra: &[&str]| {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("netaug"));
+        c.arg("sweep")
+            .arg(sweep)
+            .arg("--out")
+            .arg(out)
+            .args(["--executor", "slurm", "--submit", "--wait"])
+            .args(extra)
+            .env("SLURM_CONF", &cluster.conf)
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let finish = |child: std::process::Child, out: &Path| {
+        let o = child.wait_with_output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        );
+        assert!(o.status.success(), "{stdout}\n{stderr}\n{}", task_logs(out));
+        stdout
+    };
+
+    // --max-running 1: `%1` on the array; Slurm never runs two of its tasks at once.
+    let sweep = sweep_file(&dir, &data, "capped", "[0, 1, 2]", 2);
+    let out = dir.join("capped");
+    let child = slurm(&sweep, &out, &["--max-running", "1"])
+        .spawn()
+        .unwrap();
+    let mut most = 0;
+    let mut child = child;
+    while child.try_wait().unwrap().is_none() {
+        let q = Command::new("squeue")
+            .args(["-h", "-t", "RUNNING", "-o", "%i"])
+            .env("SLURM_CONF", &cluster.conf)
+            .output()
+            .unwrap();
+        most = most.max(String::from_utf8_lossy(&q.stdout).lines().count());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stdout = finish(child, &out);
+    assert!(stdout.contains("3 done, 0 failed"), "{stdout}");
+    assert_eq!(most, 1, "tasks running at once");
+    let script = std::fs::read_to_string(out.join("slurm/level-0.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --array=0,1,2%1\n"), "{script}");
+
+    // The run's process SIGKILLed once (a node's out-of-memory killer, say): the task
+    // starts it again (--retries 1) and it finishes.
+    let sweep = sweep_file(&dir, &data, "killed", "[0]", 6);
+    let out = dir.join("killed");
+    let child = slurm(&sweep, &out, &["--retries", "1"]).spawn().unwrap();
+    let lock = |out: &Path| {
+        std::fs::read_dir(out.join("runs"))
+            .into_iter()
+            .flatten()
+            .map(|e| e.unwrap().path().join(".run.lock"))
+            .find(|p| p.is_file())
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| t.trim().parse::<i32>().ok())
+            .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let pid = loop {
+        assert!(Instant::now() < deadline, "the run never started");
+        if let Some(pid) = lock(&out) {
+            break pid;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // SAFETY: kill(2) of the pid in the run's lock file, alive above.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    let stdout = finish(child, &out);
+    assert!(stdout.contains("1 done, 0 failed"), "{stdout}");
+    assert!(task_logs(&out).contains("retry 1/1"), "{}", task_logs(&out));
+
+    // A job whose time limit (2 minutes) is shorter than its run: Slurm signals it 35 s
+    // early, the run stops after its step, the task requeues itself and resumes, until
+    // the run is done; its metrics equal an unbroken run's, timings aside. (slurmctld
+    // looks at time limits every 30 s and signals a job once its end is within the grace
+    // plus those 30 s: here 55-85 s after it starts.)
+    let sweep = sweep_file(&dir, &data, "limited", "[0]", 300);
+    let unbroken = dir.join("unbroken");
+    let o = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&unbroken)
+        .output()
+        .unwrap();
+    assert_ok(&o, "the unbroken run");
+    let out = dir.join("limited");
+    let args = [
+        "--sbatch=--time=1",
+        "--grace",
+        "35",
+        "--requeue-limit",
+        "20",
+    ];
+    let child = slurm(&sweep, &out, &args).spawn().unwrap();
+    let stdout = finish(child, &out);
+    assert!(stdout.contains("1 done, 0 failed"), "{stdout}");
+    let logs = task_logs(&out);
+    assert!(logs.contains("requeueing"), "never requeued: {logs}");
+    assert_eq!(
+        metrics_without_timings(&only_run(&out)),
+        metrics_without_timings(&only_run(&unbroken))
+    );
+    drop(cluster);
+}

@@ -268,3 +268,121 @@ fn slurm_scripts_without_submitting_and_bad_requests_refused() {
         "no stage named \"teacher\"",
     );
 }
+
+/// A one-run sweep of `epochs` epochs at `lr`, into `dir`.
+fn one_run(dir: &Path, epochs: usize, lr: &str) -> PathBuf {
+    let data = dir.join("fm");
+    if !data.exists() {
+        fixtures::fashion_mnist(&data, 192, 24, false).unwrap();
+    }
+    let sweep = dir.join(format!("one-{lr}.yaml"));
+    std::fs::write(
+        &sweep,
+        format!(
+            "name: one
+base:
+  data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}
+  model: {{name: tinymbv2}}
+  run: {{epochs: {epochs}, warmup_epochs: 1, base_lr: {lr}}}
+",
+            data.display()
+        ),
+    )
+    .unwrap();
+    sweep
+}
+
+/// The pid in the run's lock file once a `netaug train` other than `not` holds it.
+fn train_pid(out: &Path, not: Option<u32>) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no run started in {}",
+            out.display()
+        );
+        let lock = std::fs::read_dir(out.join("runs"))
+            .into_iter()
+            .flatten()
+            .map(|e| e.unwrap().path().join(".run.lock"))
+            .find(|p| p.is_file());
+        if let Some(pid) = lock
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .filter(|pid| Some(*pid) != not && Path::new(&format!("/proc/{pid}")).exists())
+        {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `netaug sweep SWEEP --out OUT ARGS`, SIGKILLs the run's process `kills` times
+/// (each a new attempt), and returns the sweep's output.
+fn sweep_killing(sweep: &Path, out: &Path, args: &[&str], kills: usize) -> std::process::Output {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+        .arg("sweep")
+        .arg(sweep)
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut last = None;
+    for _ in 0..kills {
+        let pid = train_pid(out, last);
+        // SAFETY: kill(2) of a pid read from the run's lock file, checked alive above.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+        }
+        last = Some(pid);
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_run_killed_from_outside_is_retried_up_to_n_times_and_a_diverged_one_never() {
+    let dir = temp("sweep-retries");
+    let sweep = one_run(&dir, 3, "0.05");
+    let out = dir.join("out");
+    // Killed twice with one retry: the retry is used up, the run fails.
+    let twice = sweep_killing(&sweep, &out, &["--retries", "1"], 2);
+    let stdout = String::from_utf8_lossy(&twice.stdout);
+    let stderr = String::from_utf8_lossy(&twice.stderr);
+    assert_eq!(twice.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("0 done, 1 failed, 1 retried"), "{stdout}");
+    assert!(stderr.contains("retry 1/1"), "{stderr}");
+    // Started again (it resumes from its checkpoint) and killed once: retried, done.
+    let once = sweep_killing(&sweep, &out, &["--retries", "1"], 1);
+    let stdout = String::from_utf8_lossy(&once.stdout);
+    assert_ok(&once, "a sweep whose run was killed once, with one retry");
+    assert!(stdout.contains("1 done, 0 failed, 1 retried"), "{stdout}");
+    let s = summaries(&out);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].1["status"], "done");
+    assert_eq!(s[0].1["epochs"], 4, "3 epochs after 1 of warm-up");
+
+    // Diverged: the loss goes to NaN; three retries are not spent on it.
+    let sweep = one_run(&dir, 2, "1.0e12");
+    let out = dir.join("diverged");
+    let o = netaug()
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&out)
+        .args(["--retries", "3"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("0 done, 1 failed;"), "{stdout}");
+    assert!(
+        stderr.contains("diverged") && !stderr.contains("retry"),
+        "{stderr}"
+    );
+}

@@ -42,6 +42,17 @@ pub fn sibling(path: &Path, tag: &str) -> PathBuf {
     path.with_file_name(format!(".{name}.{tag}"))
 }
 
+/// Whether `name` is a temporary sibling that [`write_file`] or [`write_dir`] writes
+/// (`.<name>.tmp`, `.<name>.tmp-<pid>`, `.<name>.old`): what a kill in the middle of a write
+/// leaves behind, never a file of its own.
+pub fn is_leftover(name: &str) -> bool {
+    let pid = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    name.starts_with('.')
+        && (name.ends_with(".tmp")
+            || name.ends_with(".old")
+            || name.rsplit_once(".tmp-").is_some_and(|(_, p)| pid(p)))
+}
+
 /// Writes `bytes` to `path` whole: into a temporary sibling, synced, then renamed over
 /// `path`. On failure the temporary file is removed and `path` is as it was.
 pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -127,6 +138,28 @@ mod tests {
         let io = cause.downcast_ref::<io::Error>().unwrap();
         assert_eq!(io.kind(), io::ErrorKind::NotFound);
         assert_eq!(FileError::new("x", "is empty").to_string(), "x: is empty");
+    }
+
+    #[test]
+    fn what_a_killed_write_leaves_is_told_from_other_files() {
+        for name in [".config.yaml.tmp-5068", ".latest.tmp", ".best.old"] {
+            assert!(is_leftover(name), "{name}");
+        }
+        for name in [
+            "config.yaml",
+            ".run.lock",
+            "a.tmp",
+            ".x.tmp-",
+            ".x.tmp-12a",
+            "train.log",
+        ] {
+            assert!(!is_leftover(name), "{name}");
+        }
+        let dir = scratch("names");
+        let path = dir.join("config.yaml");
+        let tmp = sibling(&path, &format!("tmp-{}", std::process::id()));
+        assert!(is_leftover(&tmp.file_name().unwrap().to_string_lossy()));
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub struct Counts {
     pub failed: usize,
     /// Not started yet.
     pub queued: usize,
+    /// Runs started again after a failure that was not theirs (a killed process, a
+    /// failed write), so far.
+    pub retried: usize,
 }
 
 /// Receives the sweep's progress.
@@ -60,6 +63,9 @@ pub struct LocalOptions {
     pub binary: PathBuf,
     /// Threads each run may use (RAYON_NUM_THREADS); 0 leaves it alone.
     pub threads_per_run: usize,
+    /// How often a run is started again after a failure that is not its own (see
+    /// [`retryable`]): a diverged run or bad input is not retried.
+    pub retries: usize,
 }
 
 /// Runs every unfinished run of `plan` in `out`; returns each run's final state.
@@ -68,7 +74,7 @@ pub fn run(
     out: &Path,
     options: &LocalOptions,
     observer: &mut dyn SweepObserver,
-) -> Result<Vec<RunState>, SweepError> {
+) -> Result<Outcome, SweepError> {
     let n = plan.runs.len();
     let mut states: Vec<RunState> = plan
         .runs
@@ -86,6 +92,8 @@ pub fn run(
         tracing::info!("{skipped} of {n} runs already done");
     }
     let mut children: Vec<(usize, Child)> = Vec::new();
+    let mut attempts = vec![0usize; n];
+    let mut retried = 0;
     let started = Instant::now();
     let mut finished_here = 0usize;
     let jobs = options.jobs.max(1);
@@ -119,7 +127,10 @@ pub fn run(
                 states[i] = RunState::Running;
             }
         }
-        let counts = count(&states);
+        let counts = Counts {
+            retried,
+            ..count(&states)
+        };
         let eta = (finished_here > 0).then(|| {
             let per = started.elapsed() / finished_here as u32;
             per * (counts.queued + counts.running).div_ceil(jobs) as u32
@@ -136,9 +147,21 @@ pub fn run(
         for (i, mut child) in children {
             match child.try_wait() {
                 Ok(Some(status)) => {
-                    states[i] = ended(out, &plan.runs[i].id, status);
+                    let id = &plan.runs[i].id;
+                    states[i] = ended(out, id, status);
+                    if let RunState::Failed(why) = &states[i]
+                        && attempts[i] < options.retries
+                        && retryable(out, id, status)
+                    {
+                        attempts[i] += 1;
+                        retried += 1;
+                        let (a, n) = (attempts[i], options.retries);
+                        observer.note(&format!("retry {a}/{n} {id}: {why}"));
+                        states[i] = RunState::Queued;
+                        continue;
+                    }
                     finished_here += 1;
-                    observer.finished(&plan.runs[i].id, &states[i]);
+                    observer.finished(id, &states[i]);
                 }
                 Ok(None) => still.push((i, child)),
                 Err(e) => return Err(SweepError::file(&plan.runs[i].id, e)),
@@ -146,7 +169,29 @@ pub fn run(
         }
         children = still;
     }
-    Ok(states)
+    Ok(Outcome { states, retried })
+}
+
+/// How a sweep's runs ended.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Each run's final state.
+    pub states: Vec<RunState>,
+    /// Runs started again after a failure not their own.
+    pub retried: usize,
+}
+
+/// Whether a run whose process ended with `status` may finish if started again: its
+/// process was killed (a lost node, the out-of-memory killer) or it failed writing its
+/// files. Not when its input is at fault (exit 2) or its training diverged.
+pub fn retryable(out: &Path, id: &str, status: std::process::ExitStatus) -> bool {
+    if status.success() || status.code() == Some(2) {
+        return false;
+    }
+    match read_summary(&workdir::run_dir(out, id).join("summary.json")) {
+        Ok(Some(s)) => !s.diverged(),
+        _ => true,
+    }
 }
 
 /// Runs run `index` of `plan` in the foreground (a Slurm array task): its dependencies
@@ -173,10 +218,58 @@ pub fn run_one(
             plan.runs[d].id
         )));
     }
-    let status = spawn(plan, index, out, options)?
-        .wait()
-        .map_err(|e| SweepError::file(&options.binary, e))?;
-    Ok(ended(out, &run.id, status))
+    let mut attempt = 0;
+    loop {
+        let before = epochs_written(out, &run.id);
+        let status = wait_forwarding_stop(spawn(plan, index, out, options)?, &options.binary)?;
+        let state = ended(out, &run.id, status);
+        let stopped = netaug_trainer::interrupt::requested().is_some();
+        if stopped && epochs_written(out, &run.id) <= before {
+            tracing::warn!(
+                "{}: stopped before it finished an epoch; a job must run longer than one epoch \
+                 (and the run's start-up) for a requeued run to make progress",
+                run.id
+            );
+        }
+        if matches!(state, RunState::Failed(_))
+            && !stopped
+            && attempt < options.retries
+            && retryable(out, &run.id, status)
+        {
+            attempt += 1;
+            tracing::warn!(
+                "retry {attempt}/{} of {}: {state:?}",
+                options.retries,
+                run.id
+            );
+            continue;
+        }
+        return Ok(state);
+    }
+}
+
+/// Waits for `child`; a stop asked of this process (SIGTERM from Slurm before its time
+/// limit, or SIGINT) is passed on to it once, so the run stops after its step and keeps
+/// its checkpoint.
+fn wait_forwarding_stop(
+    mut child: Child,
+    binary: &Path,
+) -> Result<std::process::ExitStatus, SweepError> {
+    let mut forwarded = false;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| SweepError::file(binary, e))? {
+            return Ok(status);
+        }
+        if !forwarded && let Some(signal) = netaug_trainer::interrupt::requested() {
+            // SAFETY: kill(2) on our own child's pid; it has not been reaped (try_wait
+            // said it runs), so the pid is still its.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, signal);
+            }
+            forwarded = true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Runs run `index` of the prepared sweep `name` in `out` in the foreground (what a Slurm
@@ -223,6 +316,12 @@ pub fn shortfall(plan: &Plan, states: &[RunState]) -> Option<String> {
     } else {
         None
     }
+}
+
+/// The epochs run `id` has written to its metrics file.
+fn epochs_written(out: &Path, id: &str) -> usize {
+    let path = workdir::run_dir(out, id).join("metrics.jsonl");
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().filter(|l| !l.trim().is_empty()).count())
 }
 
 /// Whether run `id` has finished (its summary says done).

@@ -24,6 +24,17 @@ pub struct SlurmOptions {
     pub sbatch: Vec<String>,
     /// The tasks' working directory: relative paths in run configs are resolved from it.
     pub workdir: PathBuf,
+    /// Seconds before its time limit (or on preemption) that Slurm signals a task: its run
+    /// stops after its current step and the task goes back to the queue, to resume from
+    /// the run's last epoch checkpoint.
+    pub grace: u64,
+    /// How often a task goes back to the queue that way, at most.
+    pub requeue_limit: usize,
+    /// How often a task starts its run again after a failure not its own (a killed
+    /// process, a failed write); a diverged run or bad input is not retried.
+    pub retries: usize,
+    /// Tasks of one array running at once, at most (`--array=...%N`).
+    pub max_running: Option<usize>,
 }
 
 /// The job-array script of one dependency level.
@@ -89,7 +100,14 @@ fn script(plan: &Plan, out: &Path, level: usize, runs: &[usize], o: &SlurmOption
         s += &format!("#   {i}: {}\n", plan.runs[i].id);
     }
     s += &format!("#SBATCH --job-name=netaug-{}-level{level}\n", plan.name);
-    s += &format!("#SBATCH --array={}\n", array.join(","));
+    let cap = o.max_running.map_or(String::new(), |n| format!("%{n}"));
+    s += &format!("#SBATCH --array={}{cap}\n", array.join(","));
+    // Slurm signals the batch shell (`B:`) `grace` seconds before the time limit; the
+    // shell passes it on and requeues the task. Logs append across requeues.
+    s += &format!(
+        "#SBATCH --signal=B:TERM@{}\n#SBATCH --requeue\n#SBATCH --open-mode=append\n",
+        o.grace
+    );
     s += &format!(
         "#SBATCH --output={}\n",
         out.join(SLURM_DIR)
@@ -111,14 +129,34 @@ fn script(plan: &Plan, out: &Path, level: usize, runs: &[usize], o: &SlurmOption
     if gpus > 0 && !asked {
         s += &format!("#SBATCH --gres=gpu:{gpus}\n");
     }
-    s += "set -euo pipefail\n\
+    s += "set -uo pipefail\n\
           # A CPU run uses the cores Slurm gave it, no more.\n\
           if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export RAYON_NUM_THREADS=$SLURM_CPUS_PER_TASK; fi\n";
     s += &format!(
-        "exec {} sweep {} --out {} --run-index \"$SLURM_ARRAY_TASK_ID\"\n",
+        "{} sweep {} --out {} --run-index \"$SLURM_ARRAY_TASK_ID\" --retries {} &\n",
         quote(&o.binary.display().to_string()),
         quote(&out.join(workdir::SWEEP_FILE).display().to_string()),
         quote(&out.display().to_string()),
+        o.retries,
+    );
+    s += &format!(
+        "# On SIGTERM (the time limit is {grace} s away, or the job is preempted) the run stops\n\
+         # after its current step; the task then goes back to the queue and the run resumes\n\
+         # from its last epoch checkpoint, at most {limit} times. A finished run exits 0 and\n\
+         # is never requeued.\n\
+         run=$!\n\
+         stopping=0\n\
+         trap 'stopping=1; kill -TERM \"$run\" 2>/dev/null' TERM\n\
+         wait \"$run\"; status=$?\n\
+         if [ \"$stopping\" = 1 ]; then wait \"$run\"; status=$?; fi\n\
+         if [ \"$stopping\" = 1 ] && [ \"$status\" -ge 128 ] && [ \"${{SLURM_RESTART_COUNT:-0}}\" -lt {limit} ]; then\n\
+         \x20   task=\"${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\"\n\
+         \x20   echo \"netaug: stopped for the time limit or preemption; requeueing $task (restart $(( ${{SLURM_RESTART_COUNT:-0}} + 1 )) of {limit})\"\n\
+         \x20   scontrol requeue \"$task\"\n\
+         fi\n\
+         exit \"$status\"\n",
+        grace = o.grace,
+        limit = o.requeue_limit,
     );
     s
 }
@@ -396,6 +434,10 @@ mod tests {
             binary: "/opt/netaug it's".into(),
             sbatch: vec!["--partition=gpu".into()],
             workdir: "/work".into(),
+            grace: 90,
+            requeue_limit: 4,
+            retries: 2,
+            max_running: Some(8),
         };
         std::fs::create_dir_all(out.join(SLURM_DIR)).unwrap();
         std::fs::write(out.join(SLURM_DIR).join("level-7.sbatch"), "stale").unwrap();
@@ -405,11 +447,21 @@ mod tests {
         assert_eq!(scripts[0].runs, vec![0]);
         assert_eq!(scripts[1].runs, vec![2, 3]);
         let text = std::fs::read_to_string(&scripts[1].path).unwrap();
-        assert!(text.contains("#SBATCH --array=2,3\n"), "{text}");
+        assert!(text.contains("#SBATCH --array=2,3%8\n"), "{text}");
+        for line in [
+            "#SBATCH --signal=B:TERM@90\n",
+            "#SBATCH --requeue\n",
+            "#SBATCH --open-mode=append\n",
+            "--retries 2 &\n",
+            "-lt 4 ]",
+            "scontrol requeue \"$task\"",
+        ] {
+            assert!(text.contains(line), "{line:?} in {text}");
+        }
         assert!(!text.contains("--gres"), "CPU runs ask for no GPU: {text}");
         assert!(text.contains("#SBATCH --partition=gpu\n"), "{text}");
         assert!(text.contains("#SBATCH --chdir=/work\n"), "{text}");
-        assert!(text.contains(r"exec '/opt/netaug it'\''s' sweep"), "{text}");
+        assert!(text.contains(r"'/opt/netaug it'\''s' sweep"), "{text}");
         assert!(
             text.contains("--run-index \"$SLURM_ARRAY_TASK_ID\""),
             "{text}"
@@ -445,6 +497,10 @@ mod tests {
             binary: "/opt/netaug".into(),
             sbatch: vec![],
             workdir: "/work".into(),
+            grace: 120,
+            requeue_limit: 3,
+            retries: 0,
+            max_running: None,
         };
         let scripts = write_scripts(&plan, &out, &options).unwrap();
         let text = |k: usize| std::fs::read_to_string(&scripts[k].path).unwrap();

@@ -7,6 +7,9 @@ use netaug_fs::{BoxError, FileError};
 
 use crate::config::ConfigError;
 
+/// How the message of a run whose loss became NaN or infinite begins.
+pub const DIVERGED: &str = "training diverged";
+
 /// An error of a training, evaluation or export.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -39,7 +42,7 @@ pub enum TrainError {
     #[error("writing failed: {0}")]
     Write(#[source] FileError),
     /// The loss became NaN or infinite.
-    #[error("training diverged: {0}")]
+    #[error("{DIVERGED}: {0}")]
     Diverged(String),
     /// SIGINT or SIGTERM (the signal's number) stopped the run after a step.
     #[error("interrupted by {}", crate::interrupt::signal_name(*.0))]

@@ -92,7 +92,8 @@ pub(crate) fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Resul
 }
 
 /// The name of an entry of `out` that a new run would not have put there: anything but
-/// its lock and the log a sweep opens for it before it starts.
+/// its lock, the log a sweep opens for it before it starts, and what a run killed while
+/// writing its config left behind (removed here).
 fn foreign_entry(out: &Path) -> Result<Option<String>, TrainError> {
     let Ok(entries) = std::fs::read_dir(out) else {
         return Ok(None);
@@ -103,7 +104,9 @@ fn foreign_entry(out: &Path) -> Result<Option<String>, TrainError> {
             .file_name()
             .to_string_lossy()
             .into_owned();
-        if name != crate::lock::RUN_LOCK_FILE && name != RUN_LOG_FILE {
+        if netaug_fs::is_leftover(&name) {
+            let _ = std::fs::remove_file(out.join(&name));
+        } else if name != crate::lock::RUN_LOCK_FILE && name != RUN_LOG_FILE {
             return Ok(Some(name));
         }
     }
@@ -129,4 +132,31 @@ fn first_difference(saved: &RunConfig, config: &RunConfig) -> String {
         .map_or("the configs differ".into(), |(a, b)| {
             format!("it has `{}` where this config has `{}`", a.trim(), b.trim())
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_killed_while_writing_its_config_is_still_its_folder() {
+        let out = std::env::temp_dir().join(format!("netaug-layout-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).unwrap();
+        for name in [
+            ".config.yaml.tmp-5068",
+            RUN_LOG_FILE,
+            crate::lock::RUN_LOCK_FILE,
+        ] {
+            std::fs::write(out.join(name), "x").unwrap();
+        }
+        assert_eq!(foreign_entry(&out).unwrap(), None);
+        assert!(
+            !out.join(".config.yaml.tmp-5068").exists(),
+            "the leftover is removed"
+        );
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        assert_eq!(foreign_entry(&out).unwrap().as_deref(), Some("notes.txt"));
+        std::fs::remove_dir_all(&out).unwrap();
+    }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::TrainError;
+use crate::error::{DIVERGED, TrainError};
 
 /// One line of `metrics.jsonl`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -227,6 +227,16 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Whether the run failed because its training diverged (its loss became NaN or
+    /// infinite): starting it again would diverge again.
+    pub fn diverged(&self) -> bool {
+        self.status == Status::Failed
+            && self
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(DIVERGED))
+    }
+
     /// The value of metric `name`, if the run has it.
     pub fn metric(&self, name: &str) -> Option<f64> {
         self.metrics.get(name).copied()
