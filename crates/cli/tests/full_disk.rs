@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{netaug, setup, temp, train};
+use common::{netaug, run_config, setup, temp, train};
 use netaug_data::fixtures;
 
 /// A mounted tmpfs, unmounted when dropped.
@@ -51,18 +51,12 @@ fn a_full_disk_is_a_failure_that_names_the_file() {
     };
     let data = dir.join("fm");
     fixtures::fashion_mnist(&data, 32, 16, false).unwrap();
-    let config = dir.join("run.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}
-model: {{name: tinymbv2}}
-run: {{epochs: 1, warmup_epochs: 0, base_lr: 0.05}}
-",
-            data.display()
-        ),
-    )
-    .unwrap();
+    let config = run_config(
+        &dir,
+        &data,
+        "epochs: 1, warmup_epochs: 0, base_lr: 0.05",
+        "",
+    );
 
     // A checkpoint (2.4 MB of weights and momentum) does not fit in 512 KiB.
     let run = disk.0.join("run");

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{assert_ok, temp};
+use common::{assert_ok, sweep_file, temp};
 use netaug_data::fixtures;
 
 /// The cluster of one test; stopped on drop, also when the test fails.
@@ -246,26 +246,6 @@ stages:
     );
 }
 
-/// A one-stage sweep named `name` of `seeds` runs of `epochs` epochs on `data`.
-fn sweep_file(dir: &Path, data: &Path, name: &str, seeds: &str, epochs: usize) -> PathBuf {
-    let path = dir.join(format!("{name}.yaml"));
-    std::fs::write(
-        &path,
-        format!(
-            "name: {name}
-base:
-  data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}
-  model: {{name: tinymbv2}}
-  run: {{epochs: {epochs}, warmup_epochs: 1, base_lr: 0.05}}
-seeds: {seeds}
-",
-            data.display()
-        ),
-    )
-    .unwrap();
-    path
-}
-
 /// Every task log of a Slurm sweep in `out`, one after the other.
 fn task_logs(out: &Path) -> String {
     let mut text = String::new();
@@ -341,7 +321,7 @@ fn time_limits_requeue_killed_tasks_retry_and_max_running_caps_an_array() {
     };
 
     // --max-running 1: `%1` on the array; Slurm never runs two of its tasks at once.
-    let sweep = sweep_file(&dir, &data, "capped", "[0, 1, 2]", 2);
+    let sweep = sweep_file(&dir, &data, "capped", (2, "0.05"), "[0, 1, 2]");
     let out = dir.join("capped");
     let child = slurm(&sweep, &out, &["--max-running", "1"])
         .spawn()
@@ -365,7 +345,7 @@ fn time_limits_requeue_killed_tasks_retry_and_max_running_caps_an_array() {
 
     // The run's process SIGKILLed once (a node's out-of-memory killer, say): the task
     // starts it again (--retries 1) and it finishes.
-    let sweep = sweep_file(&dir, &data, "killed", "[0]", 6);
+    let sweep = sweep_file(&dir, &data, "killed", (6, "0.05"), "[0]");
     let out = dir.join("killed");
     let child = slurm(&sweep, &out, &["--retries", "1"]).spawn().unwrap();
     let lock = |out: &Path| {
@@ -398,8 +378,11 @@ fn time_limits_requeue_killed_tasks_retry_and_max_running_caps_an_array() {
     // early, the run stops after its step, the task requeues itself and resumes, until
     // the run is done; its metrics equal an unbroken run's, timings aside. (slurmctld
     // looks at time limits every 30 s and signals a job once its end is within the grace
-    // plus those 30 s: here 55-85 s after it starts.)
-    let sweep = sweep_file(&dir, &data, "limited", "[0]", 300);
+    // plus those 30 s: here 55-85 s after it starts. A 1-minute limit would signal it at
+    // the first look, 0-30 s after it starts: on a busy machine most attempts would then
+    // end before their first epoch.) The run takes ~100 s alone on 2 idle cores, so it
+    // needs at least one requeue; the limit leaves room for a machine 5x slower.
+    let sweep = sweep_file(&dir, &data, "limited", (300, "0.05"), "[0]");
     let unbroken = dir.join("unbroken");
     let o = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
         .arg("sweep")
@@ -411,7 +394,7 @@ fn time_limits_requeue_killed_tasks_retry_and_max_running_caps_an_array() {
     assert_ok(&o, "the unbroken run");
     let out = dir.join("limited");
     let args = [
-        "--sbatch=--time=1",
+        "--sbatch=--time=2",
         "--grace",
         "35",
         "--requeue-limit",

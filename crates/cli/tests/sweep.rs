@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{TempDir, assert_ok, netaug, temp};
+use common::{TempDir, assert_ok, netaug, sweep_file, temp};
 use netaug_data::fixtures;
 
 fn setup(name: &str) -> (TempDir, PathBuf) {
@@ -275,21 +275,7 @@ fn one_run(dir: &Path, epochs: usize, lr: &str) -> PathBuf {
     if !data.exists() {
         fixtures::fashion_mnist(&data, 192, 24, false).unwrap();
     }
-    let sweep = dir.join(format!("one-{lr}.yaml"));
-    std::fs::write(
-        &sweep,
-        format!(
-            "name: one
-base:
-  data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}
-  model: {{name: tinymbv2}}
-  run: {{epochs: {epochs}, warmup_epochs: 1, base_lr: {lr}}}
-",
-            data.display()
-        ),
-    )
-    .unwrap();
-    sweep
+    sweep_file(dir, &data, &format!("one-{lr}"), (epochs, lr), "[0]")
 }
 
 /// The pid in the run's lock file once a `netaug train` other than `not` holds it.

@@ -12,13 +12,13 @@ use netaug_detect::decode::DecodeOptions;
 use netaug_deteval::Detection;
 use netaug_model::{Active, Detector};
 use netaug_trainer::backend::{self, DeviceName};
-use netaug_trainer::checkpoint::resolve_net;
 use netaug_trainer::config::check_image_size;
 use netaug_trainer::detection::{data, eval, task::decode_options};
 use netaug_trainer::{Observer, RunConfig};
 use serde::Serialize;
 
-use crate::{OpsError, run_config_of};
+use crate::OpsError;
+use crate::run_folder::locate;
 
 /// The input side of a detector that no run folder describes.
 pub const DEFAULT_DETECT_SIZE: usize = 416;
@@ -89,8 +89,7 @@ impl fmt::Display for DetectReport {
 
 /// Runs the detector of `o.checkpoint` and writes its detections to `o.out`.
 pub fn run(o: &DetectOptions, observer: &mut dyn Observer) -> Result<DetectReport, OpsError> {
-    let dir = resolve_net(&o.checkpoint)?;
-    let run_config = run_config_of(&dir).map_err(netaug_trainer::TrainError::from)?;
+    let (dir, run_config) = locate(&o.checkpoint)?;
     let device = backend::device(&o.device)?;
     let det = load_detector(&dir, &device)?;
     let size = o

@@ -1,8 +1,6 @@
 //! Errors of the operations. [`OpsError::is_input`] tells the user's input at fault (exit
 //! code 2) from a failure of the work (exit 1).
 
-use std::path::PathBuf;
-
 /// An error of an operation.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -19,24 +17,9 @@ pub enum OpsError {
     /// The report's (it tells input from failure itself).
     #[error(transparent)]
     Analysis(#[from] netaug_analysis::AnalysisError),
-    /// Writing an output failed (a full or read-only disk).
-    #[error("writing {path}")]
-    Write {
-        /// The file or folder.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Saving a network failed (a full or read-only disk).
-    #[error("writing {path}")]
-    Save {
-        /// The folder.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: netaug_model::ModelError,
-    },
+    /// Writing an output (a file, a saved net's folder) failed: a full or read-only disk.
+    #[error("writing failed: {0}")]
+    Write(#[source] netaug_fs::FileError),
     /// Writing a dataset failed.
     #[error(transparent)]
     Data(netaug_data::DataError),
@@ -52,11 +35,8 @@ impl OpsError {
     }
 
     /// A write error of `path`.
-    pub(crate) fn write(path: &std::path::Path, source: std::io::Error) -> Self {
-        Self::Write {
-            path: path.to_path_buf(),
-            source,
-        }
+    pub(crate) fn write(path: &std::path::Path, source: impl Into<netaug_fs::BoxError>) -> Self {
+        Self::Write(netaug_fs::FileError::new(path, source))
     }
 
     /// Whether the user's input is at fault, as opposed to the work failing.
@@ -65,7 +45,7 @@ impl OpsError {
             Self::Input(_) | Self::Device(_) => true,
             Self::Train(e) => e.is_input(),
             Self::Analysis(e) => e.is_input(),
-            Self::Write { .. } | Self::Save { .. } | Self::Data(_) | Self::Deploy(_) => false,
+            Self::Write(_) | Self::Data(_) | Self::Deploy(_) => false,
         }
     }
 }

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use netaug_model::{Active, Net};
 use netaug_trainer::backend::{self, DeviceName};
-use netaug_trainer::checkpoint::resolve_net;
 use netaug_trainer::config::{DataConfig, check_image_size};
 use netaug_trainer::detection::{data as det_data, eval as det_eval};
 use netaug_trainer::{Observer, RunConfig, data, eval};
 use serde::Serialize;
 
-use crate::{OpsError, detect, run_config_of};
+use crate::run_folder::locate;
+use crate::{OpsError, detect};
 
 /// What to evaluate, and on what.
 #[derive(Clone, Debug)]
@@ -120,8 +120,7 @@ pub fn evaluate(o: &EvalOptions, observer: &mut dyn Observer) -> Result<EvalRepo
     if let Some(s) = o.image_size {
         check_image_size(s).map_err(|m| OpsError::input("--image-size", m))?;
     }
-    let dir = resolve_net(&o.checkpoint)?;
-    let run_config = run_config_of(&dir).map_err(netaug_trainer::TrainError::from)?;
+    let (dir, run_config) = locate(&o.checkpoint)?;
     if let Some(config) = run_config.as_ref().filter(|c| c.detection.is_some()) {
         return evaluate_detector(o, &dir, config, observer);
     }

@@ -9,13 +9,13 @@ use burn::tensor::Device;
 use netaug_data::Normalize;
 use netaug_deploy::{Graph, onnx};
 use netaug_model::{AugFactors, Net};
-use netaug_trainer::checkpoint::resolve_net;
 use netaug_trainer::config::check_image_size;
 use netaug_trainer::pth;
 use serde::Serialize;
 
 use crate::eval::load_net;
-use crate::{OpsError, detect, run_config_of};
+use crate::run_folder::locate;
+use crate::{OpsError, detect};
 
 /// What to export, and where.
 #[derive(Clone, Debug)]
@@ -129,8 +129,8 @@ pub fn export(o: &ExportOptions) -> Result<ExportReport, OpsError> {
 fn export_folder(o: &ExportOptions) -> Result<ExportReport, OpsError> {
     refuse_existing(&o.out, o.force)?;
     let device = Device::flex();
-    let dir = match &o.source {
-        Source::Checkpoint(checkpoint) => resolve_net(checkpoint)?,
+    let (dir, run_config) = match &o.source {
+        Source::Checkpoint(checkpoint) => locate(checkpoint)?,
         Source::Official(official) => {
             let net = load_official(official, &device)?;
             let tiny = net.export();
@@ -154,7 +154,6 @@ fn export_folder(o: &ExportOptions) -> Result<ExportReport, OpsError> {
         }
     };
     // Profiled at the run's resolution when the checkpoint is inside a run folder.
-    let run_config = run_config_of(&dir).ok().flatten();
     let resolution = run_config
         .as_ref()
         .map_or(o.resolution, |c| c.data.image_size);
@@ -189,8 +188,7 @@ fn export_onnx(o: &ExportOptions) -> Result<ExportReport, OpsError> {
     let device = Device::flex();
     let (net, source, resolution) = match &o.source {
         Source::Checkpoint(checkpoint) => {
-            let dir = resolve_net(checkpoint)?;
-            let run_config = run_config_of(&dir).ok().flatten();
+            let (dir, run_config) = locate(checkpoint)?;
             if run_config.as_ref().is_some_and(|c| c.detection.is_some()) {
                 return Err(OpsError::input(
                     "--format onnx",
@@ -343,12 +341,7 @@ fn write_folder(
 ) -> Result<(), OpsError> {
     netaug_fs::write_dir(
         out,
-        |tmp| {
-            save(tmp).map_err(|source| OpsError::Save {
-                path: out.to_path_buf(),
-                source,
-            })
-        },
+        |tmp| save(tmp).map_err(|e| OpsError::write(out, e)),
         OpsError::write,
     )
 }

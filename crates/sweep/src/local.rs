@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use netaug_trainer::Status;
 use netaug_trainer::metrics::read_summary;
+use netaug_trainer::{Status, Summary};
 
 use crate::error::SweepError;
 use crate::plan::Plan;
@@ -148,10 +148,11 @@ pub fn run(
             match child.try_wait() {
                 Ok(Some(status)) => {
                     let id = &plan.runs[i].id;
-                    states[i] = ended(out, id, status);
+                    let end = ended(out, id, status);
+                    states[i] = end.state;
                     if let RunState::Failed(why) = &states[i]
                         && attempts[i] < options.retries
-                        && retryable(out, id, status)
+                        && end.retryable
                     {
                         attempts[i] += 1;
                         retried += 1;
@@ -179,19 +180,6 @@ pub struct Outcome {
     pub states: Vec<RunState>,
     /// Runs started again after a failure not their own.
     pub retried: usize,
-}
-
-/// Whether a run whose process ended with `status` may finish if started again: its
-/// process was killed (a lost node, the out-of-memory killer) or it failed writing its
-/// files. Not when its input is at fault (exit 2) or its training diverged.
-pub fn retryable(out: &Path, id: &str, status: std::process::ExitStatus) -> bool {
-    if status.success() || status.code() == Some(2) {
-        return false;
-    }
-    match read_summary(&workdir::run_dir(out, id).join("summary.json")) {
-        Ok(Some(s)) => !s.diverged(),
-        _ => true,
-    }
 }
 
 /// Runs run `index` of `plan` in the foreground (a Slurm array task): its dependencies
@@ -222,7 +210,7 @@ pub fn run_one(
     loop {
         let before = epochs_written(out, &run.id);
         let status = wait_forwarding_stop(spawn(plan, index, out, options)?, &options.binary)?;
-        let state = ended(out, &run.id, status);
+        let Ended { state, retryable } = ended(out, &run.id, status);
         let stopped = netaug_trainer::interrupt::requested().is_some();
         if stopped && epochs_written(out, &run.id) <= before {
             tracing::warn!(
@@ -234,7 +222,7 @@ pub fn run_one(
         if matches!(state, RunState::Failed(_))
             && !stopped
             && attempt < options.retries
-            && retryable(out, &run.id, status)
+            && retryable
         {
             attempt += 1;
             tracing::warn!(
@@ -332,21 +320,47 @@ pub fn is_done(out: &Path, id: &str) -> bool {
 /// What run `id`'s summary says: done, failed with its reason, or nothing (no summary
 /// yet, or an unreadable one).
 pub fn summary_state(out: &Path, id: &str) -> Option<RunState> {
-    match read_summary(&workdir::run_dir(out, id).join("summary.json")) {
-        Ok(Some(s)) if s.status == Status::Done => Some(RunState::Done),
-        Ok(Some(s)) => Some(RunState::Failed(s.error.unwrap_or_default())),
-        _ => None,
+    summary_of(out, id).map(state_of)
+}
+
+/// Run `id`'s summary, if it has a readable one.
+fn summary_of(out: &Path, id: &str) -> Option<Summary> {
+    read_summary(&workdir::run_dir(out, id).join("summary.json"))
+        .ok()
+        .flatten()
+}
+
+/// The state a summary records: done, or failed with its reason.
+fn state_of(summary: Summary) -> RunState {
+    match summary.status {
+        Status::Done => RunState::Done,
+        _ => RunState::Failed(summary.error.unwrap_or_default()),
     }
 }
 
-/// The state of run `id` whose process exited with `status`.
-fn ended(out: &Path, id: &str, status: std::process::ExitStatus) -> RunState {
-    summary_state(out, id).unwrap_or_else(|| {
+/// How a run's process ended.
+struct Ended {
+    /// The run's state.
+    state: RunState,
+    /// Whether the run may finish if started again: its process was killed (a lost node,
+    /// the out-of-memory killer) or it failed writing its files. Not when its input is at
+    /// fault (exit 2) or its training diverged.
+    retryable: bool,
+}
+
+/// How run `id`, whose process exited with `status`, ended: from its summary, read once.
+fn ended(out: &Path, id: &str, status: std::process::ExitStatus) -> Ended {
+    let summary = summary_of(out, id);
+    let retryable = !status.success()
+        && status.code() != Some(2)
+        && !summary.as_ref().is_some_and(|s| s.diverged());
+    let state = summary.map(state_of).unwrap_or_else(|| {
         RunState::Failed(format!(
             "netaug train exited with {status}; see {}",
             workdir::run_dir(out, id).join(workdir::LOG_FILE).display()
         ))
-    })
+    });
+    Ended { state, retryable }
 }
 
 /// Counts of each state.

@@ -254,12 +254,24 @@ mod tests {
     /// net is the one `step_seed` draws, as in a training step, and is recorded in `seen`.
     fn frozen_step(
         net: &mut Net,
-        (images, targets): &Pair,
+        pair: &Pair,
         step_seed: u64,
         seen: Option<&Seen>,
     ) -> Result<Loss, ModelError> {
+        step_in(Mode::Eval, net, pair, Some(step_seed), seen)
+    }
+
+    /// A step's loss with batch norm in `mode`; with `step_seed`, a NetAug step with the
+    /// augmented net it draws (recorded in `seen`).
+    fn step_in(
+        mode: Mode,
+        net: &mut Net,
+        (images, targets): &Pair,
+        step_seed: Option<u64>,
+        seen: Option<&Seen>,
+    ) -> Result<Loss, ModelError> {
         let mut select = |n: &mut Net| {
-            with_sampled(AugMode::Random, step_seed, |a| n.set_active(a));
+            with_sampled(AugMode::Random, step_seed.unwrap_or(0), |a| n.set_active(a));
             if let Some(seen) = seen {
                 let thread = std::thread::current().name().unwrap_or("main").to_string();
                 seen.lock().unwrap().push((thread, n.active().clone()));
@@ -269,10 +281,10 @@ mod tests {
         netaug_loss(
             net,
             |n, _| {
-                let logits = n.forward(images.clone(), Mode::Eval);
+                let logits = n.forward(images.clone(), mode);
                 (soft_cross_entropy(logits, targets.clone()), None)
             },
-            Some((&mut select, 1.0)),
+            step_seed.is_some().then_some((&mut select, 1.0)),
         )
     }
 
@@ -363,6 +375,34 @@ mod tests {
         let labels: Vec<u32> = (0..8).map(|i| (i * 3) % 10).collect();
         let targets = smoothed_targets(&labels, 10, 0.1, device);
         (net, images, targets)
+    }
+
+    #[test]
+    fn a_step_has_the_same_bits_on_any_number_of_threads() {
+        // A run's numbers must follow from its seed and configuration: the same sweep on
+        // a machine with other cores (or another --jobs) gives the same table.
+        let device = Device::flex().autodiff();
+        let (mut net, images, targets) = setup(&device);
+        let batch = ((images, targets), 8);
+        for aug in [false, true] {
+            let grads: Vec<Stepped> = [1, 2, 3]
+                .into_iter()
+                .map(|threads| {
+                    let pool = Replicas::on(&device, 1, threads).unwrap();
+                    pool.run(|| {
+                        alone(&mut net, &batch, &|n: &mut Net, p: &Pair| {
+                            step_in(Mode::Train, n, p, aug.then_some(7), None)
+                        })
+                    })
+                    .unwrap()
+                })
+                .collect();
+            for (k, other) in grads.iter().enumerate().skip(1) {
+                let (rel, params) = compare(&net, &grads[0].grads, &other.grads);
+                assert!(params > 20, "{params} parameters with gradients");
+                assert_eq!(rel, 0.0, "NetAug {aug}: 1 and {} threads differ", k + 1);
+            }
+        }
     }
 
     #[test]

@@ -69,19 +69,28 @@ pub fn setup(name: &str, n_train: usize, extra: &str) -> (TempDir, PathBuf) {
     let dir = temp(name);
     let data = dir.join("fm");
     netaug_data::fixtures::fashion_mnist(&data, n_train, 24, false).unwrap();
+    let run = "epochs: 2, warmup_epochs: 1, base_lr: 0.05, seed: 3, log_every: 2";
+    let config = run_config(&dir, &data, run, extra);
+    (dir, config)
+}
+
+/// `<dir>/run.yaml`: tinymbv2 on the Fashion-MNIST fixture in `data`, with the `run`
+/// section's keys `run` (a YAML flow mapping's inside) and the sections `extra`.
+#[allow(dead_code)] // not every test file trains
+pub fn run_config(dir: &Path, data: &Path, run: &str, extra: &str) -> PathBuf {
     let config = dir.join("run.yaml");
     std::fs::write(
         &config,
         format!(
             "data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}
 model: {{name: tinymbv2}}
-run: {{epochs: 2, warmup_epochs: 1, base_lr: 0.05, seed: 3, log_every: 2}}
+run: {{{run}}}
 {extra}",
             data.display()
         ),
     )
     .unwrap();
-    (dir, config)
+    config
 }
 
 /// `netaug train CONFIG --out OUT EXTRA...`, run to its end.
@@ -95,4 +104,32 @@ pub fn train(config: &Path, out: &Path, extra: &[&str]) -> std::process::Output 
         .args(extra)
         .output()
         .unwrap()
+}
+
+/// A sweep file `<dir>/<name>.yaml`: tinymbv2 on the Fashion-MNIST fixture in `data`, at
+/// learning rate `lr` for `epochs` epochs (after one of warm-up), over `seeds` (a YAML list).
+#[allow(dead_code)] // not every test file sweeps
+pub fn sweep_file(
+    dir: &Path,
+    data: &Path,
+    name: &str,
+    (epochs, lr): (usize, &str),
+    seeds: &str,
+) -> PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "name: {name}
+base:
+  data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}
+  model: {{name: tinymbv2}}
+  run: {{epochs: {epochs}, warmup_epochs: 1, base_lr: {lr}}}
+seeds: {seeds}
+",
+            data.display()
+        ),
+    )
+    .unwrap();
+    path
 }

@@ -13,6 +13,24 @@ use rayon::prelude::*;
 use super::gemm::{View, matmul, matmul_into};
 use super::{ConvKernel, tensor, values};
 
+/// Most shares a pointwise weight gradient's batch is cut into.
+const SHARES: usize = 8;
+
+/// `Σ leaf(i)` over `range` (not empty), added in the halving tree of the range: the
+/// same order, and so the same bits, however rayon schedules the halves.
+fn tree_sum(range: std::ops::Range<usize>, leaf: &(impl Fn(usize) -> Vec<f32> + Sync)) -> Vec<f32> {
+    if range.len() == 1 {
+        return leaf(range.start);
+    }
+    let mid = range.start + range.len() / 2;
+    let (mut a, b) = rayon::join(
+        || tree_sum(range.start..mid, leaf),
+        || tree_sum(mid..range.end, leaf),
+    );
+    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+    a
+}
+
 /// Sizes of one pointwise convolution.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Pointwise {
@@ -94,14 +112,18 @@ impl ConvKernel for Pointwise {
         tensor(out, [self.n, self.c_in, self.h, self.w])
     }
 
-    /// `dW = Σ_n dy[n] · x[n]ᵀ`: each thread sums its share of the images into its own
-    /// buffer, the buffers are added at the end.
+    /// `dW = Σ_n dy[n] · x[n]ᵀ`: the batch is cut into at most [`SHARES`] contiguous
+    /// shares, each summed into its own buffer, and the buffers are added in a fixed tree.
+    /// Both depend on the batch size alone, so the gradient has the same bits on any number
+    /// of threads (a share per thread would make a run's numbers depend on its cores).
     fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
         let (xs, gs) = (values(x), values(grad));
         let size = self.c_out * self.c_in;
-        let threads = rayon::current_num_threads().min(self.n).max(1);
-        let share = self.n.div_ceil(threads);
-        let partial = |images: std::ops::Range<usize>, inner: usize| {
+        let shares = self.n.clamp(1, SHARES);
+        // Threads the shares leave idle split each product instead.
+        let inner = (rayon::current_num_threads() / shares).max(1);
+        let partial = |share: usize| {
+            let images = share * self.n / shares..(share + 1) * self.n / shares;
             let mut acc = vec![0f32; size];
             for (i, n) in images.enumerate() {
                 let g = View::rows(&gs[n * self.c_out * self.plane..], self.c_out, self.plane);
@@ -110,19 +132,7 @@ impl ConvKernel for Pointwise {
             }
             acc
         };
-        let out = if share >= 2 || threads == 1 {
-            (0..threads)
-                .into_par_iter()
-                .map(|t| partial(t * share..((t + 1) * share).min(self.n), 1))
-                .reduce_with(|mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                    a
-                })
-                .unwrap_or_else(|| vec![0f32; size])
-        } else {
-            // Fewer images than threads: let gemm split each product instead.
-            partial(0..self.n, rayon::current_num_threads())
-        };
+        let out = tree_sum(0..shares, &partial);
         tensor(out, [self.c_out, self.c_in, 1, 1])
     }
 }
