@@ -75,22 +75,21 @@ mod tests {
 
     #[test]
     fn synthetic_runs_report_as_a_table_per_dataset() {
-        let dir = std::env::temp_dir().join(format!("netaug-synthetic-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        write_runs(&dir, 30, 4).unwrap();
-        let r = crate::report(&dir, None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        write_runs(dir.path(), 30, 4).unwrap();
+        let r = crate::report(dir.path(), None).unwrap();
         assert_eq!(r.runs, 30);
         assert_eq!(r.tables.len(), 1);
         // 5 models x 2 methods x 3 seeds: every cell has n=3, NetAug ahead by about 1.5.
         assert_eq!(r.tables[0].matches("(n=3)").count(), 10, "{}", r.tables[0]);
         // The paper's main figure: five nets at their MACs.
-        let svg = std::fs::read_to_string(dir.join("plots/synthetic-top1-vs-macs.svg")).unwrap();
+        let svg =
+            std::fs::read_to_string(dir.path().join("plots/synthetic-top1-vs-macs.svg")).unwrap();
         for (model, ..) in MODELS {
             assert!(
                 svg.contains(&format!(">\n{model}\n<")),
                 "{model} not in the legend"
             );
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,16 +1,26 @@
 //! `netaug data info`, `netaug data pasted` and `netaug bench loader` on real-format fixtures.
 mod common;
 
+use std::path::Path;
+use std::process::Output;
+
 use common::{assert_ok, netaug, temp};
 use netaug_data::fixtures;
 use predicates::prelude::*;
 
-fn info_json(dataset: &str, root: &std::path::Path) -> serde_json::Value {
-    let out = netaug()
-        .args(["data", "info", "--dataset", dataset, "--json", "--root"])
+/// `netaug data info --dataset <dataset> <flags> --root <root>`.
+fn info(dataset: &str, root: &Path, flags: &[&str]) -> Output {
+    netaug()
+        .args(["data", "info", "--dataset", dataset])
+        .args(flags)
+        .arg("--root")
         .arg(root)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn info_json(dataset: &str, root: &Path) -> serde_json::Value {
+    let out = info(dataset, root, &["--json"]);
     assert_ok(&out, "netaug");
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -18,63 +28,30 @@ fn info_json(dataset: &str, root: &std::path::Path) -> serde_json::Value {
 #[test]
 fn info_json_is_the_contract_for_every_layout() {
     let root = temp("info");
-    fixtures::food101(&root.join("f"), &["a", "b"], 2, 1).unwrap();
-    fixtures::flowers102(&root.join("fl"), &[1, 2, 3, 1], &[1], &[2], &[3, 4]).unwrap();
-    fixtures::cars(&root.join("c"), &["x", "y"], &[1, 2, 2], &[1]).unwrap();
-    fixtures::cub200(
-        &root.join("cu"),
-        &["001.A", "002.B"],
-        &[(1, true), (2, false)],
-    )
-    .unwrap();
-    fixtures::pets(
-        &root.join("p"),
-        &[("Bengal", 1)],
-        &[("Bengal", 1), ("pug", 2)],
-    )
-    .unwrap();
-    fixtures::folder(&root.join("fo"), &["x", "y", "z"], 1, 1).unwrap();
-    fixtures::fashion_mnist(&root.join("fm"), 20, 10, true).unwrap();
+    // Each layout in a folder named after its dataset.
+    let at = |name: &str| root.join(name);
+    fixtures::food101(&at("food101"), &["a", "b"], 2, 1).unwrap();
+    fixtures::flowers102(&at("flowers102"), &[1, 2, 3, 1], &[1], &[2], &[3, 4]).unwrap();
+    fixtures::cars(&at("cars"), &["x", "y"], &[1, 2, 2], &[1]).unwrap();
+    let birds = [(1, true), (2, false)];
+    fixtures::cub200(&at("cub200"), &["001.A", "002.B"], &birds).unwrap();
+    let pets = [("Bengal", 1), ("pug", 2)];
+    fixtures::pets(&at("pets"), &pets[..1], &pets).unwrap();
+    fixtures::folder(&at("folder"), &["x", "y", "z"], 1, 1).unwrap();
+    fixtures::fashion_mnist(&at("fashion-mnist"), 20, 10, true).unwrap();
+    // (dataset, classes, images per split)
     let cases = [
-        (
-            "food101",
-            "f",
-            r#"{"dataset":"food101","classes":2,"splits":{"train":4,"test":2}}"#,
-        ),
-        (
-            "flowers102",
-            "fl",
-            r#"{"dataset":"flowers102","classes":102,"splits":{"train":1,"val":1,"test":2}}"#,
-        ),
-        (
-            "cars",
-            "c",
-            r#"{"dataset":"cars","classes":2,"splits":{"train":3,"test":1}}"#,
-        ),
-        (
-            "cub200",
-            "cu",
-            r#"{"dataset":"cub200","classes":2,"splits":{"train":1,"test":1}}"#,
-        ),
-        (
-            "pets",
-            "p",
-            r#"{"dataset":"pets","classes":2,"splits":{"trainval":1,"test":2}}"#,
-        ),
-        (
-            "folder",
-            "fo",
-            r#"{"dataset":"folder","classes":3,"splits":{"train":3,"val":3}}"#,
-        ),
-        (
-            "fashion-mnist",
-            "fm",
-            r#"{"dataset":"fashion-mnist","classes":10,"splits":{"train":20,"test":10}}"#,
-        ),
+        ("food101", 2, r#"{"train":4,"test":2}"#),
+        ("flowers102", 102, r#"{"train":1,"val":1,"test":2}"#),
+        ("cars", 2, r#"{"train":3,"test":1}"#),
+        ("cub200", 2, r#"{"train":1,"test":1}"#),
+        ("pets", 2, r#"{"trainval":1,"test":2}"#),
+        ("folder", 3, r#"{"train":3,"val":3}"#),
+        ("fashion-mnist", 10, r#"{"train":20,"test":10}"#),
     ];
-    for (name, dir, want) in cases {
-        let got = info_json(name, &root.join(dir));
-        assert_eq!(got.to_string(), want, "{name}");
+    for (name, classes, splits) in cases {
+        let want = format!(r#"{{"dataset":"{name}","classes":{classes},"splits":{splits}}}"#);
+        assert_eq!(info_json(name, &at(name)).to_string(), want, "{name}");
     }
     std::fs::remove_dir_all(root).unwrap();
 }
@@ -95,11 +72,7 @@ fn info_text_names_training_and_evaluation_splits() {
 #[test]
 fn bad_roots_and_names_exit_2_with_one_line() {
     let root = temp("bad");
-    let out = netaug()
-        .args(["data", "info", "--dataset", "cub200", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let out = info("cub200", &root, &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -225,21 +198,7 @@ fn verify_checks_published_counts_and_names_what_is_missing() {
         &ids[2040..],
     )
     .unwrap();
-    let verify = |extra: &[&str]| {
-        netaug()
-            .args([
-                "data",
-                "info",
-                "--dataset",
-                "flowers102",
-                "--verify",
-                "--root",
-            ])
-            .arg(&flowers)
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let verify = |extra: &[&str]| info("flowers102", &flowers, &[&["--verify"], extra].concat());
     let out = verify(&[]);
     assert_ok(&out, "verify");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -305,21 +264,13 @@ fn verify_checks_published_counts_and_names_what_is_missing() {
     );
 
     // Without --verify, a missing image is the layout error naming it.
-    let out = netaug()
-        .args(["data", "info", "--dataset", "flowers102", "--root"])
-        .arg(&flowers)
-        .output()
-        .unwrap();
+    let out = info("flowers102", &flowers, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("image_00005.jpg"));
 
     // A user's own folder has no published counts.
     fixtures::folder(&root.join("fo"), &["x"], 1, 1).unwrap();
-    let out = netaug()
-        .args(["data", "info", "--dataset", "folder", "--verify", "--root"])
-        .arg(root.join("fo"))
-        .output()
-        .unwrap();
+    let out = info("folder", &root.join("fo"), &["--verify"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no published counts"));
 }

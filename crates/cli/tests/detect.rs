@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_ok, netaug, temp, train};
+use common::{assert_exit, assert_ok, netaug, temp, train};
 use netaug_data::fixtures;
 use serde_json::Value;
 
@@ -188,8 +188,7 @@ detection: {{score_threshold: 0.0}}
             .arg(&tiny)
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        let err = assert_exit(&o, 2, &format!("{args:?}"));
         assert!(
             err.contains("is a detector, not a classifier"),
             "{args:?}: {err}"

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{netaug, run_config, setup, temp, train};
+use common::{assert_exit, netaug, run_config, setup, temp, train};
 use netaug_data::fixtures;
 
 /// A mounted tmpfs, unmounted when dropped.
@@ -61,8 +61,7 @@ fn a_full_disk_is_a_failure_that_names_the_file() {
     // A checkpoint (2.4 MB of weights and momentum) does not fit in 512 KiB.
     let run = disk.0.join("run");
     let o = train(&config, &run, &["--quiet"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = assert_exit(&o, 1, "");
     assert!(
         err.contains("writing failed") && err.contains("No space left"),
         "{err}"
@@ -80,8 +79,7 @@ fn a_full_disk_is_a_failure_that_names_the_file() {
     .unwrap();
     fill(&disk.0);
     let o = netaug().arg("report").arg(&results).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = assert_exit(&o, 1, "");
     assert!(
         err.contains("summary.csv") && err.contains("writing failed"),
         "{err}"
@@ -160,8 +158,7 @@ fn a_full_stdout_is_exit_1_and_a_full_stderr_never_stops_a_run() {
         vec!["data", "info", "--dataset", "fashion-mnist", "--root", &fm],
     ] {
         let out = with_full_stdout(&args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        let err = assert_exit(&out, 1, &format!("{args:?}"));
         assert!(err.contains("writing to stdout"), "{args:?}: {err}");
     }
     assert!(onnx.is_file(), "export wrote no file");

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{assert_ok, sweep_file, temp};
+use common::{assert_exit, assert_ok, sweep_file, temp};
 use netaug_data::fixtures;
 
 /// The cluster of one test; stopped on drop, also when the test fails.
@@ -222,8 +222,7 @@ stages:
         .current_dir(&dir)
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = assert_exit(&o, 1, "");
     assert!(
         err.contains("cancelling jobs whose dependencies failed"),
         "{err}"

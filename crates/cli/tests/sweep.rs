@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{TempDir, assert_ok, netaug, sweep_file, temp};
+use common::{TempDir, assert_exit, assert_ok, netaug, sweep_file, temp};
 use netaug_data::fixtures;
 
 fn setup(name: &str) -> (TempDir, PathBuf) {
@@ -69,12 +69,7 @@ fn every_shipped_sweep_file_plans() {
     files.sort();
     assert!(files.len() >= 10, "{files:?}");
     for file in files {
-        let out = netaug()
-            .args(["sweep", "--dry-run", "--out"])
-            .arg(dir.join("out"))
-            .arg(&file)
-            .output()
-            .unwrap();
+        let out = dry_run(&dir.join("out"), &file);
         assert_ok(&out, &file.display().to_string());
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.starts_with("sweep "), "{}: {text}", file.display());
@@ -84,12 +79,7 @@ fn every_shipped_sweep_file_plans() {
 #[test]
 fn dry_run_prints_the_run_table() {
     let (dir, sweep) = setup("sweep-dry");
-    let out = netaug()
-        .args(["sweep", "--dry-run", "--out"])
-        .arg(dir.join("out"))
-        .arg(&sweep)
-        .output()
-        .unwrap();
+    let out = dry_run(&dir.join("out"), &sweep);
     assert_ok(&out, "dry run");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("sweep fm: 4 runs"), "{text}");
@@ -127,8 +117,7 @@ fn a_folder_with_runs_of_a_changed_sweep_is_refused() {
         .arg(&sweep)
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = assert_exit(&o, 2, "");
     assert!(
         err.contains("no-netaug-lr0.2-s0-0123abcd") && err.contains("--force"),
         "{err}"
@@ -226,8 +215,7 @@ fn slurm_scripts_without_submitting_and_bad_requests_refused() {
 
     let refused = |args: &[&str], says: &str| {
         let o = run(args);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        let err = assert_exit(&o, 2, &format!("{args:?}"));
         assert!(err.contains(says), "{args:?}: {err}");
     };
     refused(
@@ -249,8 +237,7 @@ fn slurm_scripts_without_submitting_and_bad_requests_refused() {
         .arg(dir.join("nope.yaml"))
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = assert_exit(&o, 2, "");
     assert!(err.contains("nope.yaml: No such file"), "{err}");
     // A sweep file saved with a UTF-8 byte-order mark plans.
     let bom = dir.join("bom.yaml");
@@ -267,6 +254,16 @@ fn slurm_scripts_without_submitting_and_bad_requests_refused() {
         &["--set", "teacher:run.epochs=2", "--dry-run"],
         "no stage named \"teacher\"",
     );
+}
+
+/// `netaug sweep --dry-run` of `sweep` into `out`.
+fn dry_run(out: &Path, sweep: &Path) -> std::process::Output {
+    netaug()
+        .args(["sweep", "--dry-run", "--out"])
+        .arg(out)
+        .arg(sweep)
+        .output()
+        .unwrap()
 }
 
 /// A one-run sweep of `epochs` epochs at `lr`, into `dir`.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{assert_ok, netaug, setup, temp, train};
+use common::{assert_exit, assert_ok, netaug, setup, temp, train};
 use netaug_data::fixtures;
 use serde_json::Value;
 
@@ -242,8 +242,7 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
     assert!(!dir.join("x.onnx").exists() && !dir.join("x.tflite").exists());
     // An --out that is not named *.onnx is refused, nothing written.
     let out = export_onnx(&run, &dir.join("tiny.bin"), &[]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = assert_exit(&out, 2, "");
     assert!(err.contains("an ONNX file's name ends in .onnx"), "{err}");
     assert!(!dir.join("tiny.bin").exists());
 
@@ -269,23 +268,9 @@ fn a_run_killed_in_epoch_two_resumes_to_the_same_metrics() {
     assert_ok(&out, "netaug");
 
     let run = dir.join("killed");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netaug"))
-        .arg("train")
-        .arg(&config)
-        .arg("--out")
-        .arg(&run)
-        .arg("--quiet")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_train(&config, &run, &[]);
     // Epoch 1 is written: the child is now in epoch 2.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !std::fs::read_to_string(run.join("metrics.jsonl")).is_ok_and(|t| t.lines().count() >= 1)
-    {
-        assert!(Instant::now() < deadline, "epoch 1 never finished");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_epoch_one(&run);
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -305,8 +290,7 @@ fn a_run_killed_in_epoch_two_resumes_to_the_same_metrics() {
     // (The kill lands after epoch 1's checkpoint unless the disk is very slow.)
     if done.is_some_and(|d| d >= 1) {
         let out = train(&config, &damaged, &["--resume", "--quiet"]);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{err}");
+        let err = assert_exit(&out, 2, "");
         assert!(
             err.contains("metrics.jsonl") && err.contains("damaged"),
             "{err}"
@@ -335,18 +319,7 @@ fn a_run_killed_in_epoch_two_resumes_to_the_same_metrics() {
     // Two `--resume` at once: one continues the run, the other is refused at once (exit 1,
     // naming the lock) or, if it starts after the first finished, finds the run done.
     // Unlocked, the loser wrote `"status": "failed"` over the finished run.
-    let resume = || {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("netaug"))
-            .arg("train")
-            .arg(&config)
-            .arg("--out")
-            .arg(&run)
-            .args(["--resume", "--quiet"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let resume = || spawn_train(&config, &run, &["--resume"]);
     let (a, b) = (resume(), resume());
     let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
     let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
@@ -389,61 +362,49 @@ fn a_run_killed_in_epoch_two_resumes_to_the_same_metrics() {
 fn bad_configs_exit_2_with_one_line_naming_the_key() {
     let (dir, config) = setup("bad", 32, "");
     let text = std::fs::read_to_string(&config).unwrap();
-    let cases: Vec<(String, Vec<&str>, &str)> = vec![
+    // Edits of the file: (text replaced, replacement, expected message).
+    let edits = [
+        ("seed: 3", "sed: 3", "run.sed: unknown field `sed`"),
+        ("epochs: 2", "epochs: two", "run.epochs:"),
+        ("tinymbv2", "tinymbv9", "model.name: unknown model"),
+    ];
+    // Overrides of a good file: (--set, expected message). An error a --set caused names
+    // the --set, not the file.
+    let overrides = [
         (
-            text.replace("seed: 3", "sed: 3"),
-            vec![],
-            "run.sed: unknown field `sed`",
-        ),
-        (
-            text.replace("epochs: 2", "epochs: two"),
-            vec![],
-            "run.epochs:",
-        ),
-        (
-            text.replace("tinymbv2", "tinymbv9"),
-            vec![],
-            "model.name: unknown model",
-        ),
-        (
-            text.clone(),
-            vec!["--set", "data.root=/no/such/dir"],
+            "data.root=/no/such/dir",
             "data.root: /no/such/dir: no such folder",
         ),
+        ("device=tpu", "device: unknown device `tpu`"),
+        ("run.base_lr=-1", "run.base_lr:"),
         (
-            text.clone(),
-            vec!["--set", "device=tpu"],
-            "device: unknown device `tpu`",
-        ),
-        (
-            text.clone(),
-            vec!["--set", "run.base_lr=-1"],
-            "run.base_lr:",
-        ),
-        (
-            text.clone(),
-            vec!["--set", "kd.teacher=/no/teacher"],
+            "kd.teacher=/no/teacher",
             "kd.teacher: /no/teacher: no such file",
         ),
-        // An error a --set caused names the --set, not the file.
         (
-            text.clone(),
-            vec!["--set", "run.epochs="],
+            "run.epochs=",
             "--set run.epochs=: run: missing field `epochs`",
         ),
         (
-            text.clone(),
-            vec!["--set", "run.warmup_epochs=18446744073709551615"],
+            "run.warmup_epochs=18446744073709551615",
             "run.warmup_epochs: 18446744073709551615 is more than 1000000 epochs",
         ),
     ];
-    for (i, (yaml, sets, expected)) in cases.into_iter().enumerate() {
+    let cases = edits
+        .into_iter()
+        .map(|(from, to, expected)| (text.replace(from, to), None, expected))
+        .chain(
+            overrides
+                .into_iter()
+                .map(|(set, expected)| (text.clone(), Some(set), expected)),
+        );
+    for (i, (yaml, set, expected)) in cases.enumerate() {
         let path = dir.join(format!("bad{i}.yaml"));
         std::fs::write(&path, yaml).unwrap();
         let out_dir = dir.join(format!("out{i}"));
+        let sets: Vec<&str> = set.map(|s| vec!["--set", s]).unwrap_or_default();
         let out = train(&path, &out_dir, &sets);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{expected}: {err}");
+        let err = assert_exit(&out, 2, expected);
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains(expected), "expected `{expected}` in: {err}");
         assert!(
@@ -463,8 +424,7 @@ fn bad_configs_exit_2_with_one_line_naming_the_key() {
     // --out naming a file is refused, and the file is left as it was.
     let before = std::fs::read(&bom).unwrap();
     let out = train(&config, &bom, &[]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = assert_exit(&out, 2, "");
     assert!(err.contains("--out: "), "{err}");
     assert!(
         err.contains("bom.yaml: is a file; --out names a run folder"),
@@ -479,8 +439,7 @@ fn bad_configs_exit_2_with_one_line_naming_the_key() {
     for resume in [false, true] {
         let extra: &[&str] = if resume { &["--resume"] } else { &[] };
         let out = train(&config, &foreign, extra);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{err}");
+        let err = assert_exit(&out, 2, "");
         assert!(
             err.contains("holds `checkpoints` but no config.yaml"),
             "{err}"
@@ -494,25 +453,37 @@ fn bad_configs_exit_2_with_one_line_naming_the_key() {
     }
 }
 
-/// Starts `netaug train` on `config` into `out`, waits until its first epoch is written,
-/// sends it `signal` (by name, through kill(1)) and returns its exit code and stderr.
-fn signal_after_epoch_one(config: &Path, out: &Path, signal: &str) -> (Option<i32>, String) {
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+/// `netaug train <config> --out <out> --quiet <extra>` started in the background, its
+/// stderr piped.
+fn spawn_train(config: &Path, out: &Path, extra: &[&str]) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("netaug"))
         .arg("train")
         .arg(config)
         .arg("--out")
         .arg(out)
         .arg("--quiet")
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Waits (300 s at most) until the run in `out` has written its first epoch.
+fn wait_for_epoch_one(out: &Path) {
     let deadline = Instant::now() + Duration::from_secs(300);
     while !std::fs::read_to_string(out.join("metrics.jsonl")).is_ok_and(|t| t.lines().count() >= 1)
     {
         assert!(Instant::now() < deadline, "epoch 1 never finished");
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Starts `netaug train` on `config` into `out`, waits until its first epoch is written,
+/// sends it `signal` (by name, through kill(1)) and returns its exit code and stderr.
+fn signal_after_epoch_one(config: &Path, out: &Path, signal: &str) -> (Option<i32>, String) {
+    let child = spawn_train(config, out, &[]);
+    wait_for_epoch_one(out);
     let sent = std::process::Command::new("kill")
         .args([format!("-{signal}"), child.id().to_string()])
         .status()
@@ -592,8 +563,7 @@ fn a_diverging_run_stops_with_status_failed_and_the_reason() {
     std::fs::remove_file(blocked.join("summary.json")).unwrap();
     std::fs::create_dir_all(blocked.join("summary.json/in-the-way")).unwrap();
     let out = train(&config, &blocked, &[&diverging[..], &["--resume"]].concat());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = assert_exit(&out, 1, "");
     let last = err.lines().last().unwrap_or_default();
     assert!(last.contains("training diverged"), "{err}");
 }
@@ -705,8 +675,7 @@ fn an_official_checkpoint_exports_to_a_folder_that_eval_reads() {
         .arg(dir.join("fm"))
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = assert_exit(&out, 2, "");
     assert!(
         err.contains("takes 3-channel images, fashion-mnist has 1-channel images"),
         "{err}"
@@ -729,8 +698,7 @@ fn an_official_checkpoint_exports_to_a_folder_that_eval_reads() {
             .arg(dir.join("data"))
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "--image-size {size}: {err}");
+        let err = assert_exit(&out, 2, &format!("--image-size {size}"));
         assert!(err.contains(needle), "{err}");
     }
 
@@ -846,8 +814,7 @@ fn two_replicas_train_the_same_run_twice_and_resume_to_its_unbroken_metrics() {
 
     // A batch that the replicas cannot split evenly is refused, naming the key.
     let out = train(&config, &dir.join("odd"), &["--set", "run.replicas=3"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = assert_exit(&out, 2, "");
     assert!(
         err.contains("run.replicas: 3 replicas cannot split data.batch_size 16 evenly"),
         "{err}"
@@ -871,8 +838,7 @@ fn two_replicas_train_the_same_run_twice_and_resume_to_its_unbroken_metrics() {
         ),
     ] {
         let out = train(&config, &dir.join("refused"), &["--set", set]);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{set}: {err}");
+        let err = assert_exit(&out, 2, set);
         assert_eq!(err.trim().lines().count(), 1, "{set}: {err}");
         assert!(err.contains(says), "{set}: {err}");
         assert!(!dir.join("refused").join("config.yaml").exists());

@@ -29,28 +29,26 @@ fn voc_ap_matches_the_devkit_on_a_hand_case() {
     let root = std::env::temp_dir().join(format!("netaug-deteval-voc-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let base = root.join("VOCdevkit/VOC2007");
-    voc_image(
-        &base,
-        "000001",
-        200,
-        200,
-        &[
-            ("aeroplane", [10, 10, 50, 50], false),
-            ("aeroplane", [100, 100, 150, 150], true),
-        ],
-    )
-    .unwrap();
-    voc_image(
-        &base,
-        "000002",
-        200,
-        200,
-        &[
-            ("aeroplane", [20, 20, 80, 60], false),
-            ("bird", [5, 5, 40, 40], false),
-        ],
-    )
-    .unwrap();
+    // (image, its objects: class, box, difficult), both 200 x 200.
+    let images = [
+        (
+            "000001",
+            [
+                ("aeroplane", [10, 10, 50, 50], false),
+                ("aeroplane", [100, 100, 150, 150], true),
+            ],
+        ),
+        (
+            "000002",
+            [
+                ("aeroplane", [20, 20, 80, 60], false),
+                ("bird", [5, 5, 40, 40], false),
+            ],
+        ),
+    ];
+    for (id, objects) in &images {
+        voc_image(&base, id, 200, 200, objects).unwrap();
+    }
     std::fs::create_dir_all(base.join("ImageSets/Main")).unwrap();
     std::fs::write(base.join("ImageSets/Main/test.txt"), "000001\n000002\n").unwrap();
 

@@ -15,7 +15,6 @@ mod run_folder;
 pub mod values;
 
 pub use error::OpsError;
-pub use run_folder::run_config_of;
 
 /// The input side of a net that no run folder describes: the paper's ImageNet resolution.
 pub const DEFAULT_RESOLUTION: usize = 224;

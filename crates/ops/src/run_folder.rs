@@ -10,7 +10,7 @@ use netaug_trainer::layout::CONFIG_FILE;
 use crate::OpsError;
 
 /// The config of the run folder that holds `dir` (a checkpoint or exported net inside it).
-pub fn run_config_of(dir: &Path) -> Result<Option<RunConfig>, netaug_trainer::ConfigError> {
+fn run_config_of(dir: &Path) -> Result<Option<RunConfig>, netaug_trainer::ConfigError> {
     dir.ancestors()
         .map(|d| d.join(CONFIG_FILE))
         .find(|p| p.is_file())

@@ -33,21 +33,19 @@ mod tests {
 
     #[test]
     fn a_second_sweep_is_refused_while_the_first_runs() {
-        let dir = std::env::temp_dir().join(format!("netaug-sweep-lock-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let held = Lock::acquire(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let held = Lock::acquire(dir.path()).unwrap();
         let pid = std::process::id();
         assert!(matches!(
-            Lock::acquire(&dir),
+            Lock::acquire(dir.path()),
             Err(SweepError::Locked { pid: Some(p), .. }) if p == pid
         ));
         drop(held);
         // What a killed sweep leaves (a file with a dead or an unrelated pid, or nothing
         // in it) does not block the next one.
         for content in ["4000000000", "1", ""] {
-            std::fs::write(dir.join(LOCK_FILE), content).unwrap();
-            drop(Lock::acquire(&dir).unwrap());
+            std::fs::write(dir.path().join(LOCK_FILE), content).unwrap();
+            drop(Lock::acquire(dir.path()).unwrap());
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -265,10 +265,6 @@ impl Task for Classification {
 
     const SELECTION: Selection = Selection::higher("val_top1");
 
-    fn score(line: &EpochMetrics) -> f64 {
-        line.val_top1
-    }
-
     fn final_metrics(last: Option<&EpochMetrics>) -> Metrics {
         let mut m = Metrics::new();
         m.insert("final_val_top1".into(), last.map_or(0.0, |l| l.val_top1));

@@ -140,23 +140,23 @@ mod tests {
 
     #[test]
     fn a_run_killed_while_writing_its_config_is_still_its_folder() {
-        let out = std::env::temp_dir().join(format!("netaug-layout-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        std::fs::create_dir_all(&out).unwrap();
+        let out = tempfile::tempdir().unwrap();
         for name in [
             ".config.yaml.tmp-5068",
             RUN_LOG_FILE,
             crate::lock::RUN_LOCK_FILE,
         ] {
-            std::fs::write(out.join(name), "x").unwrap();
+            std::fs::write(out.path().join(name), "x").unwrap();
         }
-        assert_eq!(foreign_entry(&out).unwrap(), None);
+        assert_eq!(foreign_entry(out.path()).unwrap(), None);
         assert!(
-            !out.join(".config.yaml.tmp-5068").exists(),
+            !out.path().join(".config.yaml.tmp-5068").exists(),
             "the leftover is removed"
         );
-        std::fs::write(out.join("notes.txt"), "mine").unwrap();
-        assert_eq!(foreign_entry(&out).unwrap().as_deref(), Some("notes.txt"));
-        std::fs::remove_dir_all(&out).unwrap();
+        std::fs::write(out.path().join("notes.txt"), "mine").unwrap();
+        assert_eq!(
+            foreign_entry(out.path()).unwrap().as_deref(),
+            Some("notes.txt")
+        );
     }
 }

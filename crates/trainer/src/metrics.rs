@@ -74,7 +74,12 @@ pub trait EpochReport {
 }
 
 /// An epoch's line of `metrics.jsonl`, as a task writes it.
-pub trait EpochLine: EpochReport + Clone + Serialize + DeserializeOwned {}
+pub trait EpochLine: EpochReport + Clone + Serialize + DeserializeOwned {
+    /// The value the line holds under `name` (its key in `metrics.jsonl`), if a number.
+    fn metric(&self, name: &str) -> Option<f64> {
+        serde_json::to_value(self).ok()?.get(name)?.as_f64()
+    }
+}
 
 impl EpochReport for EpochMetrics {
     fn epoch(&self) -> usize {
@@ -385,5 +390,37 @@ mod tests {
         assert!(up.improves(2.0, 1.0) && !up.improves(1.0, 1.0));
         assert!(down.improves(1.0, 2.0) && !down.improves(2.0, 1.0));
         assert_eq!(up.best_key(), "best_val_top1");
+    }
+
+    #[test]
+    fn each_task_scores_a_line_by_the_name_of_its_selection_metric() {
+        use crate::classification::Classification;
+        use crate::detection::task::Detection;
+        use crate::task::Task;
+        let line: EpochMetrics = serde_json::from_str(
+            r#"{"epoch":1,"train_loss":1.0,"train_top1":2.0,"val_loss":3.0,"val_top1":4.0,
+            "val_top5":5.0,"test_top1":6.0,"lr":0.1,"seconds":1.0,"images_per_second":9.0}"#,
+        )
+        .unwrap();
+        assert_eq!(Classification::score(&line), 4.0);
+        assert_eq!(line.metric("test_top1"), Some(6.0));
+        assert_eq!(line.metric("test_top5"), None);
+        let det = DetEpochMetrics {
+            epoch: 1,
+            train_loss: 1.0,
+            val_map50: 7.0,
+            val_map: 8.0,
+            lr: 0.1,
+            seconds: 1.0,
+            images_per_second: 9.0,
+        };
+        assert_eq!(Detection::score(&det), 7.0);
+        // A diverged epoch's NaN has no number: it scores NaN, which never improves.
+        let diverged = EpochMetrics {
+            val_top1: f64::NAN,
+            ..line
+        };
+        let score = Classification::score(&diverged);
+        assert!(score.is_nan() && !Classification::SELECTION.improves(score, 0.0));
     }
 }

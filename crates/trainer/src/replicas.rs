@@ -240,7 +240,7 @@ mod tests {
     use super::*;
     use crate::loss::{smoothed_targets, soft_cross_entropy};
     use crate::sampling::{AugMode, with_sampled};
-    use crate::step::netaug_loss;
+    use crate::step::{Select, netaug_loss};
 
     /// A share: images and their soft targets.
     type Pair = (Tensor<4>, Tensor<2>);
@@ -270,21 +270,23 @@ mod tests {
         step_seed: Option<u64>,
         seen: Option<&Seen>,
     ) -> Result<Loss, ModelError> {
-        let mut select = |n: &mut Net| {
-            with_sampled(AugMode::Random, step_seed.unwrap_or(0), |a| n.set_active(a));
-            if let Some(seen) = seen {
-                let thread = std::thread::current().name().unwrap_or("main").to_string();
-                seen.lock().unwrap().push((thread, n.active().clone()));
+        let mut select = step_seed.map(|step_seed| {
+            move |n: &mut Net| -> Result<(), ModelError> {
+                with_sampled(AugMode::Random, step_seed, |a| n.set_active(a));
+                if let Some(seen) = seen {
+                    let thread = std::thread::current().name().unwrap_or("main").to_string();
+                    seen.lock().unwrap().push((thread, n.active().clone()));
+                }
+                Ok(())
             }
-            Ok(())
-        };
+        });
         netaug_loss(
             net,
             |n, _| {
                 let logits = n.forward(images.clone(), mode);
                 (soft_cross_entropy(logits, targets.clone()), None)
             },
-            step_seed.is_some().then_some((&mut select, 1.0)),
+            select.as_mut().map(|s| (s as Select<'_, Net>, 1.0)),
         )
     }
 

@@ -100,8 +100,11 @@ pub(crate) trait Task: Sized + Send + Sync {
     ) -> Self::Line;
     /// The metric the best checkpoint follows.
     const SELECTION: Selection;
-    /// The value of [`Task::SELECTION`] in `line`.
-    fn score(line: &Self::Line) -> f64;
+    /// The value of [`Task::SELECTION`] in `line`, read by its name; NaN (never the best)
+    /// where the line has none, as a diverged run's non-finite values.
+    fn score(line: &Self::Line) -> f64 {
+        line.metric(Self::SELECTION.metric).unwrap_or(f64::NAN)
+    }
     /// The summary's `final_*` metrics from the last line (0 for a run that ended before
     /// its first epoch).
     fn final_metrics(last: Option<&Self::Line>) -> Metrics;

@@ -63,6 +63,15 @@ pub fn assert_ok(out: &std::process::Output, what: &str) {
     );
 }
 
+/// Asserts that a command exited with `code`, showing `what` and its stderr otherwise;
+/// returns its stderr.
+#[allow(dead_code)]
+pub fn assert_exit(out: &std::process::Output, code: i32, what: &str) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{what}: {err}");
+    err
+}
+
 /// A Fashion-MNIST fixture (IDX files, 28x28) and a run config over it.
 #[allow(dead_code)] // not every test file trains
 pub fn setup(name: &str, n_train: usize, extra: &str) -> (TempDir, PathBuf) {

@@ -105,49 +105,33 @@ fn flips_and_policies_keep_shape_and_range_and_are_seeded() {
 
 #[test]
 fn point_operations_match_pil_definitions() {
-    let mut img = FImage {
-        width: 4,
-        height: 1,
-        channels: 1,
-        data: vec![0.0, 100.0, 200.0, 255.0],
+    // One grey row, an op applied at a magnitude.
+    let applied = |data: Vec<f32>, op: Op, magnitude: f32| {
+        let mut img = FImage {
+            width: data.len(),
+            height: 1,
+            channels: 1,
+            data,
+        };
+        apply_op(&mut img, op, magnitude);
+        img.data
     };
-    apply_op(&mut img, Op::Posterize, 2.0);
-    assert_eq!(img.data, vec![0.0, 64.0, 192.0, 192.0]);
-    let mut img = FImage {
-        width: 4,
-        height: 1,
-        channels: 1,
-        data: vec![0.0, 100.0, 200.0, 255.0],
-    };
-    apply_op(&mut img, Op::Solarize, 128.0);
-    assert_eq!(img.data, vec![0.0, 100.0, 55.0, 0.0]);
-    let mut img = FImage {
-        width: 4,
-        height: 1,
-        channels: 1,
-        data: vec![50.0, 60.0, 70.0, 80.0],
-    };
-    apply_op(&mut img, Op::AutoContrast, 0.0);
-    assert_eq!(img.data, vec![0.0, 85.0, 170.0, 255.0]);
+    let row = vec![0.0, 100.0, 200.0, 255.0];
+    assert_eq!(
+        applied(row.clone(), Op::Posterize, 2.0),
+        [0.0, 64.0, 192.0, 192.0]
+    );
+    assert_eq!(applied(row, Op::Solarize, 128.0), [0.0, 100.0, 55.0, 0.0]);
+    assert_eq!(
+        applied(vec![50.0, 60.0, 70.0, 80.0], Op::AutoContrast, 0.0),
+        [0.0, 85.0, 170.0, 255.0]
+    );
     // PIL equalize of [10, 10, 20, 30]: step = (4 - 1) // 255 = 0 -> unchanged.
-    let mut img = FImage {
-        width: 4,
-        height: 1,
-        channels: 1,
-        data: vec![10.0, 10.0, 20.0, 30.0],
-    };
-    apply_op(&mut img, Op::Equalize, 0.0);
-    assert_eq!(img.data, vec![10.0, 10.0, 20.0, 30.0]);
+    let few = vec![10.0, 10.0, 20.0, 30.0];
+    assert_eq!(applied(few.clone(), Op::Equalize, 0.0), few);
     // 600 pixels in three values: a spread over 0..255.
-    let data: Vec<f32> = (0..600).map(|i| [10.0, 20.0, 30.0][i % 3]).collect();
-    let mut img = FImage {
-        width: 600,
-        height: 1,
-        channels: 1,
-        data,
-    };
-    apply_op(&mut img, Op::Equalize, 0.0);
-    assert_eq!(&img.data[..3], &[0.0, 200.0, 255.0]);
+    let many: Vec<f32> = (0..600).map(|i| [10.0, 20.0, 30.0][i % 3]).collect();
+    assert_eq!(&applied(many, Op::Equalize, 0.0)[..3], &[0.0, 200.0, 255.0]);
 }
 
 #[test]

@@ -247,10 +247,6 @@ impl Task for Detection {
 
     const SELECTION: Selection = Selection::higher("val_map50");
 
-    fn score(line: &DetEpochMetrics) -> f64 {
-        line.val_map50
-    }
-
     fn final_metrics(last: Option<&DetEpochMetrics>) -> Metrics {
         Metrics::from([
             ("final_val_map50".into(), last.map_or(0.0, |l| l.val_map50)),
