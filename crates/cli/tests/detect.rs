@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_exit, assert_ok, netaug, temp, train};
+use common::{assert_exit, assert_ok, export, netaug, temp, train};
 use netaug_data::fixtures;
 use serde_json::Value;
 
@@ -100,26 +100,14 @@ detection: {{score_threshold: 0.0}}
     assert!((e["map50"].as_f64().unwrap() - map50).abs() < 1e-6, "{e}");
 
     // A detector is not exported as ONNX: one line, exit 2, nothing written.
-    let o = netaug()
-        .args(["export", "--format", "onnx", "--checkpoint"])
-        .arg(&run)
-        .arg("--out")
-        .arg(dir.join("det.onnx"))
-        .output()
-        .unwrap();
+    let o = export(&["--format", "onnx"], &run, &dir.join("det.onnx"));
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is a detector"));
     assert!(!dir.join("det.onnx").exists());
 
     // export writes a detector that detect reads from a plain folder of images.
     let tiny = dir.join("tiny");
-    let o = netaug()
-        .args(["export", "--checkpoint"])
-        .arg(&run)
-        .arg("--out")
-        .arg(&tiny)
-        .output()
-        .unwrap();
+    let o = export(&[], &run, &tiny);
     assert_ok(&o, "export");
     assert!(String::from_utf8_lossy(&o.stdout).contains("detector"));
     // `detect` of a saved detector on the val images of the set, into `out`.
@@ -149,13 +137,7 @@ detection: {{score_threshold: 0.0}}
     assert!(same, "detect --images differs from detect on the split");
     // Out of its run, the exported detector exports again (a folder `detect` reads) ...
     let again = dir.join("again");
-    let o = netaug()
-        .args(["export", "--resolution", "64", "--checkpoint"])
-        .arg(&tiny)
-        .arg("--out")
-        .arg(&again)
-        .output()
-        .unwrap();
+    let o = export(&["--resolution", "64"], &tiny, &again);
     assert_ok(&o, "export of an exported detector");
     assert!(String::from_utf8_lossy(&o.stdout).contains("detector"));
     // (The same net: the same detections.)

@@ -61,7 +61,7 @@ fn a_full_disk_is_a_failure_that_names_the_file() {
     // A checkpoint (2.4 MB of weights and momentum) does not fit in 512 KiB.
     let run = disk.0.join("run");
     let o = train(&config, &run, &["--quiet"]);
-    let err = assert_exit(&o, 1, "");
+    let err = assert_exit(&o, 1, "train on a full disk");
     assert!(
         err.contains("writing failed") && err.contains("No space left"),
         "{err}"
@@ -79,7 +79,7 @@ fn a_full_disk_is_a_failure_that_names_the_file() {
     .unwrap();
     fill(&disk.0);
     let o = netaug().arg("report").arg(&results).output().unwrap();
-    let err = assert_exit(&o, 1, "");
+    let err = assert_exit(&o, 1, "report on a full disk");
     assert!(
         err.contains("summary.csv") && err.contains("writing failed"),
         "{err}"

@@ -222,7 +222,7 @@ stages:
         .current_dir(&dir)
         .output()
         .unwrap();
-    let err = assert_exit(&o, 1, "");
+    let err = assert_exit(&o, 1, "a sweep whose dependency failed");
     assert!(
         err.contains("cancelling jobs whose dependencies failed"),
         "{err}"

@@ -117,7 +117,7 @@ fn a_folder_with_runs_of_a_changed_sweep_is_refused() {
         .arg(&sweep)
         .output()
         .unwrap();
-    let err = assert_exit(&o, 2, "");
+    let err = assert_exit(&o, 2, "a sweep over a changed sweep's runs");
     assert!(
         err.contains("no-netaug-lr0.2-s0-0123abcd") && err.contains("--force"),
         "{err}"
@@ -237,7 +237,7 @@ fn slurm_scripts_without_submitting_and_bad_requests_refused() {
         .arg(dir.join("nope.yaml"))
         .output()
         .unwrap();
-    let err = assert_exit(&o, 2, "");
+    let err = assert_exit(&o, 2, "a missing sweep file");
     assert!(err.contains("nope.yaml: No such file"), "{err}");
     // A sweep file saved with a UTF-8 byte-order mark plans.
     let bom = dir.join("bom.yaml");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{assert_exit, assert_ok, netaug, setup, temp, train};
+use common::{assert_exit, assert_ok, export, netaug, setup, temp, train};
 use netaug_data::fixtures;
 use serde_json::Value;
 
@@ -147,13 +147,8 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
 
     // `export` of the latest checkpoint is a plain net with the target's size.
     let tiny = dir.join("tiny");
-    let out = netaug()
-        .args(["export", "--checkpoint"])
-        .arg(run.join("checkpoints/latest"))
-        .arg("--out")
-        .arg(&tiny)
-        .output()
-        .unwrap();
+    let latest = run.join("checkpoints/latest");
+    let out = export(&[], &latest, &tiny);
     assert_ok(&out, "netaug");
     assert!(String::from_utf8_lossy(&out.stdout).contains("305482 params"));
     let model = json(&tiny.join("model.json"));
@@ -166,26 +161,14 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
     // anything is written: it used to write over the folder in place.
     for existing in [tiny.clone(), run.join("checkpoints/best")] {
         let before = std::fs::read(existing.join("weights.bpk")).unwrap();
-        let out = netaug()
-            .args(["export", "--checkpoint"])
-            .arg(run.join("checkpoints/latest"))
-            .arg("--out")
-            .arg(&existing)
-            .output()
-            .unwrap();
+        let out = export(&[], &latest, &existing);
         assert_eq!(out.status.code(), Some(2), "{}", existing.display());
         assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
         assert_eq!(std::fs::read(existing.join("weights.bpk")).unwrap(), before);
     }
     // With --force an earlier export is replaced whole: nothing of the old folder is left.
     std::fs::write(tiny.join("notes.txt"), "old").unwrap();
-    let out = netaug()
-        .args(["export", "--force", "--checkpoint"])
-        .arg(run.join("checkpoints/latest"))
-        .arg("--out")
-        .arg(&tiny)
-        .output()
-        .unwrap();
+    let out = export(&["--force"], &latest, &tiny);
     assert_ok(&out, "export --force");
     assert!(tiny.join("weights.bpk").is_file() && !tiny.join("notes.txt").exists());
     // `--format onnx`: one file whose input is the run's; refused when it exists (unless
@@ -193,14 +176,7 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
     // written, with no partial file left behind.
     let onnx = dir.join("tiny.onnx");
     let export_onnx = |from: &Path, out: &Path, extra: &[&str]| {
-        netaug()
-            .args(["export", "--format", "onnx", "--checkpoint"])
-            .arg(from)
-            .arg("--out")
-            .arg(out)
-            .args(extra)
-            .output()
-            .unwrap()
+        export(&[&["--format", "onnx"], extra].concat(), from, out)
     };
     let out = export_onnx(&run, &onnx, &[]);
     assert_ok(&out, "export --format onnx");
@@ -224,13 +200,7 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
             .code(),
         Some(2)
     );
-    let out = netaug()
-        .args(["export", "--format", "tflite", "--checkpoint"])
-        .arg(&run)
-        .arg("--out")
-        .arg(dir.join("x.tflite"))
-        .output()
-        .unwrap();
+    let out = export(&["--format", "tflite"], &run, &dir.join("x.tflite"));
     assert_eq!(out.status.code(), Some(2));
     let out = export_onnx(&run, Path::new("/proc/netaug-test.onnx"), &[]);
     assert_eq!(
@@ -242,7 +212,7 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
     assert!(!dir.join("x.onnx").exists() && !dir.join("x.tflite").exists());
     // An --out that is not named *.onnx is refused, nothing written.
     let out = export_onnx(&run, &dir.join("tiny.bin"), &[]);
-    let err = assert_exit(&out, 2, "");
+    let err = assert_exit(&out, 2, "export to tiny.bin");
     assert!(err.contains("an ONNX file's name ends in .onnx"), "{err}");
     assert!(!dir.join("tiny.bin").exists());
 
@@ -290,7 +260,7 @@ fn a_run_killed_in_epoch_two_resumes_to_the_same_metrics() {
     // (The kill lands after epoch 1's checkpoint unless the disk is very slow.)
     if done.is_some_and(|d| d >= 1) {
         let out = train(&config, &damaged, &["--resume", "--quiet"]);
-        let err = assert_exit(&out, 2, "");
+        let err = assert_exit(&out, 2, "resume a damaged run");
         assert!(
             err.contains("metrics.jsonl") && err.contains("damaged"),
             "{err}"
@@ -424,7 +394,7 @@ fn bad_configs_exit_2_with_one_line_naming_the_key() {
     // --out naming a file is refused, and the file is left as it was.
     let before = std::fs::read(&bom).unwrap();
     let out = train(&config, &bom, &[]);
-    let err = assert_exit(&out, 2, "");
+    let err = assert_exit(&out, 2, "--out naming a file");
     assert!(err.contains("--out: "), "{err}");
     assert!(
         err.contains("bom.yaml: is a file; --out names a run folder"),
@@ -439,7 +409,7 @@ fn bad_configs_exit_2_with_one_line_naming_the_key() {
     for resume in [false, true] {
         let extra: &[&str] = if resume { &["--resume"] } else { &[] };
         let out = train(&config, &foreign, extra);
-        let err = assert_exit(&out, 2, "");
+        let err = assert_exit(&out, 2, "a foreign folder");
         assert!(
             err.contains("holds `checkpoints` but no config.yaml"),
             "{err}"
@@ -563,7 +533,7 @@ fn a_diverging_run_stops_with_status_failed_and_the_reason() {
     std::fs::remove_file(blocked.join("summary.json")).unwrap();
     std::fs::create_dir_all(blocked.join("summary.json/in-the-way")).unwrap();
     let out = train(&config, &blocked, &[&diverging[..], &["--resume"]].concat());
-    let err = assert_exit(&out, 1, "");
+    let err = assert_exit(&out, 1, "summary.json blocked");
     let last = err.lines().last().unwrap_or_default();
     assert!(last.contains("training diverged"), "{err}");
 }
@@ -675,7 +645,7 @@ fn an_official_checkpoint_exports_to_a_folder_that_eval_reads() {
         .arg(dir.join("fm"))
         .output()
         .unwrap();
-    let err = assert_exit(&out, 2, "");
+    let err = assert_exit(&out, 2, "a 3-channel net on 1-channel images");
     assert!(
         err.contains("takes 3-channel images, fashion-mnist has 1-channel images"),
         "{err}"
@@ -814,7 +784,7 @@ fn two_replicas_train_the_same_run_twice_and_resume_to_its_unbroken_metrics() {
 
     // A batch that the replicas cannot split evenly is refused, naming the key.
     let out = train(&config, &dir.join("odd"), &["--set", "run.replicas=3"]);
-    let err = assert_exit(&out, 2, "");
+    let err = assert_exit(&out, 2, "3 replicas");
     assert!(
         err.contains("run.replicas: 3 replicas cannot split data.batch_size 16 evenly"),
         "{err}"

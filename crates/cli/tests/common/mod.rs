@@ -72,6 +72,20 @@ pub fn assert_exit(out: &std::process::Output, code: i32, what: &str) -> String 
     err
 }
 
+/// `netaug export <flags> --checkpoint <from> --out <out>`.
+#[allow(dead_code)]
+pub fn export(flags: &[&str], from: &Path, out: &Path) -> std::process::Output {
+    netaug()
+        .arg("export")
+        .args(flags)
+        .arg("--checkpoint")
+        .arg(from)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 /// A Fashion-MNIST fixture (IDX files, 28x28) and a run config over it.
 #[allow(dead_code)] // not every test file trains
 pub fn setup(name: &str, n_train: usize, extra: &str) -> (TempDir, PathBuf) {
