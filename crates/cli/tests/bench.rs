@@ -4,7 +4,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{assert_ok, netaug, temp};
+use common::{assert_exit, assert_ok, netaug, temp};
 
 fn probe() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/probe.json")
@@ -71,8 +71,7 @@ fn train_refuses_a_bad_spec_with_exit_2() {
             .arg(&bad)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = assert_exit(&out, 2, needle);
         assert!(err.contains(needle), "{err}");
     };
     refused("bad.json");

@@ -4,7 +4,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{assert_ok, netaug, temp};
+use common::{assert_exit, assert_ok, netaug, temp};
 use netaug_data::fixtures;
 use predicates::prelude::*;
 
@@ -72,9 +72,7 @@ fn info_text_names_training_and_evaluation_splits() {
 #[test]
 fn bad_roots_and_names_exit_2_with_one_line() {
     let root = temp("bad");
-    let out = info("cub200", &root, &[]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = assert_exit(&info("cub200", &root, &[]), 2, "cub200 in an empty folder");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains("CUB_200_2011/images.txt") && err.contains("image_class_labels.txt"),
@@ -209,11 +207,8 @@ fn verify_checks_published_counts_and_names_what_is_missing() {
 
     std::fs::remove_file(flowers.join("jpg/image_00005.jpg")).unwrap();
     let out = verify(&[]);
-    assert_eq!(out.status.code(), Some(2));
-    let (text, err) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    let err = assert_exit(&out, 2, "verify with an image missing");
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         err.contains("flowers102 is incomplete: train: 1019 of 1020 published images, 1 named by the annotations but missing"),
         "{err}"
@@ -264,13 +259,15 @@ fn verify_checks_published_counts_and_names_what_is_missing() {
     );
 
     // Without --verify, a missing image is the layout error naming it.
-    let out = info("flowers102", &flowers, &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("image_00005.jpg"));
+    let err = assert_exit(&info("flowers102", &flowers, &[]), 2, "an image missing");
+    assert!(err.contains("image_00005.jpg"), "{err}");
 
     // A user's own folder has no published counts.
     fixtures::folder(&root.join("fo"), &["x"], 1, 1).unwrap();
-    let out = info("folder", &root.join("fo"), &["--verify"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no published counts"));
+    let err = assert_exit(
+        &info("folder", &root.join("fo"), &["--verify"]),
+        2,
+        "--verify",
+    );
+    assert!(err.contains("no published counts"), "{err}");
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_ok, netaug, temp};
+use common::{assert_exit, assert_ok, netaug, temp};
 
 #[test]
 fn det_eval_prints_coco_and_voc_numbers() {
@@ -70,8 +70,7 @@ fn det_eval_prints_coco_and_voc_numbers() {
         .arg(&dt)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = assert_exit(&out, 2, "a bad dt.json");
     assert!(
         err.contains("dt.json") && err.contains("category_id"),
         "{err}"

@@ -162,8 +162,8 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
     for existing in [tiny.clone(), run.join("checkpoints/best")] {
         let before = std::fs::read(existing.join("weights.bpk")).unwrap();
         let out = export(&[], &latest, &existing);
-        assert_eq!(out.status.code(), Some(2), "{}", existing.display());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+        let err = assert_exit(&out, 2, &existing.display().to_string());
+        assert!(err.contains("already exists"), "{err}");
         assert_eq!(std::fs::read(existing.join("weights.bpk")).unwrap(), before);
     }
     // With --force an earlier export is replaced whole: nothing of the old folder is left.
@@ -224,9 +224,8 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
     assert!(siblings.is_empty(), "{siblings:?}");
 
     // A second `train` into the same folder is refused; nothing is lost.
-    let out = train(&config, &run, &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --resume"));
+    let err = assert_exit(&train(&config, &run, &[]), 2, "a second train");
+    assert!(err.contains("pass --resume"), "{err}");
     assert_eq!(json(&run.join("summary.json")), s);
 }
 
@@ -735,8 +734,7 @@ fn a_validation_split_is_held_out_of_training_and_the_test_set_reported_beside_i
 
     // A split as large as the training set is bad input: exit 2, one line naming the key.
     let out = train(&config, &dir.join("bad"), &["--set", "data.val_split=64"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = assert_exit(&out, 2, "data.val_split=64");
     assert!(err.contains("data.val_split"), "{err}");
 }
 
