@@ -284,6 +284,35 @@ fn only_run(out: &Path) -> PathBuf {
     runs[0].clone()
 }
 
+/// How many epochs of the test sweep's run take about `seconds` on this machine, timed
+/// on a 40-epoch run (the first epoch, which loads the data, left out).
+fn epochs_lasting(dir: &Path, data: &Path, seconds: f64) -> usize {
+    let sweep = sweep_file(dir, data, "timing", (40, "0.05"), "[0]");
+    let out = dir.join("timing");
+    let o = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_ok(&o, "the timing run");
+    let per_epoch: Vec<f64> = std::fs::read_to_string(only_run(&out).join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seconds"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    let mean = per_epoch.iter().sum::<f64>() / per_epoch.len() as f64;
+    let epochs = ((seconds / mean).ceil() as usize).clamp(100, 5000);
+    eprintln!("{epochs} epochs of {mean:.3} s for a {seconds} s run");
+    epochs
+}
+
 #[test]
 fn time_limits_requeue_killed_tasks_retry_and_max_running_caps_an_array() {
     if !slurm_installed() {
@@ -379,9 +408,11 @@ fn time_limits_requeue_killed_tasks_retry_and_max_running_caps_an_array() {
     // looks at time limits every 30 s and signals a job once its end is within the grace
     // plus those 30 s: here 55-85 s after it starts. A 1-minute limit would signal it at
     // the first look, 0-30 s after it starts: on a busy machine most attempts would then
-    // end before their first epoch.) The run takes ~100 s alone on 2 idle cores, so it
-    // needs at least one requeue; the limit leaves room for a machine 5x slower.
-    let sweep = sweep_file(&dir, &data, "limited", (300, "0.05"), "[0]");
+    // end before their first epoch.) The run must outlast 85 s on any machine, so its
+    // length comes from this machine's speed: a short run is timed first and the long one
+    // is sized to take about 150 s.
+    let epochs = epochs_lasting(&dir, &data, 150.0);
+    let sweep = sweep_file(&dir, &data, "limited", (epochs, "0.05"), "[0]");
     let unbroken = dir.join("unbroken");
     let o = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
         .arg("sweep")
