@@ -378,6 +378,30 @@ mod tests {
     }
 
     #[test]
+    fn metrics_lines_read_back_to_the_bit_so_a_resumed_run_rewrites_them_unchanged() {
+        // Values a resumed run read back 1 ulp off before floats were parsed exactly.
+        let line = EpochMetrics {
+            train_loss: 2.3746719360351563,
+            lr: 0.006244578509483924,
+            val_loss: 2.302131017049154,
+            ..serde_json::from_str(
+                r#"{"epoch":16,"train_loss":0,"train_top1":0,"val_loss":0,"val_top1":0,
+                "val_top5":0,"lr":0,"seconds":0,"images_per_second":0}"#,
+            )
+            .unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        write_metrics(&path, std::slice::from_ref(&line)).unwrap();
+        let written = std::fs::read(&path).unwrap();
+        let read: Vec<EpochMetrics> = read_metrics(&path).unwrap();
+        assert_eq!(read[0].train_loss.to_bits(), line.train_loss.to_bits());
+        assert_eq!(read[0].lr.to_bits(), line.lr.to_bits());
+        write_metrics(&path, &read).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), written);
+    }
+
+    #[test]
     fn a_selection_says_which_way_is_better() {
         let up = Selection {
             metric: "val_top1",
