@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Dataset, ImageRef, Sample, Split};
+use super::samples::{Dataset, GrayImages, ImageRef, Sample, Split};
 use crate::error::DataError;
 
 /// Where the Debian package installs the files.
@@ -25,27 +25,6 @@ const CLASSES: [&str; 10] = [
     "Bag",
     "Ankle boot",
 ];
-
-/// Equal-size 8-bit grayscale images held in memory.
-#[derive(Debug)]
-pub struct GrayImages {
-    /// The file they came from.
-    pub source: PathBuf,
-    /// Height in pixels.
-    pub height: usize,
-    /// Width in pixels.
-    pub width: usize,
-    /// Row-major pixels, one image after the other.
-    pub pixels: Vec<u8>,
-}
-
-impl GrayImages {
-    /// The pixels of image `i`.
-    pub fn image(&self, i: usize) -> &[u8] {
-        let n = self.height * self.width;
-        &self.pixels[i * n..(i + 1) * n]
-    }
-}
 
 /// The file `stem` or `stem.gz` in `root`.
 fn find(root: &Path, stem: &str) -> Result<PathBuf, DataError> {

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use super::{Dataset, ImageRef, Sample, Split, require_file, resolve_root};
+use super::layout::{require_file, resolve_root};
+use super::samples::{Dataset, ImageRef, Sample, Split};
 use crate::error::DataError;
 use crate::mat;
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Dataset, ImageRef, Sample, Split};
+use super::samples::{Dataset, ImageRef, Sample, Split};
 use crate::error::DataError;
 
 pub(super) const LAYOUT: &str = "ROOT/{train,val}/<class>/<image>.{jpg,jpeg,png}";

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use super::{Dataset, ImageRef, Sample, Split, lines, read_text, require_file, resolve_root};
+use super::layout::{lines, read_text, require_file, resolve_root};
+use super::samples::{Dataset, ImageRef, Sample, Split};
 use crate::error::DataError;
 
 pub(super) const LAYOUT: &str =

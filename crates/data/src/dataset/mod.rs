@@ -10,14 +10,16 @@ mod fashion_mnist;
 mod flowers102;
 mod folder;
 mod food101;
+mod layout;
 mod pets;
+mod samples;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::error::DataError;
 
-pub use fashion_mnist::{DEFAULT_ROOT as FASHION_MNIST_ROOT, GrayImages};
+pub use fashion_mnist::DEFAULT_ROOT as FASHION_MNIST_ROOT;
+pub use samples::{Dataset, GrayImages, ImageRef, MissingImage, Sample, Split};
 
 /// Dataset names.
 pub const KNOWN: &[&str] = &[
@@ -30,80 +32,6 @@ pub const KNOWN: &[&str] = &[
     "fashion-mnist",
 ];
 
-/// Where a sample's pixels are.
-#[derive(Clone, Debug)]
-pub enum ImageRef {
-    /// An image file (JPEG or PNG).
-    File(PathBuf),
-    /// Image `index` of an in-memory set of equal-size grayscale images (Fashion-MNIST).
-    Gray {
-        /// The images.
-        images: Arc<GrayImages>,
-        /// Which one.
-        index: usize,
-    },
-}
-
-impl ImageRef {
-    /// A name for messages: the file path, or `<set>#<index>`.
-    pub fn describe(&self) -> String {
-        match self {
-            ImageRef::File(p) => p.display().to_string(),
-            ImageRef::Gray { images, index } => format!("{}#{index}", images.source.display()),
-        }
-    }
-}
-
-/// One labelled image.
-#[derive(Clone, Debug)]
-pub struct Sample {
-    /// The pixels.
-    pub image: ImageRef,
-    /// Class index into [`Dataset::classes`].
-    pub label: u32,
-}
-
-/// A named split.
-#[derive(Clone, Debug)]
-pub struct Split {
-    /// Published name (`train`, `val`, `test`, `trainval`).
-    pub name: String,
-    /// Samples in the published order.
-    pub samples: Vec<Sample>,
-}
-
-impl Split {
-    /// A split called `name`.
-    pub fn new(name: &str, samples: Vec<Sample>) -> Self {
-        Self {
-            name: name.to_string(),
-            samples,
-        }
-    }
-}
-
-/// A dataset: its classes and splits.
-#[derive(Clone, Debug)]
-pub struct Dataset {
-    /// Dataset name.
-    pub name: String,
-    /// The folder holding the layout (after resolving an outer root).
-    pub root: PathBuf,
-    /// Class names; labels index this list.
-    pub classes: Vec<String>,
-    /// Splits, in the dataset's published order.
-    pub splits: Vec<Split>,
-    /// Image channels the loader produces (3, or 1 for Fashion-MNIST).
-    pub channels: usize,
-    /// Split used for training.
-    pub train_split: String,
-    /// Split used for evaluation: `val` where it exists, else `test`.
-    pub eval_split: String,
-    /// Images the layout names that are not on disk (only with
-    /// [`OpenOptions::allow_missing`]; their samples are not in the splits).
-    pub missing: Vec<MissingImage>,
-}
-
 /// Options of [`open`].
 #[derive(Clone, Debug, Default)]
 pub struct OpenOptions {
@@ -112,15 +40,6 @@ pub struct OpenOptions {
     /// List the images that the layout's files name but the disk lacks in
     /// [`Dataset::missing`] (their samples left out) instead of failing on the first.
     pub allow_missing: bool,
-}
-
-/// An image that a layout's annotation files name but that is not on disk.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MissingImage {
-    /// The split that lists it.
-    pub split: String,
-    /// Where it should be.
-    pub path: PathBuf,
 }
 
 /// Why `path`, which is there but is not a readable file, is no image: a folder, a
@@ -276,114 +195,4 @@ fn known_name(name: &str) -> &'static str {
         .find(|k| **k == name)
         .copied()
         .unwrap_or("dataset")
-}
-
-impl Dataset {
-    /// The split called `name`.
-    pub fn split(&self, name: &str) -> Result<&Split, DataError> {
-        self.splits
-            .iter()
-            .find(|s| s.name == name)
-            .ok_or_else(|| DataError::UnknownSplit {
-                dataset: self.name.clone(),
-                split: name.to_string(),
-                known: self.split_names().join(", "),
-            })
-    }
-
-    /// The training split.
-    pub fn train(&self) -> &Split {
-        self.split(&self.train_split)
-            .expect("datasets name an existing train split")
-    }
-
-    /// The evaluation split.
-    pub fn eval(&self) -> &Split {
-        self.split(&self.eval_split)
-            .expect("datasets name an existing eval split")
-    }
-
-    /// Names of the splits.
-    pub fn split_names(&self) -> Vec<String> {
-        self.splits.iter().map(|s| s.name.clone()).collect()
-    }
-
-    fn new(name: &str, root: PathBuf, classes: Vec<String>, splits: Vec<Split>) -> Self {
-        let has = |n: &str| splits.iter().any(|s| s.name == n);
-        let train_split = if has("trainval") { "trainval" } else { "train" }.to_string();
-        let eval_split = if has("val") { "val" } else { "test" }.to_string();
-        Self {
-            name: name.to_string(),
-            root,
-            classes,
-            splits,
-            channels: 3,
-            train_split,
-            eval_split,
-            missing: Vec::new(),
-        }
-    }
-}
-
-/// The first of `candidates` (relative to `root`) that holds `marker`; the layout error
-/// names the first candidate.
-fn resolve_root(
-    dataset: &'static str,
-    root: &Path,
-    inner: &[&str],
-    marker: &str,
-    layout: &'static str,
-) -> Result<PathBuf, DataError> {
-    let candidates = std::iter::once(root.to_path_buf()).chain(inner.iter().map(|i| root.join(i)));
-    for c in candidates {
-        if c.join(marker).exists() {
-            return Ok(c);
-        }
-    }
-    if !root.is_dir() {
-        return Err(DataError::Layout {
-            dataset,
-            path: root.to_path_buf(),
-            layout,
-        });
-    }
-    let path = match inner.first() {
-        Some(i) => root.join(i).join(marker),
-        None => root.join(marker),
-    };
-    Err(DataError::Layout {
-        dataset,
-        path,
-        layout,
-    })
-}
-
-/// Reads a text file, naming it on error.
-fn read_text(path: &Path) -> Result<String, DataError> {
-    std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))
-}
-
-/// Non-empty, non-comment lines with their 1-based line numbers.
-fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
-}
-
-/// `path` if it is a file, else the layout error naming it (annotation files and images).
-fn require_file(
-    dataset: &'static str,
-    path: PathBuf,
-    layout: &'static str,
-) -> Result<PathBuf, DataError> {
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(DataError::Layout {
-            dataset,
-            path,
-            layout,
-        })
-    }
 }

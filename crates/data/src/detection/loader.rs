@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::{BBox, DetSample, flip, random_crop_resize, resize};
+use super::boxes::{BBox, DetSample, flip, random_crop_resize, resize};
 use crate::ImageRef;
 use crate::error::DataError;
 use crate::image::{self, Image};

@@ -8,7 +8,7 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::output::zip_map;
-use super::{lanes, lanes_sum, tensor, values, wide};
+use super::vector::{lanes, lanes_sum, tensor, values, wide};
 
 /// Sizes of one batch norm over `[N, C, H, W]`.
 #[derive(Clone, Copy, Debug)]

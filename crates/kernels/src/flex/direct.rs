@@ -10,8 +10,9 @@ use burn::backend::TensorMetadata;
 use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
+use super::kernel::ConvKernel;
 use super::output::Output;
-use super::{ConvKernel, lanes, tensor, values, wide};
+use super::vector::{lanes, tensor, values, wide};
 
 /// Dense layers with at most this many input channels run here (beyond, GEMMs win).
 const DENSE_MAX_IN: usize = 4;

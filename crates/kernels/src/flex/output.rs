@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
-use super::wide;
+use super::vector::wide;
 
 /// A kernel's output of `len` values, each chunk zeroed by the thread that then writes it.
 /// `vec![0.0; len]` zeroes the whole buffer on the calling thread first (calloc of reused

@@ -11,7 +11,8 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::gemm::{View, matmul, matmul_into};
-use super::{ConvKernel, tensor, values};
+use super::kernel::ConvKernel;
+use super::vector::{tensor, values};
 
 /// Most shares a pointwise weight gradient's batch is cut into.
 const SHARES: usize = 8;

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::{Int, Tensor};
 
-use super::{Mode, ParamRef, WeightList, fresh, permute};
+use super::weights::{Mode, ParamRef, WeightList, fresh, permute};
 use crate::init::Initializer;
 use crate::ops;
 

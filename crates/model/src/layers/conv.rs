@@ -5,7 +5,7 @@ use burn::tensor::{Int, Tensor};
 
 use super::act::{self, Act};
 use super::bn::DynBatchNorm2d;
-use super::{Mode, ParamRef, WeightList, fresh, permute};
+use super::weights::{Mode, ParamRef, WeightList, fresh, permute};
 use crate::init::Initializer;
 use crate::ops;
 

@@ -3,7 +3,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::Tensor;
 
-use super::{ParamRef, WeightList, fresh};
+use super::weights::{ParamRef, WeightList, fresh};
 use crate::init::Initializer;
 use crate::ops;
 

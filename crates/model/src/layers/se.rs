@@ -3,9 +3,9 @@
 use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 
-use super::WeightList;
 use super::act::{self, Act};
 use super::conv::{ConvCfg, DynConv2d};
+use super::weights::WeightList;
 use crate::divisible::{make_divisible, round_half_even};
 use crate::init::Initializer;
 use crate::ops;

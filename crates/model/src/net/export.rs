@@ -1,7 +1,8 @@
 //! Cutting the active sub-network out as a plain network (the official `export`).
 
-use super::sampling::Choices;
-use super::{AugFactors, Net};
+use super::arch::Choices;
+use super::factors::AugFactors;
+use super::supernet::Net;
 use crate::blocks::{Block, MbConv};
 use crate::zoo::NetSpec;
 

@@ -3,7 +3,7 @@
 
 use burn::tensor::Tensor;
 
-use super::Net;
+use super::supernet::Net;
 
 /// A point of the net a feature map can be taken from ([`Net::feature_info`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

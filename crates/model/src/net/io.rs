@@ -6,7 +6,8 @@ use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::{AugFactors, Net};
+use super::factors::AugFactors;
+use super::supernet::Net;
 use crate::error::ModelError;
 use crate::init::InitKind;
 use crate::zoo::NetSpec;

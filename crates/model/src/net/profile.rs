@@ -1,6 +1,6 @@
 //! Params and MACs of the active sub-network.
 
-use super::Net;
+use super::supernet::Net;
 use crate::profile::Profile;
 
 impl Net {
