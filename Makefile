@@ -68,12 +68,13 @@ $(TB_VENV)/bin/python:
 	python3 -m venv $(TB_VENV)
 	$(TB_VENV)/bin/pip install -q tensorboard==$(TB_VERSION)
 
-test: setup $(TB_VENV)/bin/python ## Format check, clippy (-D warnings) and every test: what CI runs.
+test: setup $(TB_VENV)/bin/python ## Format check, clippy (-D warnings), code shape and every test: what CI runs.
 	@command -v slurmctld >/dev/null || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SLURM_PKGS); } || \
 		echo "warning: could not install $(SLURM_PKGS); the Slurm test fails under CI=true and is skipped elsewhere" >&2
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	python3 tools/code_shape.py
 	NETAUG_TB_PYTHON=$(abspath $(TB_VENV))/bin/python $(CARGO) test --locked --workspace
 
 fmt: ## Format the code.
