@@ -78,15 +78,12 @@ def without_tests(text):
     return text
 
 
-def long_functions(path, text, limit):
-    """(lines, name, first line) of each function in `text` longer than `limit` lines."""
-    found = []
+def function_lengths(text):
+    """(lines, name, first line) of each function in `text`."""
     for m in re.finditer(r"\bfn\s+(\w+)[^;{]*\{", text):
         first = text.count("\n", 0, m.start())
         last = text.count("\n", 0, block_end(text, m.end() - 1))
-        if last - first + 1 > limit:
-            found.append((last - first + 1, m.group(1), f"{path}:{first + 1}"))
-    return found
+        yield last - first + 1, m.group(1), first + 1
 
 
 class Crate:
@@ -94,12 +91,13 @@ class Crate:
 
     def __init__(self, src):
         self.src = src
-        self.text = {}
+        self.text, self.file = {}, {}
         for f in sorted(src.rglob("*.rs")):
             parts = list(f.relative_to(src).with_suffix("").parts)
             if parts[-1] in ("lib", "main", "mod"):
                 parts.pop()
             self.text[tuple(parts)] = without_tests(blank(f.read_text()))
+            self.file[tuple(parts)] = f
         self.reexports = {}
         for mod, text in self.text.items():
             for m in re.finditer(r"pub(?:\([^)]*\))?\s+use\s+([\w:]+?)::(\{[^}]*\}|\w+|\*)\s*;", text):
@@ -207,14 +205,15 @@ def main():
         sys.exit(f"error: no crates/*/src under {args.root}")
     bad, functions, modules = 0, 0, 0
     for src in srcs:
-        for f in sorted(src.rglob("*.rs")):
-            text = without_tests(blank(f.read_text()))
-            functions += len(re.findall(r"\bfn\s+\w+[^;{]*\{", text))
-            for lines, name, where in long_functions(f.relative_to(args.root), text, args.max_fn_lines):
-                print(f"{where}: fn {name} is {lines} lines (at most {args.max_fn_lines})")
-                bad += 1
         crate = Crate(src)
         modules += len(crate.text)
+        for mod, text in crate.text.items():
+            for lines, name, first in function_lengths(text):
+                functions += 1
+                if lines > args.max_fn_lines:
+                    where = f"{crate.file[mod].relative_to(args.root)}:{first}"
+                    print(f"{where}: fn {name} is {lines} lines (at most {args.max_fn_lines})")
+                    bad += 1
         for comp in cycles(crate.edges()):
             names = ", ".join("::".join(m) or "(crate root)" for m in comp)
             print(f"{src.relative_to(args.root)}: module cycle: {names}")
