@@ -28,6 +28,9 @@ pub struct Rate {
     pub setting: String,
     /// Seed -> (final validation top-1, final test top-1 if the run has one).
     pub seeds: BTreeMap<i64, (f64, Option<f64>)>,
+    /// Stopped early by successive halving: (epochs its seeds reached, of how many); its
+    /// numbers are from then, so it is listed but never chosen.
+    pub stopped: Option<(i64, i64)>,
 }
 
 impl Rate {
@@ -88,9 +91,11 @@ impl Choice {
         mean_std(&t)
     }
 
+    /// Validation top-1 of the rates that trained to the end (a stopped rate's number is
+    /// from an earlier epoch).
     fn val_curve(rates: &[Rate]) -> Curve {
         let mut c = Curve::default();
-        for r in rates {
+        for r in rates.iter().filter(|r| r.stopped.is_none()) {
             let (mean, min, max) = r.val_point();
             c.x.push((r.lr * 1e4).round() as i64);
             c.mean.push(mean);
@@ -126,6 +131,7 @@ pub fn choices(summary: &DataFrame) -> Result<Vec<Choice>, AnalysisError> {
     let (dataset, model, setting) = (s("dataset")?, s("model")?, s("setting")?);
     let (method, status) = (s("method")?, s("status")?);
     let (resolution, seed) = (ints(summary, "resolution")?, ints(summary, "seed")?);
+    let (epochs, trained) = (ints(summary, "epochs")?, ints(summary, "epochs_trained")?);
     let lr = floats(summary, "base_lr")?;
     let val = floats(summary, "final_val_top1")?;
     let test = floats(summary, "final_test_top1")?;
@@ -137,9 +143,11 @@ pub fn choices(summary: &DataFrame) -> Result<Vec<Choice>, AnalysisError> {
         let (Some(lr), Some(v)) = (finite(lr[k]), finite(val[k])) else {
             continue;
         };
-        if status[k] != "done" {
-            continue;
-        }
+        let stopped = match status[k].as_str() {
+            "done" => None,
+            "stopped" => Some((trained[k], epochs[k])),
+            _ => continue,
+        };
         let key = (
             dataset[k].clone(),
             model[k].clone(),
@@ -155,11 +163,16 @@ pub fn choices(summary: &DataFrame) -> Result<Vec<Choice>, AnalysisError> {
                     lr,
                     setting: setting[k].clone(),
                     seeds: BTreeMap::new(),
+                    stopped: None,
                 });
                 rates.len() - 1
             }
         };
         rates[pos].seeds.insert(seed[k], (v, finite(test[k])));
+        if let Some((at, of)) = stopped {
+            let s = rates[pos].stopped.get_or_insert((at, of));
+            s.0 = s.0.max(at);
+        }
     }
     let mut out = Vec::new();
     for ((dataset, model, resolution, rest, method), mut rates) in groups {
@@ -167,8 +180,12 @@ pub fn choices(summary: &DataFrame) -> Result<Vec<Choice>, AnalysisError> {
             continue;
         }
         rates.sort_by(|a, b| a.lr.total_cmp(&b.lr));
+        // Only rates that trained to the end compete.
+        let Some(first) = rates.iter().position(|r| r.stopped.is_none()) else {
+            continue;
+        };
         let mut common: Option<BTreeSet<i64>> = None;
-        for r in &rates {
+        for r in rates.iter().filter(|r| r.stopped.is_none()) {
             let seeds: BTreeSet<i64> = r.seeds.keys().copied().collect();
             common = Some(match common {
                 None => seeds,
@@ -178,9 +195,9 @@ pub fn choices(summary: &DataFrame) -> Result<Vec<Choice>, AnalysisError> {
         let common = common.unwrap_or_default();
         // No seed that every rate finished: compare each rate on all of its seeds.
         let on = (!common.is_empty()).then_some(&common);
-        let mut chosen = 0;
+        let mut chosen = first;
         for (i, r) in rates.iter().enumerate() {
-            if r.val_mean(on) > rates[chosen].val_mean(on) {
+            if r.stopped.is_none() && r.val_mean(on) > rates[chosen].val_mean(on) {
                 chosen = i;
             }
         }
@@ -268,7 +285,14 @@ impl<'a> Line<'a> {
         let last = c.rates.len() - 1;
         Line {
             choice: c,
-            tried: c.rates.iter().map(|r| r.lr.to_string()).collect(),
+            tried: c
+                .rates
+                .iter()
+                .map(|r| match r.stopped {
+                    Some((at, of)) => format!("{} (stopped at epoch {at} of {of})", r.lr),
+                    None => r.lr.to_string(),
+                })
+                .collect(),
             at_edge: c.chosen == 0 || c.chosen == last,
             compared_on: c
                 .compared_on
@@ -406,8 +430,34 @@ mod tests {
                 "final_test_top1".into(),
                 runs.iter().map(|r| r.4).collect::<Vec<_>>(),
             ),
+            Column::new("epochs".into(), vec![4i64; n]),
+            Column::new("epochs_trained".into(), vec![4i64; n]),
             col("status", vec!["done".into(); n]),
         ])
+    }
+
+    #[test]
+    fn a_rate_stopped_by_halving_is_listed_with_its_epoch_and_never_chosen() {
+        // 0.1 was stopped after epoch 1 at a validation top-1 above the others' final one.
+        let runs = [
+            ("baseline", 0.025, 0, 70.0, 60.0),
+            ("baseline", 0.05, 0, 72.0, 65.0),
+            ("baseline", 0.1, 0, 90.0, 90.0),
+        ];
+        let mut df = frame(&runs);
+        let status = Column::new("status".into(), ["stopped", "done", "stopped"]);
+        let trained = Column::new("epochs_trained".into(), [1i64, 4, 1]);
+        df.with_column(status).unwrap();
+        df.with_column(trained).unwrap();
+        let cs = choices(&df).unwrap();
+        assert_eq!(cs.len(), 1);
+        assert_eq!(cs[0].at().lr, 0.05);
+        assert_eq!(cs[0].curve.x, vec![500], "stopped rates stay off the curve");
+        let md = markdown(&cs.iter().collect::<Vec<_>>());
+        assert!(
+            md.contains("0.025 (stopped at epoch 1 of 4), 0.05, 0.1 (stopped at epoch 1 of 4)"),
+            "{md}"
+        );
     }
 
     fn df_of(cols: Vec<Column>) -> DataFrame {

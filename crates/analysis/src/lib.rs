@@ -7,6 +7,7 @@ mod budget;
 mod choice;
 mod curve;
 mod error;
+mod halving;
 pub mod plot;
 pub mod runs;
 mod settings;
@@ -64,11 +65,18 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
     for c in &choices {
         by_dataset.entry(c.dataset.as_str()).or_default().push(c);
     }
+    let spent = halving::spent(&runs.summary)?;
+    let spent_line = spent.map_or_else(String::new, |s| {
+        format!(
+            "{} A rate stopped early is listed with the epoch it reached, never chosen.\n\n",
+            s.line()
+        )
+    });
     for (dataset, cs) in &by_dataset {
         let md = format!(
             "# {dataset}: each method at its own learning rate\n\n\
              The rate is the one with the best mean final validation top-1 (validation \
-             images held out of the training set); test top-1 is reported at that rate only.\n\n{}",
+             images held out of the training set); test top-1 is reported at that rate only.\n\n{spent_line}{}",
             choice::markdown(cs)
         );
         out.table(&format!("{dataset}-lr-choice"), md, choice::csv(cs), true)?;
@@ -137,7 +145,11 @@ fn figures(
     let map50 = curve::curves(&runs.metrics, "val_map50")?;
     let params = plot::params(&runs.summary)?;
     let training = plot::training_curves(&runs.steps, &runs.metrics)?;
+    let trials = halving::trials(&runs.metrics)?;
+    let rungs = halving::rungs(dir);
     let data = plot::FigureData {
+        trials: &trials,
+        rungs: &rungs,
         val: &val,
         train: &train,
         map50: &map50,

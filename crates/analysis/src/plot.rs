@@ -19,6 +19,7 @@ use crate::budget::Study;
 use crate::choice::Choice;
 use crate::curve::{Curve, Curves, curves_over};
 use crate::error::AnalysisError;
+use crate::halving::{Trial, Trials};
 use crate::runs::{ints, strings};
 use crate::settings;
 use crate::table::{Metric, Row, Table};
@@ -500,6 +501,83 @@ fn marked(curves: &[(String, Curve)]) -> Vec<Line<'_>> {
         .collect()
 }
 
+/// Successive halving's trials: each run's validation top-1 per epoch, one colour per
+/// rate, the stopped runs faded, the rungs as dashed vertical lines.
+fn draw_trials<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    trials: &[Trial],
+    rungs: &[i64],
+) -> PlotResult
+where
+    DB::ErrorType: 'static,
+{
+    area.fill(&WHITE)?;
+    let max_x = trials
+        .iter()
+        .flat_map(|t| t.curve.x.iter().copied())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let (lo, hi) = value_range(
+        trials.iter().flat_map(|t| t.curve.mean.iter().copied()),
+        0.08,
+        0.5,
+    );
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FAMILY, 22))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0..max_x, lo..hi)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc("validation top-1 (%)")
+        .label_style((FAMILY, 16))
+        .axis_desc_style((FAMILY, 18))
+        .draw()?;
+    let grey = RGBColor(120, 120, 120);
+    for &r in rungs.iter().filter(|&&r| r < max_x) {
+        chart.draw_series(DashedLineSeries::new(
+            [(r, lo), (r, hi)],
+            8,
+            6,
+            grey.stroke_width(2),
+        ))?;
+    }
+    let mut labels: Vec<&str> = trials.iter().map(|t| t.label.as_str()).collect();
+    labels.dedup();
+    for (i, label) in labels.iter().enumerate() {
+        let col = color(i);
+        let of_label: Vec<&Trial> = trials.iter().filter(|t| t.label == *label).collect();
+        let all_stopped = of_label.iter().all(|t| t.stopped);
+        for (j, t) in of_label.iter().enumerate() {
+            let style = if t.stopped {
+                col.mix(0.3).stroke_width(2)
+            } else {
+                col.stroke_width(3)
+            };
+            let points = || t.curve.x.iter().copied().zip(t.curve.mean.iter().copied());
+            // Markers too: a trial stopped at the first rung has a single point.
+            chart.draw_series(points().map(|p| Circle::new(p, 4, style.filled())))?;
+            let series = chart.draw_series(LineSeries::new(points(), style))?;
+            if j == 0 {
+                let text = if all_stopped {
+                    format!("{label} (stopped)")
+                } else {
+                    label.to_string()
+                };
+                series
+                    .label(text)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+            }
+        }
+    }
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    Ok(())
+}
+
 /// What the figures are drawn from.
 pub struct FigureData<'a> {
     /// Validation top-1 per epoch.
@@ -520,6 +598,10 @@ pub struct FigureData<'a> {
     pub choices: &'a [Choice],
     /// Top-1 on a fixed sample of training images without augmentation, per epoch.
     pub train_eval: &'a Curves,
+    /// Every trial's validation curve, where successive halving stopped some.
+    pub trials: &'a Trials,
+    /// The epochs at which halving compared trials.
+    pub rungs: &'a [i64],
 }
 
 /// Training loss and learning rate of a run group against the step (from `steps.jsonl`)
@@ -848,6 +930,20 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
     for t in data.tables.iter().filter(|t| t.metric != Metric::Map50) {
         both(&format!("{}-top1-vs-macs", t.dataset), &|p, svg| {
             render!(p, svg, SIZE, |area| draw_macs(&area, t))
+        })?;
+    }
+    for ((dataset, model, method, rest), ts) in data.trials {
+        let mut stem = format!("{dataset}-{model}-{method}");
+        let mut title = format!("{model} {method}");
+        if !rest.is_empty() {
+            stem = format!("{stem}-{}", settings::slug(rest));
+            title = format!("{title}, {rest}");
+        }
+        let title = format!("{title}: every trial's validation top-1, rungs dashed");
+        both(&format!("{}-halving", stem.to_lowercase()), &|p, svg| {
+            render!(p, svg, SIZE, |area| draw_trials(
+                &area, &title, ts, data.rungs
+            ))
         })?;
     }
     for ((dataset, model, setting), t) in data.training {

@@ -13,7 +13,8 @@ use crate::settings::{self, Flat, RunKey};
 pub struct Runs {
     /// One row per run: run_id, dataset, model, resolution, setting (what else tells the
     /// run apart from its dataset's other runs, see [`settings`]), method (with its
-    /// varying own keys), epochs, train_images (per epoch; null if unknown), seed,
+    /// varying own keys), epochs, epochs_trained (its metrics lines: fewer than `epochs`
+    /// for a run stopped early), train_images (per epoch; null if unknown), seed,
     /// params, macs, best_val_top1, final_val_top1, final_val_top5, final_test_top1,
     /// final_test_top5 (classification; test with `data.val_split`), base_lr,
     /// best_val_map50, final_val_map50, final_val_map (detection; NaN where a run does not
@@ -131,8 +132,10 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
             seed: int("seed"),
             status: &str_of("status"),
         };
-        for e in json_lines(&d.join("metrics.jsonl"))? {
-            m.push(&run, &e);
+        let lines = json_lines(&d.join("metrics.jsonl"))?;
+        s.epochs_trained.push(lines.len() as i64);
+        for e in &lines {
+            m.push(&run, e);
         }
         for e in json_lines(&d.join("steps.jsonl"))? {
             st.push(&run, &e);
@@ -184,6 +187,7 @@ struct SummaryCols {
     status: Vec<String>,
     resolution: Vec<i64>,
     epochs: Vec<i64>,
+    epochs_trained: Vec<i64>,
     train_images: Vec<Option<i64>>,
     seed: Vec<i64>,
     params: Vec<i64>,
@@ -211,6 +215,7 @@ impl SummaryCols {
             Column::new("setting".into(), self.setting),
             Column::new("method".into(), self.method),
             Column::new("epochs".into(), self.epochs),
+            Column::new("epochs_trained".into(), self.epochs_trained),
             Column::new("train_images".into(), self.train_images),
             Column::new("seed".into(), self.seed),
             Column::new("params".into(), self.params),

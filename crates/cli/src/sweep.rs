@@ -8,6 +8,7 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use netaug_sweep::local::{self, Counts, LocalOptions, RunState, SweepObserver};
 use netaug_sweep::lock::Lock;
+use netaug_sweep::promote::Promotions;
 use netaug_sweep::slurm::{self, SlurmOptions};
 use netaug_sweep::{Plan, SweepSpec, workdir};
 
@@ -69,6 +70,10 @@ pub struct Args {
     /// Slurm array task runs, with $SLURM_ARRAY_TASK_ID).
     #[arg(long, conflicts_with_all = ["dry_run", "jobs", "set", "submit", "max_running"])]
     pub run_index: Option<usize>,
+    /// Decide the promotions of a prepared sweep with successive halving in OUT and submit
+    /// its next round to Slurm (what each round's driver job runs).
+    #[arg(long, conflicts_with_all = ["dry_run", "jobs", "set", "submit", "run_index", "wait"])]
+    pub halving_round: bool,
 }
 
 /// Where a sweep's runs run.
@@ -89,6 +94,22 @@ pub fn run(args: Args) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from("results").join(&spec.name));
     if let Some(index) = args.run_index {
         return run_index(&spec.name, &out, index, args.retries);
+    }
+    if args.halving_round {
+        // No lock: the `netaug sweep --wait` that submitted the first round may hold it
+        // while it watches; one driver runs at a time, each after the one before.
+        let plan = workdir::load_plan(&out).map_err(classify)?;
+        if plan.name != spec.name {
+            let why = format!(
+                "{}: holds sweep {:?}, not {:?}",
+                out.display(),
+                plan.name,
+                spec.name
+            );
+            return Err(UsageError(why.into()).into());
+        }
+        submit_round(&plan, &out, &args, true)?;
+        return Ok(());
     }
     if args.executor == Executor::Local && (args.submit || !args.sbatch.is_empty()) {
         return Err(UsageError("--submit and --sbatch need --executor slurm".into()).into());
@@ -120,6 +141,13 @@ pub fn run(args: Args) -> Result<()> {
             errln!("sweep {name}: {n} runs into {dir}, {jobs} at a time");
             local::run(&plan, &out, &options, &mut view)?
         }
+        Executor::Slurm if !plan.halving.is_empty() => {
+            if !submit_round(&plan, &out, &args, args.submit)? || !args.wait {
+                return Ok(());
+            }
+            let states = slurm::wait_halving(&plan, &out, &mut view).map_err(classify)?;
+            local::Outcome { states, retried: 0 }
+        }
         Executor::Slurm => match submit_slurm(&plan, &out, &args)? {
             Some(ids) => {
                 let states = slurm::wait(&plan, &out, &ids, &mut view).map_err(classify)?;
@@ -132,8 +160,13 @@ pub fn run(args: Args) -> Result<()> {
     let (states, c) = (&outcome.states, local::count(&outcome.states));
     let retried = retried(", ", outcome.retried);
     let (name, dir) = (&plan.name, out.display());
+    let stopped = if c.stopped > 0 {
+        format!(", {} stopped by halving", c.stopped)
+    } else {
+        String::new()
+    };
     outln!(
-        "sweep {name}: {} done, {} failed{retried}; results in {dir}",
+        "sweep {name}: {} done, {} failed{stopped}{retried}; results in {dir}",
         c.done,
         c.failed
     )?;
@@ -161,14 +194,15 @@ fn run_index(name: &str, out: &Path, index: usize, retries: usize) -> Result<()>
     match state {
         RunState::Done => outln!("run {index} ({id}): done"),
         RunState::Failed(why) => anyhow::bail!("run {index} ({id}) failed: {why}"),
+        RunState::Paused => outln!("run {index} ({id}): paused at its rung"),
+        RunState::Stopped(why) => outln!("run {index} ({id}): stopped: {why}"),
         other => anyhow::bail!("run {index} ({id}): unexpected state {other:?}"),
     }
 }
 
-/// Writes the Slurm scripts and, with --submit, submits them; the job ids to wait for
-/// with --wait, else `None` (the work of this command is done).
-fn submit_slurm(plan: &Plan, out: &Path, args: &Args) -> Result<Option<Vec<String>>> {
-    let options = SlurmOptions {
+/// The Slurm options of this command.
+fn slurm_options(args: &Args) -> Result<SlurmOptions> {
+    Ok(SlurmOptions {
         binary: std::env::current_exe()?,
         sbatch: args.sbatch.clone(),
         workdir: std::env::current_dir()?,
@@ -176,8 +210,46 @@ fn submit_slurm(plan: &Plan, out: &Path, args: &Args) -> Result<Option<Vec<Strin
         requeue_limit: args.requeue_limit,
         retries: args.retries,
         max_running: args.max_running.map(|n| n as usize),
+    })
+}
+
+/// A sweep with successive halving on Slurm: decides the promotions due, writes the
+/// next round (the runs to train now, and the driver job that decides after them) and,
+/// with `submit`, submits it. Returns whether a round was written.
+fn submit_round(plan: &Plan, out: &Path, args: &Args, submit: bool) -> Result<bool> {
+    let verdicts = match Promotions::open(plan, out).map_err(classify)? {
+        Some(mut p) => p.settle().map_err(classify)?,
+        None => vec![None; plan.runs.len()],
     };
-    let scripts = slurm::write_scripts(plan, out, &options).map_err(classify)?;
+    let runs = slurm::ready(plan, out, &verdicts);
+    if runs.is_empty() {
+        let c = local::count(&slurm::states_on_disk(plan, out));
+        outln!(
+            "sweep {}: no run is left to train ({} done, {} stopped by halving, {} failed)",
+            plan.name,
+            c.done,
+            c.stopped,
+            c.failed
+        )?;
+        return Ok(false);
+    }
+    let round = slurm::write_round(plan, out, &slurm_options(args)?, runs).map_err(classify)?;
+    let (k, n) = (round.number, round.runs.len());
+    outln!("round {k}: {n} runs  {}", round.array.display())?;
+    if !submit {
+        let script = out.join(slurm::SLURM_DIR).join("submit.sh");
+        outln!("submit it with: bash {}", script.display())?;
+        return Ok(true);
+    }
+    let (array, driver) = slurm::submit_round(&round).map_err(classify)?;
+    outln!("round {k}: job {array}, its driver job {driver}")?;
+    Ok(true)
+}
+
+/// Writes the Slurm scripts and, with --submit, submits them; the job ids to wait for
+/// with --wait, else `None` (the work of this command is done).
+fn submit_slurm(plan: &Plan, out: &Path, args: &Args) -> Result<Option<Vec<String>>> {
+    let scripts = slurm::write_scripts(plan, out, &slurm_options(args)?).map_err(classify)?;
     if scripts.is_empty() {
         outln!("sweep {}: every run is done; nothing to submit", plan.name)?;
         return Ok(None);
@@ -226,11 +298,17 @@ impl View {
 
 impl SweepObserver for View {
     fn update(&mut self, c: Counts, eta: Option<Duration>) {
-        self.bar.set_position((c.done + c.failed) as u64);
+        self.bar
+            .set_position((c.done + c.failed + c.stopped) as u64);
         let eta = eta.map_or(String::new(), |d| format!(", ETA {}s", d.as_secs()));
         let retried = retried(" ", c.retried);
+        let halving = if c.paused + c.stopped > 0 {
+            format!(" paused {} stopped {}", c.paused, c.stopped)
+        } else {
+            String::new()
+        };
         self.bar.set_message(format!(
-            "done {} running {} failed {}{retried} queued {}{eta}",
+            "done {} running {} failed {}{retried}{halving} queued {}{eta}",
             c.done, c.running, c.failed, c.queued
         ));
     }
@@ -239,6 +317,8 @@ impl SweepObserver for View {
         let line = match state {
             RunState::Done => format!("done    {id}"),
             RunState::Failed(why) => format!("failed  {id}: {why}"),
+            RunState::Paused => format!("paused  {id}"),
+            RunState::Stopped(why) => format!("stopped {id}: {why}"),
             _ => return,
         };
         self.bar.suspend(|| errln!("{line}"));

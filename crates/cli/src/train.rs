@@ -28,6 +28,10 @@ pub struct TrainArgs {
     /// No progress bars or epoch lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Stop after epoch N (warm-up included) with status `paused`, under the schedule of
+    /// all the run's epochs; `--resume` continues it (what successive halving runs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub pause_at: Option<u64>,
 }
 
 /// `netaug eval` arguments.
@@ -103,11 +107,21 @@ pub fn train(args: TrainArgs) -> Result<()> {
     crate::signals::stop_runs_on_signals()?;
     let options = TrainOptions {
         resume: args.resume,
+        pause_at: args.pause_at.map(|n| n as usize),
     };
     let summary = netaug_trainer::train(&config, &args.out, &options, &mut Bars::new(args.quiet))
         .map_err(classify)?;
+    let paused = match summary.status {
+        netaug_trainer::Status::Paused => {
+            format!(
+                " (paused after epoch {})",
+                args.pause_at.unwrap_or_default()
+            )
+        }
+        _ => String::new(),
+    };
     outln!(
-        "{}: {} {} {}, {:.0} img/s, {:.0} s",
+        "{}: {} {} {}{paused}, {:.0} img/s, {:.0} s",
         args.out.display(),
         summary.model,
         summary.method,

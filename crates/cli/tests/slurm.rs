@@ -441,3 +441,91 @@ fn time_limits_requeue_killed_tasks_retry_and_max_running_caps_an_array() {
     );
     drop(cluster);
 }
+
+#[test]
+fn successive_halving_runs_in_rounds_each_decided_by_a_driver_job() {
+    if !slurm_installed() {
+        assert!(std::env::var_os("CI").is_none(), "Slurm is not installed");
+        eprintln!("SKIPPED: Slurm is not installed");
+        return;
+    }
+    let dir = temp("slurm-halving");
+    let cluster = Cluster::start(&dir.join("cluster"));
+    let data = dir.join("fm");
+    fixtures::fashion_mnist(&data, 96, 24, false).unwrap();
+    let sweep = dir.join("halving.yaml");
+    std::fs::write(
+        &sweep,
+        format!(
+            "name: slurm-halving
+base:
+  data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}
+  model: {{name: tinymbv2}}
+  run: {{epochs: 2, warmup_epochs: 1, base_lr: 0.05}}
+grid:
+  run.base_lr: [0.01, 0.05, 0.2]
+seeds: [0, 1]
+halving: {{rungs: [1], keep: 1/3, floor: 0}}
+",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let o = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--executor",
+            "slurm",
+            "--submit",
+            "--wait",
+            "--sbatch=--time=10",
+        ])
+        .env("SLURM_CONF", &cluster.conf)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        task_logs(&out)
+    );
+    assert!(stdout.contains("round 0: 6 runs"), "{stdout}");
+    assert!(
+        stdout.contains("2 done, 0 failed, 4 stopped by halving"),
+        "{stdout}"
+    );
+    // Round 0 trains all six to the rung; its driver promotes one rate (both seeds) and
+    // submits round 1; round 1's driver finds nothing left to train.
+    let round1 = std::fs::read_to_string(out.join("slurm/round-1.sbatch")).unwrap();
+    assert_eq!(round1.matches("\n#   ").count(), 2, "{round1}");
+    assert!(!out.join("slurm/round-2.sbatch").exists());
+    let driver = std::fs::read_to_string(out.join("slurm/halving-0.sbatch")).unwrap();
+    assert!(driver.contains("--halving-round"), "{driver}");
+    assert!(driver.contains("'--sbatch=--time=10'"), "{driver}");
+    let logs = task_logs(&out);
+    assert!(logs.contains("no run is left to train"), "{logs}");
+    // The same sweep again: every decision stands, nothing is submitted.
+    let again = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&out)
+        .args(["--executor", "slurm", "--submit"])
+        .env("SLURM_CONF", &cluster.conf)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_ok(&again, "the finished halving sweep again");
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        text.contains("no run is left to train (2 done, 4 stopped"),
+        "{text}"
+    );
+    drop(cluster);
+}

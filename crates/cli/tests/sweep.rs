@@ -369,3 +369,187 @@ fn a_run_killed_from_outside_is_retried_up_to_n_times_and_a_diverged_one_never()
         "{stderr}"
     );
 }
+
+/// A halving sweep over three rates and two seeds (1 + 2 epochs, paused after the
+/// warm-up epoch, the best third of the rates kept) on the fixture in `dir`.
+fn halving_sweep(dir: &Path, mode: &str) -> PathBuf {
+    let data = dir.join("fm");
+    if !data.exists() {
+        fixtures::fashion_mnist(&data, 96, 24, false).unwrap();
+    }
+    let path = dir.join(format!("halving-{mode}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "name: halving
+base:
+  data: {{dataset: fashion-mnist, root: {}, image_size: 32, batch_size: 16, workers: 1}}
+  model: {{name: tinymbv2}}
+  run: {{epochs: 2, warmup_epochs: 1, base_lr: 0.05}}
+grid:
+  run.base_lr: [0.01, 0.05, 0.2]
+seeds: [0, 1]
+halving: {{rungs: [1], keep: 1/3, mode: {mode}, floor: 0}}
+",
+            data.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `netaug sweep SWEEP --out OUT`, to its end.
+fn sweep_to_end(sweep: &Path, out: &Path) -> String {
+    let o = netaug()
+        .arg("sweep")
+        .arg(sweep)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert_ok(&o, "halving sweep");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// How often each epoch was trained, from a run's train.log (one line per epoch ended).
+fn epochs_trained(run: &Path) -> Vec<usize> {
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap_or_default();
+    let mut counts = Vec::new();
+    for line in log.lines() {
+        if let Some(rest) = line.strip_prefix("epoch ")
+            && let Some((k, _)) = rest.split_once('/')
+            && let Ok(k) = k.parse::<usize>()
+        {
+            counts.resize(counts.len().max(k), 0);
+            counts[k - 1] += 1;
+        }
+    }
+    counts
+}
+
+#[test]
+fn halving_promotes_the_best_rate_the_same_way_twice_and_a_killed_sweep_continues() {
+    let dir = temp("sweep-halving");
+    let sweep = halving_sweep(&dir, "sync");
+    let reference = dir.join("reference");
+    let stdout = sweep_to_end(&sweep, &reference);
+    assert!(
+        stdout.contains("2 done, 0 failed, 4 stopped by halving"),
+        "{stdout}"
+    );
+    let expected = summaries(&reference);
+    let status = |s: &[(String, serde_json::Value)], st: &str| {
+        s.iter().filter(|(_, v)| v["status"] == st).count()
+    };
+    assert_eq!(
+        (status(&expected, "done"), status(&expected, "stopped")),
+        (2, 4)
+    );
+    // Both seeds of one rate go on; the stopped ones end at the rung, with their reason.
+    let done: Vec<&serde_json::Value> = expected
+        .iter()
+        .filter(|(_, v)| v["status"] == "done")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(done[0]["base_lr"], done[1]["base_lr"]);
+    for (id, v) in &expected {
+        let lines = epochs_trained(&reference.join("runs").join(id));
+        let want = if v["status"] == "done" {
+            vec![1, 1, 1]
+        } else {
+            vec![1]
+        };
+        assert_eq!(lines, want, "{id}");
+        if v["status"] == "stopped" {
+            assert!(
+                v["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("not promoted at epoch 1"),
+                "{v}"
+            );
+        }
+    }
+    let ledger = |out: &Path| std::fs::read_to_string(out.join("halving.json")).unwrap();
+    // Synchronous promotions follow from the results alone: the same twice.
+    let again = dir.join("again");
+    sweep_to_end(&sweep, &again);
+    assert_eq!(ledger(&again), ledger(&reference));
+    assert_eq!(summaries(&again), expected);
+    // Run again on a finished folder: nothing trains.
+    sweep_to_end(&sweep, &again);
+    assert_eq!(summaries(&again), expected);
+
+    // Killed once a trial is paused at its rung (others mid-rung), then run again: it
+    // ends as the unbroken sweep, no epoch trained twice, no rung retrained.
+    let killed = dir.join("killed");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netaug"))
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&killed)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !summaries(&killed)
+        .iter()
+        .any(|(_, v)| v["status"] == "paused")
+    {
+        assert!(Instant::now() < deadline, "no trial paused");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    sweep_to_end(&sweep, &killed);
+    assert_eq!(summaries(&killed), expected);
+    assert_eq!(ledger(&killed), ledger(&reference));
+    for (id, _) in &expected {
+        let lines = epochs_trained(&killed.join("runs").join(id));
+        assert!(
+            lines.iter().all(|&n| n <= 1),
+            "{id} trained an epoch twice: {lines:?}"
+        );
+    }
+
+    // Asynchronous promotion: one rate goes on too (here the same, the seeds decide
+    // alike), and nothing is left paused.
+    let asynchronous = halving_sweep(&dir, "async");
+    let stdout = sweep_to_end(&asynchronous, &dir.join("async"));
+    assert!(stdout.contains("0 failed"), "{stdout}");
+    let s = summaries(&dir.join("async"));
+    assert_eq!(status(&s, "paused"), 0);
+    assert!(status(&s, "done") >= 2, "{s:?}");
+}
+
+#[test]
+fn a_bad_halving_section_is_refused_naming_its_key() {
+    let dir = temp("sweep-halving-bad");
+    let sweep = halving_sweep(&dir, "sync");
+    let text = std::fs::read_to_string(&sweep).unwrap();
+    for (from, to, expected) in [
+        (
+            "keep: 1/3",
+            "keep: 2",
+            "halving.keep: 2: expected a fraction",
+        ),
+        (
+            "rungs: [1]",
+            "rungs: [3]",
+            "rung 3 is not below the 3 epochs",
+        ),
+        ("rungs: [1]", "rungs: [2, 1]", "halving.rungs: [2, 1]"),
+        ("mode: sync", "mode: fast", "halving.mode"),
+        (
+            "floor: 0",
+            "floor: 0, within: [model.name]",
+            "\"model.name\" is not a key the stage's grid varies",
+        ),
+    ] {
+        let bad = dir.join("bad.yaml");
+        std::fs::write(&bad, text.replace(from, to)).unwrap();
+        let err = assert_exit(&dry_run(&dir.join("out"), &bad), 2, to);
+        assert!(err.contains(expected), "{to}: {err}");
+    }
+}

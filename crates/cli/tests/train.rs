@@ -328,6 +328,58 @@ fn a_run_killed_in_epoch_two_resumes_to_the_same_metrics() {
 }
 
 #[test]
+fn a_run_paused_at_an_epoch_and_resumed_equals_the_unbroken_run_to_the_bit() {
+    // Epochs 1 + 2 of NetAug: paused after the warm-up epoch and after epoch 2, resumed.
+    let (dir, config) = setup("pause", 64, NETAUG);
+    let reference = dir.join("reference");
+    assert_ok(&train(&config, &reference, &["--quiet"]), "unbroken");
+    let run = dir.join("paused");
+    for (epoch, args) in [
+        (1, vec!["--pause-at", "1"]),
+        (2, vec!["--resume", "--pause-at", "2"]),
+    ] {
+        let out = train(&config, &run, &[&args[..], &["--quiet"]].concat());
+        assert_ok(&out, "paused run");
+        let summary = json(&run.join("summary.json"));
+        assert_eq!(summary["status"], "paused", "{summary}");
+        assert_eq!(metrics(&run).len(), epoch);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&format!("paused after epoch {epoch}"))
+        );
+        assert!(
+            !run.join("exported").exists(),
+            "a paused run exports nothing"
+        );
+    }
+    // Asked to pause where it already stands: nothing is trained.
+    let out = train(&config, &run, &["--resume", "--pause-at", "2", "--quiet"]);
+    assert_ok(&out, "paused again");
+    assert_eq!(metrics(&run).len(), 2);
+    // Past its epochs, --pause-at trains to the end.
+    assert_ok(
+        &train(&config, &run, &["--resume", "--pause-at", "9", "--quiet"]),
+        "resumed",
+    );
+    assert_eq!(json(&run.join("summary.json"))["status"], "done");
+    assert_eq!(metrics(&run), metrics(&reference));
+    assert_eq!(steps(&run), steps(&reference));
+    for k in [
+        "final_val_top1",
+        "best_val_top1",
+        "best_epoch",
+        "final_test_top1",
+    ] {
+        assert_eq!(
+            json(&run.join("summary.json"))[k],
+            json(&reference.join("summary.json"))[k],
+            "{k}"
+        );
+    }
+    let out = train(&config, &dir.join("zero"), &["--pause-at", "0"]);
+    assert_exit(&out, 2, "--pause-at 0");
+}
+
+#[test]
 fn bad_configs_exit_2_with_one_line_naming_the_key() {
     let (dir, config) = setup("bad", 32, "");
     let text = std::fs::read_to_string(&config).unwrap();

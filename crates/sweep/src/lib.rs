@@ -4,9 +4,11 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod halving;
 pub mod local;
 pub mod lock;
 pub mod plan;
+pub mod promote;
 pub mod slurm;
 mod spec;
 pub mod workdir;

@@ -13,6 +13,7 @@ use netaug_trainer::{Status, Summary};
 
 use crate::error::SweepError;
 use crate::plan::Plan;
+use crate::promote::{Promotions, Verdict};
 use crate::workdir;
 
 /// State of one run.
@@ -26,6 +27,10 @@ pub enum RunState {
     Done,
     /// Failed, or a dependency failed.
     Failed(String),
+    /// Paused at a rung of successive halving, waiting for its group's decision.
+    Paused,
+    /// Stopped for good by successive halving, and why.
+    Stopped(String),
 }
 
 /// Counts for the progress view.
@@ -39,6 +44,10 @@ pub struct Counts {
     pub failed: usize,
     /// Not started yet.
     pub queued: usize,
+    /// Paused at a rung, waiting for the decision.
+    pub paused: usize,
+    /// Stopped by successive halving.
+    pub stopped: usize,
     /// Runs started again after a failure that was not theirs (a killed process, a
     /// failed write), so far.
     pub retried: usize,
@@ -87,6 +96,12 @@ pub fn run(
             }
         })
         .collect();
+    let mut promotions = Promotions::open(plan, out)?;
+    // The epoch each run pauses at (successive halving), else `None`.
+    let mut pause_at: Vec<Option<usize>> = vec![None; n];
+    if let Some(p) = promotions.as_mut() {
+        apply(plan, &p.settle()?, &mut states, &mut pause_at, observer);
+    }
     let skipped = states.iter().filter(|s| **s == RunState::Done).count();
     if skipped > 0 {
         tracing::info!("{skipped} of {n} runs already done");
@@ -123,7 +138,7 @@ pub fn run(
                     .iter()
                     .all(|&d| states[d] == RunState::Done);
             if ready {
-                children.push((i, spawn(plan, i, out, options)?));
+                children.push((i, spawn(plan, i, out, options, pause_at[i])?));
                 states[i] = RunState::Running;
             }
         }
@@ -144,9 +159,11 @@ pub fn run(
         }
         std::thread::sleep(Duration::from_millis(100));
         let mut still = Vec::new();
+        let mut any_ended = false;
         for (i, mut child) in children {
             match child.try_wait() {
                 Ok(Some(status)) => {
+                    any_ended = true;
                     let id = &plan.runs[i].id;
                     let end = ended(out, id, status);
                     states[i] = end.state;
@@ -169,8 +186,44 @@ pub fn run(
             }
         }
         children = still;
+        if any_ended && let Some(p) = promotions.as_mut() {
+            apply(plan, &p.settle()?, &mut states, &mut pause_at, observer);
+        }
     }
     Ok(Outcome { states, retried })
+}
+
+/// Sets the state of every trial that is not running from its halving verdict, and the
+/// epoch it is to pause at; tells `observer` of the trials that stopped.
+fn apply(
+    plan: &Plan,
+    verdicts: &[Option<Verdict>],
+    states: &mut [RunState],
+    pause_at: &mut [Option<usize>],
+    observer: &mut dyn SweepObserver,
+) {
+    for (i, v) in verdicts.iter().enumerate() {
+        let Some(v) = v else { continue };
+        if states[i] == RunState::Running {
+            continue;
+        }
+        let state = match v {
+            Verdict::Train(at) => {
+                pause_at[i] = *at;
+                RunState::Queued
+            }
+            Verdict::Paused => RunState::Paused,
+            Verdict::Stopped(why) => RunState::Stopped(why.clone()),
+            Verdict::Done => RunState::Done,
+            Verdict::Failed(why) => RunState::Failed(why.clone()),
+        };
+        if states[i] != state {
+            if matches!(state, RunState::Stopped(_)) {
+                observer.finished(&plan.runs[i].id, &state);
+            }
+            states[i] = state;
+        }
+    }
 }
 
 /// How a sweep's runs ended.
@@ -209,7 +262,9 @@ pub fn run_one(
     let mut attempt = 0;
     loop {
         let before = epochs_written(out, &run.id);
-        let status = wait_forwarding_stop(spawn(plan, index, out, options)?, &options.binary)?;
+        let pause_at = crate::promote::target(plan, out, index)?;
+        let child = spawn(plan, index, out, options, pause_at)?;
+        let status = wait_forwarding_stop(child, &options.binary)?;
         let Ended { state, retryable } = ended(out, &run.id, status);
         let stopped = netaug_trainer::interrupt::requested().is_some();
         if stopped && epochs_written(out, &run.id) <= before {
@@ -299,8 +354,11 @@ pub fn shortfall(plan: &Plan, states: &[RunState]) -> Option<String> {
             failed.len(),
             failed.join("\n")
         ))
-    } else if c.queued + c.running > 0 {
-        Some(format!("{} runs did not finish", c.queued + c.running))
+    } else if c.queued + c.running + c.paused > 0 {
+        Some(format!(
+            "{} runs did not finish",
+            c.queued + c.running + c.paused
+        ))
     } else {
         None
     }
@@ -334,6 +392,8 @@ fn summary_of(out: &Path, id: &str) -> Option<Summary> {
 fn state_of(summary: Summary) -> RunState {
     match summary.status {
         Status::Done => RunState::Done,
+        Status::Paused => RunState::Paused,
+        Status::Stopped => RunState::Stopped(summary.error.unwrap_or_default()),
         _ => RunState::Failed(summary.error.unwrap_or_default()),
     }
 }
@@ -372,12 +432,20 @@ pub fn count(states: &[RunState]) -> Counts {
             RunState::Running => c.running += 1,
             RunState::Done => c.done += 1,
             RunState::Failed(_) => c.failed += 1,
+            RunState::Paused => c.paused += 1,
+            RunState::Stopped(_) => c.stopped += 1,
         }
     }
     c
 }
 
-fn spawn(plan: &Plan, i: usize, out: &Path, options: &LocalOptions) -> Result<Child, SweepError> {
+fn spawn(
+    plan: &Plan,
+    i: usize,
+    out: &Path,
+    options: &LocalOptions,
+    pause_at: Option<usize>,
+) -> Result<Child, SweepError> {
     let run = &plan.runs[i];
     let dir = workdir::run_dir(out, &run.id);
     std::fs::create_dir_all(&dir).map_err(|e| SweepError::file(&dir, e))?;
@@ -396,6 +464,7 @@ fn spawn(plan: &Plan, i: usize, out: &Path, options: &LocalOptions) -> Result<Ch
         .arg("--out")
         .arg(&dir)
         .arg("--resume")
+        .args(pause_at.map(|e| format!("--pause-at={e}")))
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2);

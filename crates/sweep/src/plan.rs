@@ -13,6 +13,7 @@ use netaug_trainer::backend::DeviceName;
 use netaug_trainer::config::{set, set_value};
 
 use crate::error::SweepError;
+use crate::halving::{Halving, Trial};
 use crate::spec::{Axis, StageSpec, SweepSpec, describe, single_key};
 
 /// The key under which a run's seed appears in its assignment.
@@ -37,6 +38,9 @@ pub struct RunPlan {
     /// written before replicas existed, which stands for one `cpu`).
     #[serde(default)]
     pub devices: Vec<DeviceName>,
+    /// Its place in its stage's successive halving, if the stage has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<Trial>,
 }
 
 impl RunPlan {
@@ -62,6 +66,9 @@ pub struct Plan {
     pub name: String,
     /// Runs in stage order, then grid order.
     pub runs: Vec<RunPlan>,
+    /// Stage name -> its successive halving, for the stages that have one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub halving: BTreeMap<String, Halving>,
 }
 
 impl Plan {
@@ -135,7 +142,14 @@ pub fn plan(spec: &SweepSpec, out: &Path, overrides: &[String]) -> Result<Plan, 
     for (i, (d, config)) in drafts.iter().zip(&configs).enumerate() {
         let yaml = serde_yaml_ng::to_string(config).expect("configs serialize");
         let parsed = RunConfig::parse(&yaml, &format!("{} run {}", spec.name, ids[i]), &[])?;
+        let stage = &spec.stages[d.stage];
+        let trial = stage
+            .halving
+            .as_ref()
+            .map(|h| trial(stage, h, &d.assignment, &parsed))
+            .transpose()?;
         runs.push(RunPlan {
+            trial,
             id: ids[i].clone(),
             stage: spec.stages[d.stage].name.clone(),
             assignment: d
@@ -149,10 +163,94 @@ pub fn plan(spec: &SweepSpec, out: &Path, overrides: &[String]) -> Result<Plan, 
             devices: parsed.replica_devices(),
         });
     }
+    check_halving(spec, &runs, &varying)?;
     Ok(Plan {
         name: spec.name.clone(),
         runs,
+        halving: spec
+            .stages
+            .iter()
+            .filter_map(|s| Some((s.name.clone(), s.halving.clone()?)))
+            .collect(),
     })
+}
+
+/// A run's trial in its stage's halving: its group (the stage and its `within` values)
+/// and setting (the group and its other values but the seed); refused when a rung is not
+/// below its epoch count.
+fn trial(
+    stage: &StageSpec,
+    halving: &Halving,
+    assignment: &[(String, Value)],
+    config: &RunConfig,
+) -> Result<Trial, SweepError> {
+    let epochs = config.run.warmup_epochs + config.run.epochs;
+    let last = *halving.rungs.last().expect("parsed halving has rungs");
+    if last >= epochs {
+        return Err(SweepError::Plan(format!(
+            "stage {}: halving.rungs: rung {last} is not below the {epochs} epochs (warm-up \
+             included) of a run; a rung must leave epochs to promote into",
+            stage.name
+        )));
+    }
+    let value = |k: &str| {
+        assignment
+            .iter()
+            .find(|(key, _)| key == k)
+            .map_or_else(|| "-".to_string(), |(_, v)| describe(v))
+    };
+    let mut group = vec![stage.name.clone()];
+    group.extend(halving.within.iter().map(|k| format!("{k}={}", value(k))));
+    let mut setting = group.clone();
+    setting.extend(
+        assignment
+            .iter()
+            .filter(|(k, _)| k != SEED_KEY && !halving.within.contains(k))
+            .map(|(k, v)| format!("{k}={}", describe(v))),
+    );
+    Ok(Trial {
+        group: group.join(" "),
+        setting: setting.join(" "),
+        epochs,
+    })
+}
+
+/// Refuses a `within` key the stage does not vary, and a run that refers to a run of a
+/// halving stage (which may be stopped at a rung, never done).
+fn check_halving(
+    spec: &SweepSpec,
+    runs: &[RunPlan],
+    varying: &[Vec<String>],
+) -> Result<(), SweepError> {
+    for (stage, keys) in spec.stages.iter().zip(varying) {
+        let Some(h) = &stage.halving else { continue };
+        if let Some(k) = h
+            .within
+            .iter()
+            .find(|k| *k == SEED_KEY || !keys.contains(k))
+        {
+            return Err(SweepError::Plan(format!(
+                "stage {}: halving.within: {k:?} is not a key the stage's grid varies (it \
+                 varies: {})",
+                stage.name,
+                keys.iter()
+                    .filter(|k| *k != SEED_KEY)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    for r in runs {
+        if let Some(&d) = r.deps.iter().find(|&&d| runs[d].trial.is_some()) {
+            return Err(SweepError::Plan(format!(
+                "run {} refers to run {} of stage {}, whose halving may stop it before it \
+                 finishes; refer to a stage without halving",
+                r.id, runs[d].id, runs[d].stage
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The stage names of `spec`, for messages.

@@ -10,6 +10,7 @@ use std::process::Command;
 use crate::error::SweepError;
 use crate::local::{self, RunState};
 use crate::plan::Plan;
+use crate::promote::Verdict;
 use crate::workdir;
 
 /// The folder of the job scripts, in the results folder.
@@ -78,7 +79,8 @@ pub fn write_scripts(
             continue;
         }
         let path = dir.join(format!("level-{level}.sbatch"));
-        let text = script(plan, &out, level, &runs, options);
+        let (tag, what) = (format!("level{level}"), format!("dependency level {level}"));
+        let text = script(plan, &out, (&tag, &tag, &what), &runs, options);
         write_executable(&path, &text)?;
         scripts.push(LevelScript { level, runs, path });
     }
@@ -87,11 +89,19 @@ pub fn write_scripts(
     Ok(scripts)
 }
 
-fn script(plan: &Plan, out: &Path, level: usize, runs: &[usize], o: &SlurmOptions) -> String {
+/// The job-array script of `runs`; `job` ends its job's name, `tag` its logs' (`level0`,
+/// `round2`), `what` says in its comment which runs it holds.
+fn script(
+    plan: &Plan,
+    out: &Path,
+    (job, tag, what): (&str, &str, &str),
+    runs: &[usize],
+    o: &SlurmOptions,
+) -> String {
     let array: Vec<String> = runs.iter().map(|i| i.to_string()).collect();
     let mut s = format!(
         "#!/bin/bash\n\
-         # netaug sweep {name}, dependency level {level}: {n} runs; the array index is the\n\
+         # netaug sweep {name}, {what}: {n} runs; the array index is the\n\
          # run's index in plan.json.\n",
         name = plan.name,
         n = runs.len()
@@ -99,7 +109,7 @@ fn script(plan: &Plan, out: &Path, level: usize, runs: &[usize], o: &SlurmOption
     for &i in runs {
         s += &format!("#   {i}: {}\n", plan.runs[i].id);
     }
-    s += &format!("#SBATCH --job-name=netaug-{}-level{level}\n", plan.name);
+    s += &format!("#SBATCH --job-name=netaug-{}-{job}\n", plan.name);
     let cap = o.max_running.map_or(String::new(), |n| format!("%{n}"));
     s += &format!("#SBATCH --array={}{cap}\n", array.join(","));
     // Slurm signals the batch shell (`B:`) `grace` seconds before the time limit; the
@@ -112,7 +122,7 @@ fn script(plan: &Plan, out: &Path, level: usize, runs: &[usize], o: &SlurmOption
         "#SBATCH --output={}\n",
         out.join(SLURM_DIR)
             .join("logs")
-            .join(format!("level{level}-%A_%a.out"))
+            .join(format!("{tag}-%A_%a.out"))
             .display()
     );
     s += &format!("#SBATCH --chdir={}\n", o.workdir.display());
@@ -201,41 +211,214 @@ fn quote(s: &str) -> String {
 pub fn submit(scripts: &[LevelScript]) -> Result<Vec<String>, SweepError> {
     let mut ids: Vec<String> = Vec::new();
     for sc in scripts {
-        let mut cmd = Command::new("sbatch");
-        cmd.arg("--parsable");
-        if !ids.is_empty() {
-            cmd.arg(format!("--dependency=afterok:{}", ids.join(":")));
-        }
-        cmd.arg(&sc.path);
-        let output = cmd.output().map_err(|e| {
-            SweepError::Slurm(format!(
-                "cannot run sbatch: {e} (is this a Slurm login node?)"
-            ))
-        })?;
+        let after = (!ids.is_empty()).then(|| format!("afterok:{}", ids.join(":")));
+        ids.push(sbatch(&sc.path, after.as_deref())?);
+    }
+    Ok(ids)
+}
+
+/// `sbatch --parsable [--dependency=DEPENDENCY] SCRIPT`; returns the job id.
+fn sbatch(script: &Path, dependency: Option<&str>) -> Result<String, SweepError> {
+    let mut cmd = Command::new("sbatch");
+    cmd.arg("--parsable");
+    if let Some(d) = dependency {
+        cmd.arg(format!("--dependency={d}"));
+    }
+    cmd.arg(script);
+    let output = cmd.output().map_err(|e| {
+        SweepError::Slurm(format!(
+            "cannot run sbatch: {e} (is this a Slurm login node?)"
+        ))
+    })?;
+    if !output.status.success() {
+        return Err(SweepError::Slurm(format!(
+            "sbatch {} failed ({}): {}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    // `--parsable` prints `jobid` or `jobid;cluster`.
+    let text = String::from_utf8_lossy(&output.stdout);
+    let id = text
+        .trim()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(SweepError::Slurm(format!(
+            "sbatch printed no job id: {text:?}"
+        )));
+    }
+    Ok(id)
+}
+
+/// One round of a sweep with successive halving: a job array of the runs that are to
+/// train now (each to its next rung, or to its end), and a driver job that starts once
+/// the array has ended (`afterany`): it decides the promotions (`netaug sweep
+/// --halving-round`) and submits the next round, until no run is left to train.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Round {
+    /// Its number (0 for the first).
+    pub number: usize,
+    /// Runs of its array (indices into the plan, and the array's task ids).
+    pub runs: Vec<usize>,
+    /// The array's script.
+    pub array: PathBuf,
+    /// The driver's script.
+    pub driver: PathBuf,
+}
+
+/// The runs that may train now: trials whose verdict is to train, and runs of stages
+/// without halving that are not done and whose dependencies are.
+pub fn ready(plan: &Plan, out: &Path, verdicts: &[Option<Verdict>]) -> Vec<usize> {
+    (0..plan.runs.len())
+        .filter(|&i| match &verdicts[i] {
+            Some(v) => matches!(v, Verdict::Train(_)),
+            None => {
+                !local::is_done(out, &plan.runs[i].id)
+                    && plan.runs[i]
+                        .deps
+                        .iter()
+                        .all(|&d| local::is_done(out, &plan.runs[d].id))
+            }
+        })
+        .collect()
+}
+
+/// Writes the next round's array of `runs` and its driver (`slurm/round-<k>.sbatch`,
+/// `slurm/halving-<k>.sbatch`) and `slurm/submit.sh`, which submits them.
+pub fn write_round(
+    plan: &Plan,
+    out: &Path,
+    options: &SlurmOptions,
+    runs: Vec<usize>,
+) -> Result<Round, SweepError> {
+    let out = std::path::absolute(out).map_err(|e| SweepError::file(out, e))?;
+    let dir = out.join(SLURM_DIR);
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| SweepError::file(&logs, e))?;
+    let number = std::fs::read_dir(&dir)
+        .map_err(|e| SweepError::file(&dir, e))?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix("round-")?
+                .strip_suffix(".sbatch")?
+                .parse::<usize>()
+                .ok()
+        })
+        .map(|k| k + 1)
+        .max()
+        .unwrap_or(0);
+    let tag = format!("round{number}");
+    let what = format!("successive halving, round {number}");
+    let array = dir.join(format!("round-{number}.sbatch"));
+    write_executable(
+        &array,
+        &script(plan, &out, (HALVING_JOB, &tag, &what), &runs, options),
+    )?;
+    let driver = dir.join(format!("halving-{number}.sbatch"));
+    write_executable(&driver, &driver_script(plan, &out, number, options))?;
+    let submit = format!(
+        "#!/bin/bash\n\
+         # Submits round {number} of the sweep's successive halving: its array, then the\n\
+         # driver that decides the promotions once the array has ended.\n\
+         set -euo pipefail\n\
+         cd \"$(dirname \"$0\")\"\n\
+         id=$(sbatch --parsable round-{number}.sbatch)\n\
+         id=${{id%%;*}}\n\
+         echo \"round-{number}.sbatch: job $id\"\n\
+         sbatch --parsable --dependency=afterany:$id halving-{number}.sbatch\n"
+    );
+    write_executable(&dir.join("submit.sh"), &submit)?;
+    Ok(Round {
+        number,
+        runs,
+        array,
+        driver,
+    })
+}
+
+/// The job name of every job of a halving sweep: its arrays and drivers.
+const HALVING_JOB: &str = "halving";
+
+/// The driver of round `number`: `netaug sweep --halving-round` with the options of this
+/// submission, on one core, with the sweep's own `#SBATCH` options but its GPU requests.
+fn driver_script(plan: &Plan, out: &Path, number: usize, o: &SlurmOptions) -> String {
+    let mut s = format!(
+        "#!/bin/bash\n\
+         # netaug sweep {name}, successive halving: once round {number}'s array has ended,\n\
+         # decide the promotions and submit the next round (array and driver).\n\
+         #SBATCH --job-name=netaug-{name}-{HALVING_JOB}\n\
+         #SBATCH --ntasks=1\n\
+         #SBATCH --output={log}\n\
+         #SBATCH --chdir={chdir}\n",
+        name = plan.name,
+        log = out
+            .join(SLURM_DIR)
+            .join("logs")
+            .join(format!("halving{number}-%j.out"))
+            .display(),
+        chdir = o.workdir.display(),
+    );
+    let gpu = |x: &String| ["--gres", "--gpus", "-G"].iter().any(|k| x.starts_with(k));
+    for extra in o.sbatch.iter().filter(|x| !gpu(x)) {
+        s += &format!("#SBATCH {extra}\n");
+    }
+    let mut args = vec![
+        quote(&o.binary.display().to_string()),
+        "sweep".into(),
+        quote(&out.join(workdir::SWEEP_FILE).display().to_string()),
+        "--out".into(),
+        quote(&out.display().to_string()),
+        "--halving-round".into(),
+        format!("--grace {}", o.grace),
+        format!("--requeue-limit {}", o.requeue_limit),
+        format!("--retries {}", o.retries),
+    ];
+    if let Some(n) = o.max_running {
+        args.push(format!("--max-running {n}"));
+    }
+    args.extend(o.sbatch.iter().map(|x| quote(&format!("--sbatch={x}"))));
+    s += &format!("set -uo pipefail\nexec {}\n", args.join(" "));
+    s
+}
+
+/// Submits a round: its array, then its driver after it (`afterany`); returns both ids.
+pub fn submit_round(round: &Round) -> Result<(String, String), SweepError> {
+    let array = sbatch(&round.array, None)?;
+    let driver = sbatch(&round.driver, Some(&format!("afterany:{array}")))?;
+    Ok((array, driver))
+}
+
+/// Shows a halving sweep's progress until no job of it is left in the queue (each round's
+/// driver submits the next); returns each run's final state.
+pub fn wait_halving(
+    plan: &Plan,
+    out: &Path,
+    observer: &mut dyn local::SweepObserver,
+) -> Result<Vec<RunState>, SweepError> {
+    let name = format!("netaug-{}-{HALVING_JOB}", plan.name);
+    loop {
+        observer.update(local::count(&states_on_disk(plan, out)), None);
+        let output = Command::new("squeue")
+            .args(["-h", "-o", "%i|%T|%r", "-n", &name])
+            .output()
+            .map_err(|e| SweepError::Slurm(format!("cannot run squeue: {e}")))?;
         if !output.status.success() {
             return Err(SweepError::Slurm(format!(
-                "sbatch {} failed ({}): {}",
-                sc.path.display(),
+                "squeue failed ({}): {}",
                 output.status,
                 String::from_utf8_lossy(&output.stderr).trim()
             )));
         }
-        // `--parsable` prints `jobid` or `jobid;cluster`.
-        let text = String::from_utf8_lossy(&output.stdout);
-        let id = text
-            .trim()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(SweepError::Slurm(format!(
-                "sbatch printed no job id: {text:?}"
-            )));
+        if parse_queue(&String::from_utf8_lossy(&output.stdout)).is_empty() {
+            return Ok(settled(plan, out));
         }
-        ids.push(id);
+        std::thread::sleep(std::time::Duration::from_secs(2));
     }
-    Ok(ids)
 }
 
 /// A job still in Slurm's queue.
@@ -363,6 +546,11 @@ fn settled(plan: &Plan, out: &Path) -> Vec<RunState> {
                     .display()
             )),
             RunState::Queued => RunState::Failed("never started: a dependency failed".into()),
+            RunState::Paused => RunState::Failed(
+                "paused at a rung, and no driver job is left to decide it; run the sweep \
+                 again to continue"
+                    .into(),
+            ),
             other => other,
         })
         .collect()
@@ -383,6 +571,7 @@ mod tests {
             deps,
             level,
             devices: vec![],
+            trial: None,
         }
     }
 
@@ -398,6 +587,7 @@ mod tests {
                 run("c", 1, vec![0]),
                 run("d", 1, vec![1]),
             ],
+            halving: Default::default(),
         };
         // Run b is done: it is left out of level 0's array.
         let b = workdir::run_dir(&out, "b");
@@ -492,6 +682,7 @@ mod tests {
         let plan = Plan {
             name: "g".into(),
             runs,
+            halving: Default::default(),
         };
         let mut options = SlurmOptions {
             binary: "/opt/netaug".into(),

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use crate::error::SweepError;
+use crate::halving::Halving;
 
 /// A parsed sweep file.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,6 +62,8 @@ pub struct StageSpec {
     pub seeds: Vec<u64>,
     /// Dotted key -> value set on every run of the stage.
     pub set: Vec<(String, Value)>,
+    /// Successive halving over the stage's grid, if asked for.
+    pub halving: Option<Halving>,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +83,8 @@ struct RawSweep {
     #[serde(default)]
     set: Option<serde_yaml_ng::Mapping>,
     #[serde(default)]
+    halving: Option<Value>,
+    #[serde(default)]
     stages: Vec<RawStage>,
 }
 
@@ -98,6 +103,8 @@ struct RawStage {
     seeds: Option<Vec<u64>>,
     #[serde(default)]
     set: Option<serde_yaml_ng::Mapping>,
+    #[serde(default)]
+    halving: Option<Value>,
 }
 
 impl SweepSpec {
@@ -148,21 +155,29 @@ impl SweepSpec {
                 .ok_or_else(|| bad("base", "missing (a run config path or mapping)".into()))?;
             vec![stage(
                 "main",
-                base,
-                raw.grid,
-                raw.include,
-                raw.exclude,
-                raw.seeds,
-                raw.set,
+                RawStage {
+                    name: "main".into(),
+                    base,
+                    grid: raw.grid,
+                    include: raw.include,
+                    exclude: raw.exclude,
+                    seeds: raw.seeds,
+                    set: raw.set,
+                    halving: raw.halving,
+                },
                 file,
                 dir,
                 "",
             )?]
         } else {
-            if raw.base.is_some() || raw.grid.is_some() || raw.seeds.is_some() {
+            if raw.base.is_some()
+                || raw.grid.is_some()
+                || raw.seeds.is_some()
+                || raw.halving.is_some()
+            {
                 return Err(bad(
                     "stages",
-                    "with stages, base/grid/seeds belong to each stage".into(),
+                    "with stages, base/grid/seeds/halving belong to each stage".into(),
                 ));
             }
             let mut out = Vec::new();
@@ -174,10 +189,8 @@ impl SweepSpec {
                         format!("duplicate stage `{}`", s.name),
                     ));
                 }
-                out.push(stage(
-                    &s.name, s.base, s.grid, s.include, s.exclude, s.seeds, s.set, file, dir,
-                    &prefix,
-                )?);
+                let name = s.name.clone();
+                out.push(stage(&name, s, file, dir, &prefix)?);
             }
             out
         };
@@ -201,19 +214,23 @@ impl SweepSpec {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn stage(
     name: &str,
-    base: Value,
-    grid: Option<serde_yaml_ng::Mapping>,
-    include: Vec<serde_yaml_ng::Mapping>,
-    exclude: Vec<serde_yaml_ng::Mapping>,
-    seeds: Option<Vec<u64>>,
-    set: Option<serde_yaml_ng::Mapping>,
+    raw: RawStage,
     file: &str,
     dir: &Path,
     prefix: &str,
 ) -> Result<StageSpec, SweepError> {
+    let RawStage {
+        base,
+        grid,
+        include,
+        exclude,
+        seeds,
+        set,
+        halving,
+        ..
+    } = raw;
     let bad = |key: String, message: String| SweepError::Invalid {
         file: file.into(),
         key,
@@ -300,6 +317,8 @@ fn stage(
             "expected at least one seed".into(),
         ));
     }
+    let halving =
+        halving_section(halving).map_err(|(key, m)| bad(format!("{prefix}halving{key}"), m))?;
     Ok(StageSpec {
         name: name.to_string(),
         base,
@@ -308,7 +327,23 @@ fn stage(
         exclude,
         seeds,
         set: keyed(set.unwrap_or_default(), "set")?,
+        halving,
     })
+}
+
+/// A stage's `halving:` section, if it has one; errors are (`.key` or nothing, message).
+fn halving_section(value: Option<Value>) -> Result<Option<Halving>, (String, String)> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => crate::halving::parse(v).map(Some).map_err(|(key, m)| {
+            let key = if key == "." {
+                String::new()
+            } else {
+                format!(".{key}")
+            };
+            (key, m)
+        }),
+    }
 }
 
 /// `run.seed` of a base config (0 when absent).

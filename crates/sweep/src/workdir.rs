@@ -112,8 +112,10 @@ mod tests {
                     deps: vec![],
                     level: 0,
                     devices: vec![],
+                    trial: None,
                 })
                 .collect(),
+            halving: Default::default(),
         }
     }
 

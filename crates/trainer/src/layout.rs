@@ -29,6 +29,10 @@ pub const RUN_LOG_FILE: &str = "train.log";
 pub struct TrainOptions {
     /// Continue the run in the output folder from its latest checkpoint.
     pub resume: bool,
+    /// Stop after this many epochs (warm-up included) with status `paused`, under the
+    /// schedule of all the run's epochs; `None`, or a number at or past the run's
+    /// epochs, trains to the end.
+    pub pause_at: Option<usize>,
 }
 
 /// Creates the run folder; refuses to overwrite a run unless resuming it with the same

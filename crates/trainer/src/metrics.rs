@@ -184,6 +184,12 @@ pub enum Status {
     Failed,
     /// Stopped by SIGINT or SIGTERM; `--resume` continues it.
     Interrupted,
+    /// Stopped at the epoch it was asked to pause at (`--pause-at`, a rung of successive
+    /// halving), with its checkpoint; `--resume` continues it under its full schedule.
+    Paused,
+    /// Paused at a rung and not promoted by successive halving: it stays there for good
+    /// (its checkpoint kept; `--resume` would still continue it).
+    Stopped,
 }
 
 /// `summary.json`.
@@ -225,7 +231,7 @@ pub struct Summary {
     pub wall_seconds: f64,
     /// Training images per second over the run's training steps.
     pub images_per_second: f64,
-    /// done or failed.
+    /// done, failed, interrupted, paused or stopped.
     pub status: Status,
     /// Why the run failed.
     pub error: Option<String>,

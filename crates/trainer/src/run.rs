@@ -65,6 +65,8 @@ struct Run<T: Task> {
     model: String,
     /// The replicas a step is split over; `None` for one.
     replicas: Option<std::sync::Arc<Replicas>>,
+    /// The epoch to pause at (`TrainOptions::pause_at`).
+    pause_at: Option<usize>,
 }
 
 impl<T: Task> Run<T> {
@@ -131,6 +133,7 @@ impl<T: Task> Run<T> {
             profile,
             model,
             replicas,
+            pause_at: options.pause_at,
         };
         Ok((run, net))
     }
@@ -140,8 +143,18 @@ impl<T: Task> Run<T> {
         mut net: T::Net,
         observer: &mut dyn Observer,
     ) -> Result<Summary, TrainError> {
-        for epoch in self.ledger.state.epochs_done..self.total_epochs {
+        let pause_at = self.pause_at.filter(|&p| p < self.total_epochs);
+        let end = pause_at.unwrap_or(self.total_epochs);
+        for epoch in self.ledger.state.epochs_done..end {
             net = self.epoch(net, epoch, observer)?;
+        }
+        if let Some(epoch) = pause_at {
+            // The checkpoint of the epoch it pauses at is written; the schedule stays
+            // the full run's, so resuming continues as if it had never stopped.
+            tracing::info!("paused after epoch {epoch} of {}", self.total_epochs);
+            let summary = self.summary(Status::Paused, None);
+            self.ledger.write_summary(&summary)?;
+            return Ok(summary);
         }
         let exported = match self.ledger.export_source(self.config.run.export_from) {
             Some(dir) => T::Net::load(&dir, &self.device)?.export(),

@@ -155,7 +155,16 @@ fn a_netaug_detection_run_resumes_to_the_same_metrics() {
     }));
     assert!(killed.is_err(), "the observer stops the run after epoch 1");
     assert!(!cut.join("summary.json").exists());
-    let resumed = train(&config, &cut, &TrainOptions { resume: true }, &mut Quiet).unwrap();
+    let resumed = train(
+        &config,
+        &cut,
+        &TrainOptions {
+            resume: true,
+            ..Default::default()
+        },
+        &mut Quiet,
+    )
+    .unwrap();
     assert_eq!(resumed.status, Status::Done);
     let strip = |dir: &Path| -> Vec<(usize, f64, f64, f64)> {
         read_metrics::<DetEpochMetrics>(&dir.join("metrics.jsonl"))
