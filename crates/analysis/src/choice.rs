@@ -31,6 +31,8 @@ pub struct Rate {
     /// Stopped early by successive halving: (epochs its seeds reached, of how many); its
     /// numbers are from then, so it is listed but never chosen.
     pub stopped: Option<(i64, i64)>,
+    /// Seeds whose run failed (diverged): a rate with one loses to every rate without.
+    pub failed: BTreeSet<i64>,
 }
 
 impl Rate {
@@ -95,7 +97,10 @@ impl Choice {
     /// from an earlier epoch).
     fn val_curve(rates: &[Rate]) -> Curve {
         let mut c = Curve::default();
-        for r in rates.iter().filter(|r| r.stopped.is_none()) {
+        for r in rates
+            .iter()
+            .filter(|r| r.stopped.is_none() && !r.seeds.is_empty())
+        {
             let (mean, min, max) = r.val_point();
             c.x.push((r.lr * 1e4).round() as i64);
             c.mean.push(mean);
@@ -140,12 +145,14 @@ pub fn choices(summary: &DataFrame) -> Result<Vec<Choice>, AnalysisError> {
     type Key = (String, String, i64, String, String);
     let mut groups: BTreeMap<Key, Vec<Rate>> = BTreeMap::new();
     for k in 0..summary.height() {
-        let (Some(lr), Some(v)) = (finite(lr[k]), finite(val[k])) else {
+        let Some(lr) = finite(lr[k]) else {
             continue;
         };
-        let stopped = match status[k].as_str() {
-            "done" => None,
-            "stopped" => Some((trained[k], epochs[k])),
+        // A failed run counts against its rate; a finished or stopped one has a number.
+        let (stopped, v) = match (status[k].as_str(), finite(val[k])) {
+            ("failed", _) => (None, None),
+            ("done", Some(v)) => (None, Some(v)),
+            ("stopped", Some(v)) => (Some((trained[k], epochs[k])), Some(v)),
             _ => continue,
         };
         let key = (
@@ -164,9 +171,14 @@ pub fn choices(summary: &DataFrame) -> Result<Vec<Choice>, AnalysisError> {
                     setting: setting[k].clone(),
                     seeds: BTreeMap::new(),
                     stopped: None,
+                    failed: BTreeSet::new(),
                 });
                 rates.len() - 1
             }
+        };
+        let Some(v) = v else {
+            rates[pos].failed.insert(seed[k]);
+            continue;
         };
         rates[pos].seeds.insert(seed[k], (v, finite(test[k])));
         if let Some((at, of)) = stopped {
@@ -180,12 +192,16 @@ pub fn choices(summary: &DataFrame) -> Result<Vec<Choice>, AnalysisError> {
             continue;
         }
         rates.sort_by(|a, b| a.lr.total_cmp(&b.lr));
-        // Only rates that trained to the end compete.
-        let Some(first) = rates.iter().position(|r| r.stopped.is_none()) else {
+        // Only rates that trained to the end compete, and of those, a rate with a failed
+        // seed only when every rate has one.
+        let finished = |r: &Rate| r.stopped.is_none() && !r.seeds.is_empty();
+        let clean = rates.iter().any(|r| finished(r) && r.failed.is_empty());
+        let competes = |r: &Rate| finished(r) && (r.failed.is_empty() || !clean);
+        let Some(first) = rates.iter().position(competes) else {
             continue;
         };
         let mut common: Option<BTreeSet<i64>> = None;
-        for r in rates.iter().filter(|r| r.stopped.is_none()) {
+        for r in rates.iter().filter(|r| competes(r)) {
             let seeds: BTreeSet<i64> = r.seeds.keys().copied().collect();
             common = Some(match common {
                 None => seeds,
@@ -197,7 +213,7 @@ pub fn choices(summary: &DataFrame) -> Result<Vec<Choice>, AnalysisError> {
         let on = (!common.is_empty()).then_some(&common);
         let mut chosen = first;
         for (i, r) in rates.iter().enumerate() {
-            if r.stopped.is_none() && r.val_mean(on) > rates[chosen].val_mean(on) {
+            if competes(r) && r.val_mean(on) > rates[chosen].val_mean(on) {
                 chosen = i;
             }
         }
@@ -288,9 +304,16 @@ impl<'a> Line<'a> {
             tried: c
                 .rates
                 .iter()
-                .map(|r| match r.stopped {
-                    Some((at, of)) => format!("{} (stopped at epoch {at} of {of})", r.lr),
-                    None => r.lr.to_string(),
+                .map(|r| {
+                    let mut text = r.lr.to_string();
+                    if let Some((at, of)) = r.stopped {
+                        text += &format!(" (stopped at epoch {at} of {of})");
+                    }
+                    if !r.failed.is_empty() {
+                        let all = r.failed.len() + r.seeds.len();
+                        text += &format!(" ({} of {all} seeds failed)", r.failed.len());
+                    }
+                    text
                 })
                 .collect(),
             at_edge: c.chosen == 0 || c.chosen == last,
@@ -322,7 +345,11 @@ pub fn markdown(choices: &[&Choice]) -> String {
             if c.rest.is_empty() { "–" } else { &c.rest },
             c.method,
             c.at().lr,
-            if line.at_edge { " (edge)" } else { "" },
+            match (line.at_edge, c.at().failed.len()) {
+                (_, n) if n > 0 => format!(" ({n} seeds failed; so did a seed of every rate)"),
+                (true, _) => " (edge)".into(),
+                _ => String::new(),
+            },
             line.tried.join(", "),
             if line.compared_on.is_empty() {
                 "–"
@@ -434,6 +461,65 @@ mod tests {
             Column::new("epochs_trained".into(), vec![4i64; n]),
             col("status", vec!["done".into(); n]),
         ])
+    }
+
+    #[test]
+    fn a_rate_with_a_failed_seed_loses_to_one_without_and_is_listed() {
+        // 0.1: every seed diverged; 0.025: two of three diverged, the third best of all.
+        let runs = [
+            ("baseline", 0.0125, 0, 70.0, 60.0),
+            ("baseline", 0.0125, 1, 70.0, 60.0),
+            ("baseline", 0.0125, 2, 70.0, 60.0),
+            ("baseline", 0.025, 0, 95.0, 95.0),
+            ("baseline", 0.025, 1, f64::NAN, f64::NAN),
+            ("baseline", 0.025, 2, f64::NAN, f64::NAN),
+            ("baseline", 0.05, 0, 72.0, 65.0),
+            ("baseline", 0.05, 1, 73.0, 66.0),
+            ("baseline", 0.05, 2, 71.0, 64.0),
+            ("baseline", 0.1, 0, f64::NAN, f64::NAN),
+            ("baseline", 0.1, 1, f64::NAN, f64::NAN),
+            ("baseline", 0.1, 2, f64::NAN, f64::NAN),
+        ];
+        let mut df = frame(&runs);
+        let status: Vec<&str> = runs
+            .iter()
+            .map(|r| if r.3.is_nan() { "failed" } else { "done" })
+            .collect();
+        df.with_column(Column::new("status".into(), status))
+            .unwrap();
+        let cs = choices(&df).unwrap();
+        assert_eq!(
+            cs[0].at().lr,
+            0.05,
+            "a rate with failed seeds is never chosen over one without"
+        );
+        let md = markdown(&cs.iter().collect::<Vec<_>>());
+        assert!(
+            md.contains(
+                "| 0.05 | 0.0125, 0.025 (2 of 3 seeds failed), 0.05, 0.1 (3 of 3 seeds failed) |"
+            ),
+            "{md}"
+        );
+        assert!(
+            !md.contains("(edge)"),
+            "0.05 is inside the rates tried: {md}"
+        );
+        // Every rate with a failed seed: the best is chosen and says so.
+        let all_failed = [
+            ("baseline", 0.025, 0, 70.0, 60.0),
+            ("baseline", 0.025, 1, f64::NAN, f64::NAN),
+            ("baseline", 0.05, 0, 72.0, 65.0),
+            ("baseline", 0.05, 1, f64::NAN, f64::NAN),
+        ];
+        let mut df = frame(&all_failed);
+        let status = Column::new("status".into(), ["done", "failed", "done", "failed"]);
+        df.with_column(status).unwrap();
+        let cs = choices(&df).unwrap();
+        let md = markdown(&cs.iter().collect::<Vec<_>>());
+        assert!(
+            md.contains("| 0.05 (1 seeds failed; so did a seed of every rate) |"),
+            "{md}"
+        );
     }
 
     #[test]
