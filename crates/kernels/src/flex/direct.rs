@@ -142,6 +142,12 @@ impl Direct {
             buf.clear();
             buf.resize(len, 0.0);
         }
+        self.fill_phases(buf, plane, rows);
+    }
+
+    /// The interior of [`Direct::phases`] into `buf`, a phase buffer whose border is zero.
+    #[inline(always)]
+    fn fill_phases(&self, buf: &mut [f32], plane: &[f32], rows: &[RowRun]) {
         for r in rows {
             let (src, dst) = (&plane[r.row..][..self.w], &mut buf[r.at..]);
             if self.stride == 1 {
@@ -221,6 +227,171 @@ impl Direct {
 impl ConvKernel for Direct {
     /// `y[n, co] = Σ_{ci, ky, kx} x[n, ci, oy*s + ky - p, ox*s + kx - p] · W[co, ci, ky, kx]`.
     fn forward(&self, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
+        match self.block() {
+            Some(images) => self.forward_batched(x, weight, images),
+            None => self.forward_planes(x, weight),
+        }
+    }
+
+    fn input_grad(&self, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+        match self.block() {
+            Some(images) => self.input_grad_batched(weight, grad, images),
+            None => self.input_grad_planes(weight, grad),
+        }
+    }
+
+    fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+        self.weight_grad_planes(x, grad)
+    }
+}
+
+/// Depthwise layers whose output planes have at most this many values run batched.
+const BATCHED_MAX_PLANE: usize = 64;
+/// Values of the phase buffers of one batched task (its images' planes side by side),
+/// at most: 64 KiB, well inside L2.
+const BATCHED_VALUES: usize = 16 * 1024;
+
+impl Direct {
+    /// Images per task of the batched path, for a depthwise layer on small planes: `None`
+    /// where one plane per task is better (dense layers, large planes, one image).
+    ///
+    /// On a small plane (a 16-px input ends at 2x2 and 1x1) each tap's run is a few
+    /// values; the planes of several images, side by side at a fixed stride (the phase
+    /// buffer's length), make each tap one long run over all of them. An output's sum
+    /// then takes its taps in the same order as on its own, so the values are the same;
+    /// the batch split depends on the sizes alone, never on the threads.
+    fn block(&self) -> Option<usize> {
+        let depthwise = self.cin_g == 1 && self.cout_g == 1 && self.c_in == self.c_out;
+        let images = (BATCHED_VALUES / self.phases_len().max(1)).min(self.n);
+        (depthwise && self.plane_out() <= BATCHED_MAX_PLANE && images > 1).then_some(images)
+    }
+
+    /// Runs `task(channel, first image, images)` for every channel and block of `images`
+    /// images in parallel; each returns the channel's planes of those images, which are
+    /// put in place in a `[N, C, plane]` buffer.
+    fn batched(
+        &self,
+        images: usize,
+        plane: usize,
+        task: impl Fn(&mut (Vec<f32>, Vec<f32>), usize, usize, usize) -> Vec<f32> + Sync,
+    ) -> Vec<f32> {
+        let (c, blocks) = (self.c_out, self.n.div_ceil(images));
+        let parts: Vec<Vec<f32>> = (0..c * blocks)
+            .into_par_iter()
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |scratch, t| {
+                    let (ch, b) = (t / blocks, t % blocks);
+                    let first = b * images;
+                    task(scratch, ch, first, images.min(self.n - first))
+                },
+            )
+            .collect();
+        let mut out = vec![0f32; self.n * c * plane];
+        for (t, part) in parts.iter().enumerate() {
+            let (ch, first) = (t / blocks, (t % blocks) * images);
+            for (i, p) in part.chunks_exact(plane).enumerate() {
+                out[((first + i) * c + ch) * plane..][..plane].copy_from_slice(p);
+            }
+        }
+        out
+    }
+
+    /// [`ConvKernel::forward`] of a depthwise layer, `images` images per task.
+    fn forward_batched(&self, x: &FlexTensor, weight: &FlexTensor, images: usize) -> FlexTensor {
+        let (xs, ws) = (values(x), values(weight));
+        let (pin, pout, kk) = (self.plane_in(), self.plane_out(), self.k * self.k);
+        let (taps, pw, span, len) = (
+            self.tap_offsets(),
+            self.phase_width(),
+            self.span(),
+            self.phases_len(),
+        );
+        let runs = self.row_runs();
+        let out = self.batched(images, pout, |(buf, wide_out), co, first, m| {
+            wide(
+                #[inline(always)]
+                || {
+                    buf.clear();
+                    buf.resize(m * len, 0.0);
+                    for (i, b) in buf.chunks_exact_mut(len).enumerate() {
+                        self.fill_phases(
+                            b,
+                            &xs[((first + i) * self.c_in + co) * pin..][..pin],
+                            &runs,
+                        );
+                    }
+                    // Image i's wide output at i * len; the values between are scratch.
+                    let run = (m - 1) * len + span;
+                    wide_out.clear();
+                    wide_out.resize(run, 0.0);
+                    for (&tap, &off) in ws[co * kk..][..kk].iter().zip(&taps) {
+                        let pairs = wide_out.iter_mut().zip(&buf[off..][..run]);
+                        pairs.for_each(|(d, v)| *d += v * tap);
+                    }
+                    let mut y = vec![0f32; m * pout];
+                    for (i, yp) in y.chunks_exact_mut(pout).enumerate() {
+                        let rows = wide_out[i * len..].chunks(pw);
+                        for (yr, wr) in yp.chunks_exact_mut(self.ow).zip(rows) {
+                            yr.copy_from_slice(&wr[..self.ow]);
+                        }
+                    }
+                    y
+                },
+            )
+        });
+        tensor(out, [self.n, self.c_out, self.oh, self.ow])
+    }
+
+    /// [`ConvKernel::input_grad`] of a depthwise layer, `images` images per task. The
+    /// gradient's scratch values are 0, so the taps' long runs add only zeros outside
+    /// each image's own values.
+    fn input_grad_batched(
+        &self,
+        weight: &FlexTensor,
+        grad: &FlexTensor,
+        images: usize,
+    ) -> FlexTensor {
+        let (ws, gs) = (values(weight), values(grad));
+        let (pin, pout, kk) = (self.plane_in(), self.plane_out(), self.k * self.k);
+        let (taps, span, len, runs) = (
+            self.tap_offsets(),
+            self.span(),
+            self.phases_len(),
+            self.row_runs(),
+        );
+        let out = self.batched(images, pin, |(buf, wide_g), ci, first, m| {
+            wide(
+                #[inline(always)]
+                || {
+                    buf.clear();
+                    buf.resize(m * len, 0.0);
+                    let run = (m - 1) * len + span;
+                    wide_g.clear();
+                    wide_g.resize(m * len, 0.0);
+                    for (i, wg) in wide_g.chunks_exact_mut(len).enumerate() {
+                        let g = &gs[((first + i) * self.c_out + ci) * pout..][..pout];
+                        self.widen(g, &mut wg[..span]);
+                    }
+                    for (&tap, &off) in ws[ci * kk..][..kk].iter().zip(&taps) {
+                        let pairs = buf[off..][..run].iter_mut().zip(&wide_g[..run]);
+                        pairs.for_each(|(d, v)| *d += v * tap);
+                    }
+                    let mut dx = vec![0f32; m * pin];
+                    for (xp, b) in dx.chunks_exact_mut(pin).zip(buf.chunks_exact(len)) {
+                        self.gather(b, xp, &runs);
+                    }
+                    dx
+                },
+            )
+        });
+        tensor(out, [self.n, self.c_in, self.h, self.w])
+    }
+}
+
+impl Direct {
+    /// [`ConvKernel::forward`], one `(image, channel)` plane per task.
+    fn forward_planes(&self, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
         let (xs, ws) = (values(x), values(weight));
         let (pin, pout, kk) = (self.plane_in(), self.plane_out(), self.k * self.k);
         let (taps, pw, span) = (self.tap_offsets(), self.phase_width(), self.span());
@@ -259,7 +430,7 @@ impl ConvKernel for Direct {
     /// fed by `ci` and the taps with `oy*s + ky - p = iy`, `ox*s + kx - p = ix`: every tap
     /// adds the wide gradient times its weight into its run of the phase buffer (the
     /// padded plane's gradient), whose interior is then the input's gradient.
-    fn input_grad(&self, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+    fn input_grad_planes(&self, weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
         let (ws, gs) = (values(weight), values(grad));
         let (pin, pout, kk) = (self.plane_in(), self.plane_out(), self.k * self.k);
         let (taps, span, runs) = (self.tap_offsets(), self.span(), self.row_runs());
@@ -295,7 +466,7 @@ impl ConvKernel for Direct {
 
     /// `dW[co, ci, ky, kx] = Σ_{n, oy, ox} g[n, co, oy, ox] · x[n, ci, oy*s + ky - p, ox*s + kx - p]`:
     /// per image and tap, one dot product of the wide gradient with the tap's run.
-    fn weight_grad(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+    fn weight_grad_planes(&self, x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
         let (xs, gs) = (values(x), values(grad));
         let (pin, pout, kk) = (self.plane_in(), self.plane_out(), self.k * self.k);
         let (taps, span, runs) = (self.tap_offsets(), self.span(), self.row_runs());
@@ -350,6 +521,55 @@ mod tests {
             stride,
             padding: k / 2,
         }
+    }
+
+    /// A depthwise layer: `n` images of `c` channels of `h x w`.
+    fn depthwise(n: usize, c: usize, (h, w): (usize, usize), k: usize, stride: usize) -> Direct {
+        Direct {
+            n,
+            c_in: c,
+            c_out: c,
+            ..direct(h, w, k, stride)
+        }
+    }
+
+    fn noise(len: usize, seed: u32) -> Vec<f32> {
+        // Signed values, some exactly zero (as after a ReLU).
+        (0..len as u32)
+            .map(|i| {
+                let v = (i.wrapping_mul(2654435761) ^ seed.wrapping_mul(40503)) % 1000;
+                if v % 7 == 0 {
+                    0.0
+                } else {
+                    v as f32 / 250.0 - 2.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batched_depthwise_gives_the_values_of_one_plane_at_a_time() {
+        for (h, w) in [(1, 1), (2, 2), (3, 5), (4, 4), (8, 8)] {
+            for (k, stride) in [(3, 1), (3, 2), (5, 1), (5, 2), (7, 2)] {
+                let d = depthwise(5, 3, (h, w), k, stride);
+                let x = tensor(noise(5 * 3 * h * w, 1), [5, 3, h, w]);
+                let wt = tensor(noise(3 * k * k, 2), [3, 1, k, k]);
+                let g = tensor(noise(5 * 3 * d.plane_out(), 3), [5, 3, d.oh, d.ow]);
+                let one = (d.forward_planes(&x, &wt), d.input_grad_planes(&wt, &g));
+                // Blocks of 1, 2 (with a last block of 1) and all 5 images.
+                for images in [1, 2, 5] {
+                    let case = format!("{h}x{w} k {k} s {stride}, {images} images a task");
+                    let y = d.forward_batched(&x, &wt, images);
+                    assert_eq!(values(&y), values(&one.0), "forward, {case}");
+                    let dx = d.input_grad_batched(&wt, &g, images);
+                    assert_eq!(values(&dx), values(&one.1), "input gradient, {case}");
+                }
+            }
+        }
+        // Which layers take the batched path.
+        assert!(depthwise(128, 16, (2, 2), 3, 1).block().is_some());
+        assert!(depthwise(128, 16, (32, 32), 3, 1).block().is_none());
+        assert!(depthwise(1, 16, (2, 2), 3, 1).block().is_none());
     }
 
     #[test]
