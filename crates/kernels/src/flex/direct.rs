@@ -538,7 +538,7 @@ mod tests {
         (0..len as u32)
             .map(|i| {
                 let v = (i.wrapping_mul(2654435761) ^ seed.wrapping_mul(40503)) % 1000;
-                if v % 7 == 0 {
+                if v.is_multiple_of(7) {
                     0.0
                 } else {
                     v as f32 / 250.0 - 2.0
