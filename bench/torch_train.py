@@ -14,8 +14,12 @@ target and one augmented sub-network per step as leading slices of them (the tar
 loss plus the augmented net's, one backward), the sub-networks being the ones
 `netaug bench train --netaug` draws, in the same order.
 
+With `--compile` the net's forward goes through torch.compile (inductor; with dynamic
+shapes for NetAug, whose sub-network changes every step); its compilation happens in the
+warm-up steps, which are at least 3 then.
+
 Usage: torch_train.py SPEC.json --resolution R --batch B --device cpu|cuda
-       [--steps N] [--warmup W] [--threads T] [--arches ARCHES.json]
+       [--steps N] [--warmup W] [--threads T] [--arches ARCHES.json] [--compile]
 Prints one JSON object: {"images_per_second": x, "seconds": s, "params": p, ...}.
 """
 
@@ -214,7 +218,10 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--arches", help="NetAug step on these sub-networks (netaug profile --arches)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the forward (inductor)")
     a = ap.parse_args()
+    if a.compile:
+        a.warmup = max(a.warmup, 3)
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.backends.cudnn.benchmark = True
@@ -228,13 +235,15 @@ def main():
         sys.exit(f"torch_train.py: {a.arches} has fewer than {a.warmup + a.steps} sub-networks")
     if arches is None:
         net = Net(spec).to(dev).train()
-        forward = lambda i: F.cross_entropy(net(x), y, label_smoothing=0.1)
+        run = torch.compile(net) if a.compile else net
+        forward = lambda i: F.cross_entropy(run(x), y, label_smoothing=0.1)
     else:
         net = DynNet(spec, arches["max"]).to(dev).train()
+        run = torch.compile(net, dynamic=True) if a.compile else net
 
         def forward(i):
-            loss = F.cross_entropy(net(x, arches["min"]), y, label_smoothing=0.1)
-            aug = F.cross_entropy(net(x, arches["sampled"][i]), y, label_smoothing=0.1)
+            loss = F.cross_entropy(run(x, arches["min"]), y, label_smoothing=0.1)
+            aug = F.cross_entropy(run(x, arches["sampled"][i]), y, label_smoothing=0.1)
             return loss + aug
     params = sum(p.numel() for p in net.parameters())
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=4e-5)
@@ -260,7 +269,7 @@ def main():
     total.item()
     seconds = time.perf_counter() - start
     print(json.dumps({
-        "engine": f"pytorch {torch.__version__}",
+        "engine": f"pytorch {torch.__version__}" + (" compile" if a.compile else ""),
         "model": spec["name"],
         "resolution": a.resolution,
         "batch": a.batch,
