@@ -472,22 +472,52 @@ halving: {{rungs: [1], keep: 1/3, floor: 0}}
     )
     .unwrap();
     let out = dir.join("out");
-    let o = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
-        .arg("sweep")
-        .arg(&sweep)
-        .arg("--out")
-        .arg(&out)
-        .args([
-            "--executor",
-            "slurm",
-            "--submit",
-            "--wait",
-            "--sbatch=--time=10",
-        ])
+    let sweep_cmd = |extra: &[&str]| {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("netaug"));
+        c.arg("sweep")
+            .arg(&sweep)
+            .arg("--out")
+            .arg(&out)
+            .args(["--executor", "slurm", "--submit", "--sbatch=--time=10"])
+            .args(extra)
+            .env("SLURM_CONF", &cluster.conf)
+            .current_dir(&dir);
+        c
+    };
+    // Cancelled mid-rung (a trial paused, others training), then submitted again: it
+    // continues from the folders and the ledger.
+    assert_ok(&sweep_cmd(&[]).output().unwrap(), "first submission");
+    let paused = || {
+        std::fs::read_dir(out.join("runs")).into_iter().flatten().any(|e| {
+            std::fs::read_to_string(e.unwrap().path().join("summary.json"))
+                .is_ok_and(|t| t.contains("\"paused\""))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !paused() {
+        assert!(Instant::now() < deadline, "no trial paused: {}", task_logs(&out));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cancel = Command::new("scancel")
+        .args(["--name", "netaug-slurm-halving-halving"])
         .env("SLURM_CONF", &cluster.conf)
-        .current_dir(&dir)
-        .output()
+        .status()
         .unwrap();
+    assert!(cancel.success());
+    // Gone from the queue (and their processes with them) before the next submission.
+    let queued = || {
+        let q = Command::new("squeue")
+            .args(["-h", "--name", "netaug-slurm-halving-halving"])
+            .env("SLURM_CONF", &cluster.conf)
+            .output()
+            .unwrap();
+        !String::from_utf8_lossy(&q.stdout).trim().is_empty()
+    };
+    while queued() {
+        assert!(Instant::now() < deadline, "cancelled jobs stay in the queue");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let o = sweep_cmd(&["--wait"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),
@@ -495,32 +525,37 @@ halving: {{rungs: [1], keep: 1/3, floor: 0}}
         String::from_utf8_lossy(&o.stderr),
         task_logs(&out)
     );
-    assert!(stdout.contains("round 0: 6 runs"), "{stdout}");
     assert!(
         stdout.contains("2 done, 0 failed, 4 stopped by halving"),
         "{stdout}"
     );
-    // Round 0 trains all six to the rung; its driver promotes one rate (both seeds) and
-    // submits round 1; round 1's driver finds nothing left to train.
-    let round1 = std::fs::read_to_string(out.join("slurm/round-1.sbatch")).unwrap();
-    assert_eq!(round1.matches("\n#   ").count(), 2, "{round1}");
-    assert!(!out.join("slurm/round-2.sbatch").exists());
+    // Round 0 trained all six towards the rung; after the cancel, the next rounds trained
+    // what was missing, and a promoted rate (both seeds) to the end.
+    let round0 = std::fs::read_to_string(out.join("slurm/round-0.sbatch")).unwrap();
+    assert_eq!(round0.matches("\n#   ").count(), 6, "{round0}");
+    let mut statuses = Vec::new();
+    for e in std::fs::read_dir(out.join("runs")).unwrap() {
+        let run = e.unwrap().path();
+        let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
+        let status: serde_json::Value = serde_json::from_str(&summary).unwrap();
+        statuses.push(status["status"].as_str().unwrap().to_string());
+        // No epoch trained twice: one line per epoch ended in the run's log.
+        let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+        for k in 1..=3 {
+            let n = log.matches(&format!("epoch {k}/3:")).count();
+            assert!(n <= 1, "{}: epoch {k} trained {n} times\n{log}", run.display());
+        }
+    }
+    statuses.sort();
+    let want = ["done", "done", "stopped", "stopped", "stopped", "stopped"];
+    assert_eq!(statuses, want);
     let driver = std::fs::read_to_string(out.join("slurm/halving-0.sbatch")).unwrap();
     assert!(driver.contains("--halving-round"), "{driver}");
     assert!(driver.contains("'--sbatch=--time=10'"), "{driver}");
     let logs = task_logs(&out);
     assert!(logs.contains("no run is left to train"), "{logs}");
     // The same sweep again: every decision stands, nothing is submitted.
-    let again = Command::new(assert_cmd::cargo::cargo_bin("netaug"))
-        .arg("sweep")
-        .arg(&sweep)
-        .arg("--out")
-        .arg(&out)
-        .args(["--executor", "slurm", "--submit"])
-        .env("SLURM_CONF", &cluster.conf)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let again = sweep_cmd(&[]).output().unwrap();
     assert_ok(&again, "the finished halving sweep again");
     let text = String::from_utf8_lossy(&again.stdout);
     assert!(
