@@ -488,14 +488,21 @@ halving: {{rungs: [1], keep: 1/3, floor: 0}}
     // continues from the folders and the ledger.
     assert_ok(&sweep_cmd(&[]).output().unwrap(), "first submission");
     let paused = || {
-        std::fs::read_dir(out.join("runs")).into_iter().flatten().any(|e| {
-            std::fs::read_to_string(e.unwrap().path().join("summary.json"))
-                .is_ok_and(|t| t.contains("\"paused\""))
-        })
+        std::fs::read_dir(out.join("runs"))
+            .into_iter()
+            .flatten()
+            .any(|e| {
+                std::fs::read_to_string(e.unwrap().path().join("summary.json"))
+                    .is_ok_and(|t| t.contains("\"paused\""))
+            })
     };
     let deadline = Instant::now() + Duration::from_secs(600);
     while !paused() {
-        assert!(Instant::now() < deadline, "no trial paused: {}", task_logs(&out));
+        assert!(
+            Instant::now() < deadline,
+            "no trial paused: {}",
+            task_logs(&out)
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let cancel = Command::new("scancel")
@@ -514,7 +521,10 @@ halving: {{rungs: [1], keep: 1/3, floor: 0}}
         !String::from_utf8_lossy(&q.stdout).trim().is_empty()
     };
     while queued() {
-        assert!(Instant::now() < deadline, "cancelled jobs stay in the queue");
+        assert!(
+            Instant::now() < deadline,
+            "cancelled jobs stay in the queue"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let o = sweep_cmd(&["--wait"]).output().unwrap();
@@ -543,7 +553,11 @@ halving: {{rungs: [1], keep: 1/3, floor: 0}}
         let log = std::fs::read_to_string(run.join("train.log")).unwrap();
         for k in 1..=3 {
             let n = log.matches(&format!("epoch {k}/3:")).count();
-            assert!(n <= 1, "{}: epoch {k} trained {n} times\n{log}", run.display());
+            assert!(
+                n <= 1,
+                "{}: epoch {k} trained {n} times\n{log}",
+                run.display()
+            );
         }
     }
     statuses.sort();
