@@ -61,7 +61,8 @@ pub struct Args {
     pub max_running: Option<u64>,
     /// Slurm: seconds before the time limit that a task is signalled (as on preemption):
     /// its run stops after its step, the task is requeued and resumes it (at least 30).
-    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 120,
+        value_parser = clap::value_parser!(u64).range(30..))]
     pub grace: u64,
     /// Slurm: how often one task is requeued that way, at most.
     #[arg(long, value_name = "N", default_value_t = 3)]
@@ -92,7 +93,22 @@ pub fn run(args: Args) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(&spec.name));
+    if out.exists() && !out.is_dir() {
+        let why = format!(
+            "--out {}: is a file; --out names a results folder",
+            out.display()
+        );
+        return Err(UsageError(why.into()).into());
+    }
     if let Some(index) = args.run_index {
+        if !out.join(workdir::PLAN_FILE).is_file() {
+            let why = format!(
+                "--run-index: {} has no {} (a sweep writes it before its runs start)",
+                out.display(),
+                workdir::PLAN_FILE
+            );
+            return Err(UsageError(why.into()).into());
+        }
         return run_index(&spec.name, &out, index, args.retries);
     }
     if args.halving_round {

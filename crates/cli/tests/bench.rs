@@ -96,3 +96,14 @@ fn report_times_synthetic_runs() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["runs"], 10);
 }
+
+#[test]
+fn train_refuses_a_resolution_no_allocation_can_hold() {
+    // Was an abort (exit 134) in a failed allocation.
+    let out = bench_train(&["--resolution", "100000"]);
+    let err = common::assert_exit(&out, 2, "--resolution 100000");
+    assert!(
+        err.contains("--resolution: 100000 is above 2048 pixels"),
+        "{err}"
+    );
+}

@@ -553,3 +553,62 @@ fn a_bad_halving_section_is_refused_naming_its_key() {
         assert!(err.contains(expected), "{to}: {err}");
     }
 }
+
+#[test]
+fn bad_requests_are_refused_with_exit_2_naming_what_is_wrong() {
+    let (dir, sweep) = setup("sweep-bad-requests");
+    let sweep_with = |out: &Path, args: &[&str]| {
+        netaug()
+            .arg("sweep")
+            .arg(&sweep)
+            .arg("--out")
+            .arg(out)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // --grace below Slurm's 30 s look at time limits.
+    for grace in ["0", "29"] {
+        let o = sweep_with(&dir.join("g"), &["--executor", "slurm", "--grace", grace]);
+        let err = assert_exit(&o, 2, "--grace below 30");
+        assert!(err.contains("--grace"), "{err}");
+    }
+    assert!(!dir.join("g").exists(), "a refused sweep wrote its folder");
+    // --out a file: a clear line, exit 2 (was exit 1, "afile/.sweep.lock: File exists").
+    let file = dir.join("afile");
+    std::fs::write(&file, "notes").unwrap();
+    let err = assert_exit(&sweep_with(&file, &[]), 2, "--out a file");
+    assert!(err.contains("is a file"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "notes");
+    // --run-index on a folder no sweep has prepared.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let err = assert_exit(
+        &sweep_with(&empty, &["--run-index", "0"]),
+        2,
+        "no plan.json",
+    );
+    assert!(err.contains("plan.json"), "{err}");
+    // A base file with a UTF-8 byte-order mark reads as without.
+    let base = dir.join("base.yaml");
+    let text = std::fs::read_to_string(&sweep).unwrap();
+    let start = text.find("  data:").unwrap();
+    let end = text.find("grid:").unwrap();
+    let section: String = text[start..end]
+        .lines()
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&base, format!("\u{feff}{section}\n")).unwrap();
+    let with_bom = dir.join("bom.yaml");
+    let sweep_text = format!(
+        "{}base: base.yaml\n{}",
+        &text[..text.find("base:").unwrap()],
+        &text[end..]
+    );
+    std::fs::write(&with_bom, sweep_text).unwrap();
+    assert_ok(
+        &dry_run(&dir.join("bom-out"), &with_bom),
+        "a base file with a BOM",
+    );
+}

@@ -410,6 +410,11 @@ fn bad_configs_exit_2_with_one_line_naming_the_key() {
             "run.warmup_epochs=18446744073709551615",
             "run.warmup_epochs: 18446744073709551615 is more than 1000000 epochs",
         ),
+        // Was an abort (exit 134) allocating a supernet 100,000 times as wide.
+        (
+            "netaug={aug_expand_list: [1.0, 100000], aug_width_mult_list: [1.0, 1.8]}",
+            "netaug.aug_expand_list: 100000 is above 16",
+        ),
     ];
     let cases = edits
         .into_iter()

@@ -224,6 +224,9 @@ pub fn train(o: &TrainOptions) -> Result<TrainBenchReport, OpsError> {
             "--resolution must be >= 8, --batch, --steps and --replicas >= 1".into(),
         ));
     }
+    // As `data.image_size`: a side that no allocation can hold aborts, never errs.
+    netaug_trainer::config::check_image_size(o.resolution)
+        .map_err(|m| OpsError::Input(format!("--resolution: {m}")))?;
     if !o.batch.is_multiple_of(o.replicas) {
         return Err(OpsError::Input(format!(
             "--replicas {} cannot split --batch {} evenly",

@@ -241,7 +241,9 @@ fn stage(
             let path: PathBuf = dir.join(&p);
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| bad(format!("{prefix}base"), format!("{}: {e}", path.display())))?;
-            serde_yaml_ng::from_str(&text)
+            // A byte-order mark reads as without, as in run configs and sweep files.
+            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+            serde_yaml_ng::from_str(text)
                 .map_err(|e| bad(format!("{prefix}base"), format!("{}: {e}", path.display())))?
         }
         v @ Value::Mapping(_) => v,

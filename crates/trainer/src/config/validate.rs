@@ -96,8 +96,20 @@ impl RunSection {
     }
 }
 
+/// The largest NetAug factor a config may ask for: the paper's lists stop at 3.0, and a
+/// supernet this many times as wide already holds 256 times the weights of a layer.
+pub const MAX_AUG_FACTOR: f64 = 16.0;
+
 impl NetAugConfig {
     fn validate(&self) -> Result<(), Invalid> {
+        for (key, list) in [
+            ("netaug.aug_expand_list", &self.aug_expand_list),
+            ("netaug.aug_width_mult_list", &self.aug_width_mult_list),
+        ] {
+            if let Some(f) = list.iter().find(|f| **f > MAX_AUG_FACTOR) {
+                return Err((key, format!("{f} is above {MAX_AUG_FACTOR}")));
+            }
+        }
         netaug_model::AugFactors::new(
             self.aug_expand_list.clone(),
             self.aug_width_mult_list.clone(),
