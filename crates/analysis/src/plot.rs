@@ -90,7 +90,10 @@ fn value_range(values: impl Iterator<Item = f64>, frac: f64, min_pad: f64) -> (f
     if !lo.is_finite() {
         return (0.0, 100.0);
     }
-    let pad = ((hi - lo) * frac).max(min_pad);
+    // At least a millionth of the values' size: at 1e30, a pad of 0.5 leaves lo == hi.
+    let pad = ((hi - lo) * frac)
+        .max(min_pad)
+        .max(lo.abs().max(hi.abs()) * 1e-6);
     if lo < 0.0 {
         return (lo - pad, hi + pad);
     }
@@ -915,7 +918,11 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
             lines(p, svg, &title, axes, &ls)
         })?;
     }
-    for t in data.tables.iter().filter(|t| t.metric == Metric::Map50) {
+    for t in data
+        .tables
+        .iter()
+        .filter(|t| t.metric == Metric::Map50 && !t.rows.is_empty())
+    {
         let curves = by_resolution(t);
         let ls = marked(&curves);
         let title = format!("{}: mAP50 against input resolution", t.dataset);
@@ -927,7 +934,14 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
     for study in data.studies {
         both(&study.stem(), &|p, svg| draw_study(p, svg, study))?;
     }
-    for t in data.tables.iter().filter(|t| t.metric != Metric::Map50) {
+    // A table whose runs all failed has no rows to draw (and no axis to draw them on).
+    let drawable = |t: &&Table| !t.rows.is_empty();
+    for t in data
+        .tables
+        .iter()
+        .filter(|t| t.metric != Metric::Map50)
+        .filter(drawable)
+    {
         both(&format!("{}-top1-vs-macs", t.dataset), &|p, svg| {
             render!(p, svg, SIZE, |area| draw_macs(&area, t))
         })?;
@@ -959,7 +973,7 @@ pub fn figures(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>, AnalysisEr
             ))
         })?;
     }
-    for t in data.tables {
+    for t in data.tables.iter().filter(drawable) {
         both(&format!("{}-methods", t.dataset), &|p, svg| {
             render!(p, svg, SIZE, |area| draw_bars(&area, t))
         })?;

@@ -302,3 +302,34 @@ fn a_paper_file_without_its_columns_is_refused_naming_them() {
     assert!(report(&dir, Some(&paper)).is_ok());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_folder_whose_runs_all_failed_before_their_first_epoch_reports_and_ends() {
+    // Was a hang at 100% CPU: the top-1-vs-MACs figure of a table without rows asked
+    // plotters for an axis from +inf to -inf.
+    let dir = temp("all-failed");
+    let d = dir.join("runs").join("a");
+    std::fs::create_dir_all(&d).unwrap();
+    let summary = serde_json::json!({
+        "run_id": "a", "dataset": "fashion-mnist", "model": "tinymbv2", "resolution": 16,
+        "method": "baseline", "epochs": 1, "seed": 0, "device": "cpu", "params": 305482,
+        "macs": 429712, "best_epoch": 0, "wall_seconds": 1.0, "images_per_second": 100.0,
+        "status": "failed",
+        "error": "training diverged: mean training loss is NaN at epoch 1, step 10"
+    });
+    std::fs::write(d.join("summary.json"), summary.to_string()).unwrap();
+    std::fs::write(d.join("metrics.jsonl"), "").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let folder = dir.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(report(&folder, None).map(|r| r.runs));
+    });
+    let runs = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("report did not end within 60 s")
+        .unwrap();
+    assert_eq!(runs, 1);
+    let csv = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    assert!(csv.contains(",failed"), "{csv}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
