@@ -177,6 +177,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: a log file (a Slurm task's) gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // The training steps run on this thread; in the pool, their parallel loops need no
     // thread wake-ups through the OS (see `join_pool`).

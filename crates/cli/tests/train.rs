@@ -351,9 +351,19 @@ fn a_run_paused_at_an_epoch_and_resumed_equals_the_unbroken_run_to_the_bit() {
             "a paused run exports nothing"
         );
     }
-    // Asked to pause where it already stands: nothing is trained.
-    let out = train(&config, &run, &["--resume", "--pause-at", "2", "--quiet"]);
+    // Asked to pause where it already stands: nothing is trained. Its log line, in a
+    // file or pipe as in a Slurm task's log, has no colour codes.
+    let out = netaug()
+        .args(["train", "--resume", "--pause-at", "2", "--quiet", "--out"])
+        .arg(&run)
+        .arg(&config)
+        .env("NETAUG_LOG", "info")
+        .output()
+        .unwrap();
     assert_ok(&out, "paused again");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("paused after epoch 2"), "{err}");
+    assert!(!err.contains('\u{1b}'), "colour codes in a log: {err:?}");
     assert_eq!(metrics(&run).len(), 2);
     // Past its epochs, --pause-at trains to the end.
     assert_ok(
@@ -409,6 +419,17 @@ fn bad_configs_exit_2_with_one_line_naming_the_key() {
         (
             "run.warmup_epochs=18446744073709551615",
             "run.warmup_epochs: 18446744073709551615 is more than 1000000 epochs",
+        ),
+        // Were "0 images cannot be sharded over 1 ranks", naming no key.
+        (
+            "data.train_subset=0",
+            "data.train_subset: must be at least 1",
+        ),
+        ("data.eval_subset=0", "data.eval_subset: must be at least 1"),
+        // Was "cannot start loader threads" after about 2 minutes.
+        (
+            "data.workers=100000",
+            "data.workers: 100000 is above 256 loader threads",
         ),
         // Was an abort (exit 134) allocating a supernet 100,000 times as wide.
         (

@@ -26,6 +26,9 @@ pub fn check_image_size(size: usize) -> Result<(), String> {
     }
 }
 
+/// Loader threads a config may ask for, at most (0 is one per core).
+pub const MAX_WORKERS: usize = 256;
+
 /// A value no config may hold: its key and why.
 pub(super) type Invalid = (&'static str, String);
 
@@ -45,10 +48,18 @@ impl DataConfig {
         for (key, n) in [
             ("data.val_split", self.val_split),
             ("data.train_eval_images", self.train_eval_images),
+            ("data.train_subset", self.train_subset),
+            ("data.eval_subset", self.eval_subset),
         ] {
             if let Some(n) = n {
                 positive(key, n)?;
             }
+        }
+        if self.workers > MAX_WORKERS {
+            return Err((
+                "data.workers",
+                format!("{} is above {MAX_WORKERS} loader threads", self.workers),
+            ));
         }
         if !(self.min_scale > 0.0 && self.min_scale <= 1.0) {
             return Err((
