@@ -12,7 +12,7 @@ TORCH_VERSION ?= 2.11.0
 TORCHVISION_VERSION ?= 0.26.0
 NETAUG_TCH := target-tch/release/netaug
 
-.PHONY: help setup build build-tch test test-tch fixtures fmt lint profile-table onnx-eval tflite-int8 sweep clean
+.PHONY: help setup build build-tch test test-tch fixtures fmt hostile lint profile-table onnx-eval tflite-int8 sweep clean
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -76,6 +76,10 @@ test: setup $(TB_VENV)/bin/python ## Format check, clippy (-D warnings), code sh
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	python3 tools/code_shape.py
 	NETAUG_TB_PYTHON=$(abspath $(TB_VENV))/bin/python $(CARGO) test --locked --workspace
+	bash tools/hostile.sh target/debug/netaug
+
+hostile: build ## A hostile user's pass over the CLI (tools/hostile.sh): bad input, user-owned folders, damaged results.
+	bash tools/hostile.sh target/release/netaug
 
 fmt: ## Format the code.
 	$(CARGO) fmt --all

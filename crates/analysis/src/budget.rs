@@ -10,7 +10,7 @@ use polars::prelude::*;
 
 use crate::curve::Curve;
 use crate::error::AnalysisError;
-use crate::runs::{floats, ints, strings};
+use crate::runs::{floats, ints, strings, uints};
 use crate::settings;
 use crate::table::Metric;
 
@@ -105,7 +105,8 @@ pub fn studies(summary: &DataFrame, metric: Metric) -> Result<Vec<Study>, Analys
     let (dataset, model, setting) = (s("dataset")?, s("model")?, s("setting")?);
     let (method, status) = (s("method")?, s("status")?);
     let i = |n: &str| ints(summary, n);
-    let (resolution, seed, epochs) = (i("resolution")?, i("seed")?, i("epochs")?);
+    let (resolution, epochs) = (i("resolution")?, i("epochs")?);
+    let seed = uints(summary, "seed")?;
     let images = floats(summary, "train_images")?;
     // Runs without the metric (the other task's) are not this study's.
     let value: Vec<Option<f64>> = floats(summary, metric.column())?

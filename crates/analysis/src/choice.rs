@@ -11,7 +11,7 @@ use polars::prelude::*;
 
 use crate::curve::Curve;
 use crate::error::AnalysisError;
-use crate::runs::{floats, ints, strings};
+use crate::runs::{floats, ints, strings, uints};
 use crate::settings;
 
 pub use crate::settings::LR_KEY;
@@ -27,17 +27,17 @@ pub struct Rate {
     /// The run group's full setting (with its rate).
     pub setting: String,
     /// Seed -> (final validation top-1, final test top-1 if the run has one).
-    pub seeds: BTreeMap<i64, (f64, Option<f64>)>,
+    pub seeds: BTreeMap<u64, (f64, Option<f64>)>,
     /// Stopped early by successive halving: (epochs its seeds reached, of how many); its
     /// numbers are from then, so it is listed but never chosen.
     pub stopped: Option<(i64, i64)>,
     /// Seeds whose run failed (diverged): a rate with one loses to every rate without.
-    pub failed: BTreeSet<i64>,
+    pub failed: BTreeSet<u64>,
 }
 
 impl Rate {
     /// Mean validation top-1 over `seeds` (all of the rate's when `None`).
-    fn val_mean(&self, seeds: Option<&BTreeSet<i64>>) -> f64 {
+    fn val_mean(&self, seeds: Option<&BTreeSet<u64>>) -> f64 {
         let vals: Vec<f64> = self
             .seeds
             .iter()
@@ -76,7 +76,7 @@ pub struct Choice {
     /// Index into `rates` of the chosen one.
     pub chosen: usize,
     /// The seeds every rate has: the choice compares rates on these only.
-    pub compared_on: BTreeSet<i64>,
+    pub compared_on: BTreeSet<u64>,
     /// Validation top-1 against the rate (x = rate x 10^4), the seeds' range as the band.
     pub curve: Curve,
 }
@@ -135,7 +135,7 @@ pub fn choices(summary: &DataFrame) -> Result<Vec<Choice>, AnalysisError> {
     let s = |n: &str| strings(summary, n);
     let (dataset, model, setting) = (s("dataset")?, s("model")?, s("setting")?);
     let (method, status) = (s("method")?, s("status")?);
-    let (resolution, seed) = (ints(summary, "resolution")?, ints(summary, "seed")?);
+    let (resolution, seed) = (ints(summary, "resolution")?, uints(summary, "seed")?);
     let (epochs, trained) = (ints(summary, "epochs")?, ints(summary, "epochs_trained")?);
     let lr = floats(summary, "base_lr")?;
     let val = floats(summary, "final_val_top1")?;
@@ -200,9 +200,9 @@ pub fn choices(summary: &DataFrame) -> Result<Vec<Choice>, AnalysisError> {
         let Some(first) = rates.iter().position(competes) else {
             continue;
         };
-        let mut common: Option<BTreeSet<i64>> = None;
+        let mut common: Option<BTreeSet<u64>> = None;
         for r in rates.iter().filter(|r| competes(r)) {
-            let seeds: BTreeSet<i64> = r.seeds.keys().copied().collect();
+            let seeds: BTreeSet<u64> = r.seeds.keys().copied().collect();
             common = Some(match common {
                 None => seeds,
                 Some(c) => c.intersection(&seeds).copied().collect(),
@@ -320,7 +320,7 @@ impl<'a> Line<'a> {
             compared_on: c
                 .compared_on
                 .iter()
-                .map(i64::to_string)
+                .map(u64::to_string)
                 .collect::<Vec<_>>()
                 .join(" "),
             test: c.test().map(|(m, s, _)| (m, s)),

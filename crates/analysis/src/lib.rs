@@ -28,6 +28,8 @@ pub struct Report {
     pub files: Vec<PathBuf>,
     /// The Markdown tables, one per dataset.
     pub tables: Vec<String>,
+    /// Runs left out, counted as failed or counted once, and why.
+    pub notes: Vec<String>,
 }
 
 /// Writes `summary.csv`, `tables/<dataset>.md|csv` and `plots/*.png|svg` into `dir`, with
@@ -128,6 +130,7 @@ pub fn report(dir: &Path, paper: Option<&Path>) -> Result<Report, AnalysisError>
         runs: runs.summary.height(),
         files: out.files,
         tables: out.markdown,
+        notes: runs.notes,
     })
 }
 

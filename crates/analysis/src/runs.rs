@@ -1,6 +1,7 @@
 //! Run outputs into polars frames: one row per run (`summary.json`), one row per run
 //! and epoch (`metrics.jsonl`) and one per run and logged step (`steps.jsonl`). Reads files only, so results copied from a cluster work.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -28,9 +29,13 @@ pub struct Runs {
     /// One row per run and logged step (`steps.jsonl`, where a run has one): run_id,
     /// dataset, model, setting, method, seed, step, train_loss, lr, status (of the run).
     pub steps: DataFrame,
+    /// What the reader should know about the runs read: runs left out (still training),
+    /// counted as failed (killed before their summary) or counted once (found twice).
+    pub notes: Vec<String>,
 }
 
-/// Run folders under `dir`: `dir/runs/*` (a sweep), else `dir` itself if it is a run.
+/// Run folders under `dir`: `dir/runs/*` (a sweep), else `dir` itself if it is a run. A
+/// sweep's run is one with a `summary.json`, or a `config.yaml` (a run that started).
 pub fn run_dirs(dir: &Path) -> Result<Vec<PathBuf>, AnalysisError> {
     if dir.join("summary.json").is_file() {
         return Ok(vec![dir.to_path_buf()]);
@@ -40,25 +45,129 @@ pub fn run_dirs(dir: &Path) -> Result<Vec<PathBuf>, AnalysisError> {
     let mut dirs: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.join("summary.json").is_file())
+        .filter(|p| p.join("summary.json").is_file() || p.join(settings::CONFIG_FILE).is_file())
         .collect();
     dirs.sort();
     Ok(dirs)
 }
 
-/// Loads every run under `dir`.
+/// The lock file a training process holds on its run folder.
+const RUN_LOCK_FILE: &str = ".run.lock";
+
+/// Whether a process holds the run folder's lock (the run is training now).
+fn is_running(dir: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(dir.join(RUN_LOCK_FILE)) else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
+/// The summary of a run that started and ended without writing one (killed by SIGKILL, a
+/// lost node): a failed run of its config's dataset, model, method and seed.
+fn killed_summary(config: &Flat) -> Value {
+    let get = |k: &str| config.get(k).map(String::as_str);
+    let int = |k: &str| {
+        get(k)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_default()
+    };
+    serde_json::json!({
+        "dataset": get("data.dataset").unwrap_or_default(),
+        "model": get("model.name").unwrap_or_default(),
+        "resolution": int("data.image_size"),
+        "method": method_of(config),
+        "epochs": int("run.epochs") + int("run.warmup_epochs"),
+        "seed": int("run.seed"),
+        "status": "failed",
+        "error": "ended without a summary.json (killed)",
+    })
+}
+
+/// The method a run's config names, as its summary would: the sections it has, joined
+/// by `+` (`kd+netaug`, the regularizers by name), `baseline` when none.
+fn method_of(config: &Flat) -> String {
+    let set = |k: &str| config.get(k).is_some_and(|v| v != "null" && v != "false");
+    let has = |section: &str| {
+        let prefix = format!("{section}.");
+        config
+            .iter()
+            .any(|(k, v)| k.starts_with(&prefix) && v != "null")
+    };
+    let mut parts: Vec<&str> = ["kd", "netaug"].into_iter().filter(|s| has(s)).collect();
+    for r in [
+        "dropout",
+        "mixup",
+        "autoaugment",
+        "randaugment",
+        "dropblock",
+    ] {
+        if set(&format!("regularization.{r}")) {
+            parts.push(r);
+        }
+    }
+    if parts.is_empty() {
+        "baseline".into()
+    } else {
+        parts.join("+")
+    }
+}
+
+/// The runs of `dirs` to report, each as its folder, summary and config, and notes on
+/// the ones left out or counted differently: a run that is training now is left out; one
+/// that ended without a summary counts as failed; a run found twice (the same config,
+/// seed included: two copies of one sweep's folder) counts once.
+fn read_runs(dirs: Vec<PathBuf>) -> Result<(Vec<ReadRun>, Vec<String>), AnalysisError> {
+    let mut read = Vec::with_capacity(dirs.len());
+    let mut notes = Vec::new();
+    let mut seen: BTreeMap<Flat, PathBuf> = BTreeMap::new();
+    for d in dirs {
+        let path = d.join("summary.json");
+        let config = settings::read_config(&d)?;
+        let v: Value = if path.is_file() {
+            let text = std::fs::read_to_string(&path).map_err(|e| AnalysisError::file(&path, e))?;
+            serde_json::from_str(&text).map_err(|e| AnalysisError::file(&path, e))?
+        } else if is_running(&d) {
+            notes.push(format!("{}: still training, left out", d.display()));
+            continue;
+        } else {
+            notes.push(format!(
+                "{}: ended without a summary.json (killed), counted as failed",
+                d.display()
+            ));
+            killed_summary(&config)
+        };
+        if !config.is_empty() {
+            // The summary's names too: a config need not name everything (tests' do not).
+            let mut identity = config.clone();
+            for k in ["dataset", "model", "resolution", "method", "seed"] {
+                identity.insert(format!("summary.{k}"), v[k].to_string());
+            }
+            if let Some(first) = seen.get(&identity) {
+                notes.push(format!(
+                    "{}: the same config and seed as {}, counted once",
+                    d.display(),
+                    first.display()
+                ));
+                continue;
+            }
+            seen.insert(identity, d.clone());
+        }
+        read.push((d, v, config));
+    }
+    Ok((read, notes))
+}
+
+/// A run folder, its summary and its config.
+type ReadRun = (PathBuf, Value, Flat);
+
+/// Loads every run under `dir` (see [`read_runs`] for the runs left out).
 pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
-    let dirs = run_dirs(dir)?;
-    if dirs.is_empty() {
+    let (runs, notes) = read_runs(run_dirs(dir)?)?;
+    if runs.is_empty() {
         return Err(AnalysisError::Empty(dir.to_path_buf()));
     }
-    let mut read = Vec::with_capacity(dirs.len());
-    for d in &dirs {
-        let path = d.join("summary.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| AnalysisError::file(&path, e))?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| AnalysisError::file(&path, e))?;
-        read.push((v, settings::read_config(d)?));
-    }
+    let (dirs, read): (Vec<PathBuf>, Vec<(Value, Flat)>) =
+        runs.into_iter().map(|(d, v, c)| (d, (v, c))).unzip();
     let str_of = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
     let int = |v: &Value, k: &str| v[k].as_i64().unwrap_or_default();
     let names: Vec<[String; 3]> = read
@@ -103,7 +212,7 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
         s.resolution.push(int("resolution"));
         s.epochs.push(int("epochs"));
         s.train_images.push(train_images(v, config));
-        s.seed.push(int("seed"));
+        s.seed.push(v["seed"].as_u64().unwrap_or_default());
         s.params.push(int("params"));
         s.macs.push(int("macs"));
         s.best_val_top1.push(num("best_val_top1"));
@@ -129,7 +238,7 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
             model: &str_of("model"),
             setting: &id.setting,
             method: &id.method,
-            seed: int("seed"),
+            seed: v["seed"].as_u64().unwrap_or_default(),
             status: &str_of("status"),
         };
         let lines = json_lines(&d.join("metrics.jsonl"))?;
@@ -145,6 +254,7 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
         summary: s.frame()?,
         metrics: m.frame()?,
         steps: st.frame()?,
+        notes,
     })
 }
 
@@ -189,7 +299,7 @@ struct SummaryCols {
     epochs: Vec<i64>,
     epochs_trained: Vec<i64>,
     train_images: Vec<Option<i64>>,
-    seed: Vec<i64>,
+    seed: Vec<u64>,
     params: Vec<i64>,
     macs: Vec<i64>,
     best_val_top1: Vec<f64>,
@@ -259,7 +369,7 @@ struct RunOfLine<'a> {
     model: &'a str,
     setting: &'a str,
     method: &'a str,
-    seed: i64,
+    seed: u64,
     status: &'a str,
 }
 
@@ -269,7 +379,7 @@ struct LineCols {
     x: &'static str,
     keys: &'static [&'static str],
     names: [Vec<String>; 5],
-    seed: Vec<i64>,
+    seed: Vec<u64>,
     xs: Vec<i64>,
     values: Vec<Vec<f64>>,
     status: Vec<String>,
@@ -376,6 +486,15 @@ pub(crate) fn floats(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>
     Ok((0..ca.len()).map(|i| ca.get(i)).collect())
 }
 
+/// The values of unsigned integer column `name` (seeds) as u64 (missing: 0).
+pub(crate) fn uints(df: &DataFrame, name: &str) -> PolarsResult<Vec<u64>> {
+    let c = df.column(name)?.cast(&DataType::UInt64)?;
+    let ca = c.u64()?;
+    Ok((0..ca.len())
+        .map(|i| ca.get(i).unwrap_or_default())
+        .collect())
+}
+
 /// The values of integer column `name` as i64 (missing: 0).
 pub(crate) fn ints(df: &DataFrame, name: &str) -> PolarsResult<Vec<i64>> {
     let c = df.column(name)?.cast(&DataType::Int64)?;
@@ -383,4 +502,120 @@ pub(crate) fn ints(df: &DataFrame, name: &str) -> PolarsResult<Vec<i64>> {
     Ok((0..ca.len())
         .map(|i| ca.get(i).unwrap_or_default())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run folder `dir/runs/<id>` with a config of `seed` (and `extra` YAML), and a
+    /// summary unless `summary` is `None`.
+    fn run(dir: &Path, id: &str, seed: u64, extra: &str, summary: Option<&str>) -> PathBuf {
+        let d = dir.join("runs").join(id);
+        std::fs::create_dir_all(&d).unwrap();
+        let config = format!(
+            "data:\n  dataset: fashion-mnist\n  image_size: 16\nmodel:\n  name: mbv2-0.1\n\
+             run:\n  epochs: 3\n  warmup_epochs: 1\n  base_lr: 0.1\n  seed: {seed}\n{extra}"
+        );
+        std::fs::write(d.join(settings::CONFIG_FILE), config).unwrap();
+        std::fs::write(d.join("metrics.jsonl"), "{\"epoch\":1,\"val_top1\":50.0}\n").unwrap();
+        if let Some(status) = summary {
+            let s = serde_json::json!({
+                "dataset": "fashion-mnist", "model": "mbv2-0.1", "resolution": 16,
+                "method": "baseline", "epochs": 4, "seed": seed, "params": 10, "macs": 100,
+                "final_val_top1": 50.0, "status": status,
+            });
+            std::fs::write(d.join("summary.json"), s.to_string()).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn killed_runs_count_as_failed_copies_count_once_and_large_seeds_keep_their_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = run(dir.path(), "a-s0", 0, "", Some("done"));
+        // The same run copied under another name (two copies of one sweep's folder).
+        let copy = dir.path().join("runs/b-s0");
+        std::fs::create_dir_all(&copy).unwrap();
+        for f in [settings::CONFIG_FILE, "summary.json", "metrics.jsonl"] {
+            std::fs::copy(a.join(f), copy.join(f)).unwrap();
+        }
+        // Killed by SIGKILL after its first epoch: a config and metrics, no summary.
+        run(
+            dir.path(),
+            "c-s1",
+            1,
+            "netaug:\n  aug_width_mult_list: [1.0, 2.0]\n",
+            None,
+        );
+        // Training now: it holds its lock.
+        let live = run(dir.path(), "d-s2", 2, "", None);
+        let lock = std::fs::File::create(live.join(RUN_LOCK_FILE)).unwrap();
+        lock.lock().unwrap();
+        // A seed past i64::MAX.
+        run(dir.path(), "e-big", u64::MAX, "", Some("done"));
+
+        let runs = load(dir.path()).unwrap();
+        let ids = strings(&runs.summary, "run_id").unwrap();
+        assert_eq!(ids, ["a-s0", "c-s1", "e-big"], "{:?}", runs.notes);
+        let status = strings(&runs.summary, "status").unwrap();
+        assert_eq!(status, ["done", "failed", "done"]);
+        let method = strings(&runs.summary, "method").unwrap();
+        assert_eq!(method[1], "netaug");
+        assert_eq!(uints(&runs.summary, "seed").unwrap(), [0, 1, u64::MAX]);
+        assert_eq!(ints(&runs.summary, "epochs").unwrap()[1], 4);
+        assert_eq!(runs.notes.len(), 3, "{:?}", runs.notes);
+        assert!(
+            runs.notes
+                .iter()
+                .any(|n| n.contains("b-s0") && n.contains("once"))
+        );
+        assert!(
+            runs.notes
+                .iter()
+                .any(|n| n.contains("c-s1") && n.contains("failed"))
+        );
+        assert!(
+            runs.notes
+                .iter()
+                .any(|n| n.contains("d-s2") && n.contains("training"))
+        );
+        drop(lock);
+        // Once its process is gone, the run that held the lock counts as failed too.
+        let runs = load(dir.path()).unwrap();
+        assert_eq!(runs.summary.height(), 4);
+    }
+}
+
+#[cfg(test)]
+mod long_names {
+    #[test]
+    fn runs_apart_by_a_long_data_root_report_with_file_names_that_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, end) in ["a", "b"].iter().enumerate() {
+            let d = dir.path().join(format!("runs/r{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            let root = format!("/{}{end}", "a-long-folder-name/".repeat(20));
+            let config = format!(
+                "data:\n  dataset: fashion-mnist\n  root: {root}\n  image_size: 16\n\
+                 model:\n  name: mbv2-0.1\nrun:\n  seed: 0\n"
+            );
+            std::fs::write(d.join("config.yaml"), config).unwrap();
+            let s = serde_json::json!({
+                "dataset": "fashion-mnist", "model": "mbv2-0.1", "resolution": 16,
+                "method": "baseline", "epochs": 2, "seed": 0, "params": 10, "macs": 100,
+                "final_val_top1": 50.0 + i as f64, "status": "done",
+            });
+            std::fs::write(d.join("summary.json"), s.to_string()).unwrap();
+            let line = format!(
+                "{{\"epoch\":1,\"val_top1\":{},\"train_top1\":40.0}}\n",
+                50 + i
+            );
+            std::fs::write(d.join("metrics.jsonl"), line).unwrap();
+        }
+        // It used to end in "File name too long" (exit 1).
+        let r = crate::report(dir.path(), None).unwrap();
+        assert!(r.files.iter().all(|f| f.file_name().unwrap().len() <= 255));
+        assert!(r.files.len() > 2, "{:?}", r.files);
+    }
 }

@@ -247,8 +247,13 @@ pub fn label(model: &str, setting: &str) -> String {
     }
 }
 
+/// Longest [`slug`]: a figure's name holds a dataset, a model and a suffix beside it,
+/// and a file name at most 255 bytes.
+const SLUG_MAX: usize = 96;
+
 /// A file-name-safe form of a setting (`run.epochs=7; data.train_subset=5000` ->
-/// `run-epochs-7-data-train-subset-5000`).
+/// `run-epochs-7-data-train-subset-5000`). A long one is cut and ends in a hash of the
+/// whole setting, so two settings that share a long start still get two names.
 pub fn slug(setting: &str) -> String {
     let mut out = String::new();
     for c in setting.chars() {
@@ -258,7 +263,16 @@ pub fn slug(setting: &str) -> String {
             out.push('-');
         }
     }
-    out.trim_end_matches('-').to_string()
+    let out = out.trim_end_matches('-');
+    if out.len() <= SLUG_MAX {
+        return out.to_string();
+    }
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let hash = setting.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let head = out[..SLUG_MAX - 17].trim_end_matches('-');
+    format!("{head}-{hash:016x}")
 }
 
 #[cfg(test)]
@@ -378,5 +392,13 @@ mod tests {
             slug("run.epochs=7; data.train_subset=5000"),
             "run-epochs-7-data-train-subset-5000"
         );
+        // Long settings (a long data.root) make names that fit a file system's 255 bytes,
+        // and stay apart.
+        let long = |end: &str| format!("data.root=/{}{end}; run.epochs=7", "deep/".repeat(80));
+        let (a, b) = (slug(&long("a")), slug(&long("b")));
+        assert!(a.len() <= SLUG_MAX && b.len() <= SLUG_MAX, "{a}");
+        assert_ne!(a, b);
+        assert!(a.starts_with("data-root-deep-deep"), "{a}");
+        assert_eq!(a, slug(&long("a")), "the same name every time");
     }
 }

@@ -186,6 +186,10 @@ fn main() -> ExitCode {
         tracing::debug!("rayon's global pool: {e}");
     }
     let cli = Cli::parse();
+    if let Err(why) = netaug_data::image::max_pixels_from_env() {
+        errln!("error: {why}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Profile(args) => profile::run(args),
         Command::Train(args) => train::train(args),

@@ -23,6 +23,9 @@ pub fn run(args: Args) -> Result<()> {
     for t in &report.tables {
         outln!("{t}")?;
     }
+    for note in &report.notes {
+        outln!("note: {note}")?;
+    }
     outln!("{} runs; wrote:", report.runs)?;
     for f in &report.files {
         outln!("  {}", f.display())?;

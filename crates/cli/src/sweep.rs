@@ -130,10 +130,18 @@ pub fn run(args: Args) -> Result<()> {
     if args.executor == Executor::Local && (args.submit || !args.sbatch.is_empty()) {
         return Err(UsageError("--submit and --sbatch need --executor slurm".into()).into());
     }
+    // Each value becomes one `#SBATCH` line of a shell script: a line break would add a
+    // line of its own to every job.
+    if let Some(bad) = args.sbatch.iter().find(|o| o.contains(['\n', '\r'])) {
+        let why = format!("--sbatch {bad:?}: one option per --sbatch, without line breaks");
+        return Err(UsageError(why.into()).into());
+    }
     let plan = netaug_sweep::plan(&spec, &out, &args.set).map_err(classify)?;
     if args.dry_run {
         return outln!("{}", plan.table());
     }
+    // After the dry run: a plan for another machine's build may be printed here.
+    plan.check_devices().map_err(classify)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let max_running = args.max_running.map(|n| n as usize);
     let jobs = max_running.or(args.jobs).unwrap_or(1).max(1);

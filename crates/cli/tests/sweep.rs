@@ -611,4 +611,55 @@ fn bad_requests_are_refused_with_exit_2_naming_what_is_wrong() {
         &dry_run(&dir.join("bom-out"), &with_bom),
         "a base file with a BOM",
     );
+    // A device this binary was built without: refused before anything is written, locally
+    // and for Slurm (every run used to start and fail; Slurm scripts asked for GPUs).
+    let cuda = dir.join("cuda.yaml");
+    std::fs::write(&cuda, text.replace("grid:", "  device: cuda\ngrid:")).unwrap();
+    for args in [&[][..], &["--executor", "slurm"]] {
+        let out = dir.join("cuda-out");
+        let o = netaug()
+            .arg("sweep")
+            .arg(&cuda)
+            .arg("--out")
+            .arg(&out)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = assert_exit(&o, 2, "a device not compiled in");
+        assert!(
+            err.contains("device") && err.contains("not compiled"),
+            "{err}"
+        );
+        assert!(!out.exists(), "a refused sweep wrote its folder");
+    }
+    // Names that would break a Slurm script or leave results/: refused naming the key
+    // (they used to add shell lines to job scripts, or write outside results/).
+    for name in ["\"a b\"", "../../escaped", "\"x\\nsrun rm\""] {
+        let named = dir.join("named.yaml");
+        std::fs::write(
+            &named,
+            text.replacen("name: fm", &format!("name: {name}"), 1),
+        )
+        .unwrap();
+        let o = netaug()
+            .current_dir(&dir)
+            .args(["sweep", "named.yaml", "--dry-run"])
+            .output()
+            .unwrap();
+        let err = assert_exit(&o, 2, &format!("sweep name {name}"));
+        assert!(err.contains("name"), "{err}");
+    }
+    assert!(!dir.join("results").exists() && !dir.parent().unwrap().join("escaped").exists());
+    let o = sweep_with(
+        &dir.join("s"),
+        &[
+            "--executor",
+            "slurm",
+            "--sbatch",
+            "--partition=x\nsrun rm -rf ~",
+        ],
+    );
+    let err = assert_exit(&o, 2, "--sbatch with a line break");
+    assert!(err.contains("--sbatch"), "{err}");
+    assert!(!dir.join("s").exists());
 }

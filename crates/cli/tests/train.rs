@@ -166,11 +166,37 @@ fn a_run_writes_every_file_and_eval_and_export_agree_with_it() {
         assert!(err.contains("already exists"), "{err}");
         assert_eq!(std::fs::read(existing.join("weights.bpk")).unwrap(), before);
     }
-    // With --force an earlier export is replaced whole: nothing of the old folder is left.
-    std::fs::write(tiny.join("notes.txt"), "old").unwrap();
+    // With --force an earlier export is replaced whole.
     let out = export(&["--force"], &latest, &tiny);
     assert_ok(&out, "export --force");
-    assert!(tiny.join("weights.bpk").is_file() && !tiny.join("notes.txt").exists());
+    assert!(tiny.join("weights.bpk").is_file() && tiny.join("model.json").is_file());
+    // --force replaces nothing but an earlier export: a folder holding a user's file, the
+    // run itself and a checkpoint (its optimizer state) are refused whole. They used to
+    // be replaced by the export, everything else in them gone.
+    let user = dir.join("mine");
+    std::fs::create_dir(&user).unwrap();
+    std::fs::write(user.join("notes.txt"), "mine").unwrap();
+    std::fs::copy(tiny.join("model.json"), user.join("model.json")).unwrap();
+    let listing = |d: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    for existing in [user.clone(), run.clone(), latest.clone()] {
+        let before = listing(&existing);
+        let out = export(&["--force"], &latest, &existing);
+        let err = assert_exit(&out, 2, &format!("export --force {}", existing.display()));
+        assert!(err.contains("not an earlier export"), "{err}");
+        assert_eq!(listing(&existing), before, "{}", existing.display());
+    }
+    assert_eq!(
+        std::fs::read_to_string(user.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    assert!(latest.join("optimizer.bpk").is_file());
     // `--format onnx`: one file whose input is the run's; refused when it exists (unless
     // --force), for an unknown format, a missing checkpoint, or an --out that cannot be
     // written, with no partial file left behind.
@@ -436,6 +462,25 @@ fn bad_configs_exit_2_with_one_line_naming_the_key() {
             "netaug={aug_expand_list: [1.0, 100000], aug_width_mult_list: [1.0, 1.8]}",
             "netaug.aug_expand_list: 100000 is above 16",
         ),
+        // Was cut to the 32 images there are without a word.
+        (
+            "data.train_subset=100000",
+            "data.train_subset: 100000 is more than the 32 training images",
+        ),
+        // Were accepted and recorded.
+        ("device=cpu:7", "device: `cpu:7`: cpu is a CPU backend"),
+        // Was "untagged enum OneOrMany".
+        ("device={name: cpu}", "expected a device name (cpu, "),
+        // Was "data.root: required for dataset `mnist`".
+        (
+            "data={dataset: mnist, image_size: 32, batch_size: 16}",
+            "data.dataset: unknown dataset `mnist`",
+        ),
+        // Blamed the file.
+        (
+            "run.epochs.x=1",
+            "--set run.epochs.x=1: run.epochs: invalid type",
+        ),
     ];
     let cases = edits
         .into_iter()
@@ -458,6 +503,23 @@ fn bad_configs_exit_2_with_one_line_naming_the_key() {
             !out_dir.join("config.yaml").exists(),
             "a refused run wrote files"
         );
+    }
+    // A limit that is not a number was ignored, the default left in force.
+    for bad in ["abc", "0", "-5"] {
+        let out = netaug()
+            .env("NETAUG_MAX_PIXELS", bad)
+            .args(["train"])
+            .arg(&config)
+            .arg("--out")
+            .arg(dir.join("pixels"))
+            .output()
+            .unwrap();
+        let err = assert_exit(&out, 2, "NETAUG_MAX_PIXELS");
+        assert!(
+            err.contains(&format!("NETAUG_MAX_PIXELS=\"{bad}\"")),
+            "{err}"
+        );
+        assert!(!dir.join("pixels").exists());
     }
     // A config saved with a UTF-8 byte-order mark trains (here: reaches the data check).
     let bom = dir.join("bom.yaml");
@@ -613,6 +675,35 @@ fn a_diverging_run_stops_with_status_failed_and_the_reason() {
     let err = assert_exit(&out, 1, "summary.json blocked");
     let last = err.lines().last().unwrap_or_default();
     assert!(last.contains("training diverged"), "{err}");
+}
+
+#[test]
+fn weights_that_turn_nan_on_an_epochs_last_step_end_the_run_as_diverged() {
+    // 16 images in batches of 16: the epoch's one step has a finite loss, and its update
+    // (a rate past f32's range) makes every weight NaN.
+    let (dir, config) = setup("nan-last", 16, "");
+    let run = dir.join("run");
+    let sets = [
+        "--set",
+        "run.base_lr=1.0e300",
+        "--set",
+        "run.warmup_epochs=0",
+        "--set",
+        "run.epochs=1",
+    ];
+    let out = train(&config, &run, &sets);
+    // It used to save the NaN weights as the best checkpoint, then exit 2 calling the
+    // file damaged.
+    let err = assert_exit(&out, 1, "NaN weights");
+    assert!(err.contains("training diverged"), "{err}");
+    let s = json(&run.join("summary.json"));
+    assert_eq!(s["status"], "failed");
+    let why = s["error"].as_str().unwrap();
+    assert!(
+        why.starts_with("training diverged: ") && why.contains("not finite after epoch 1"),
+        "{why}"
+    );
+    assert!(!run.join("checkpoints/best").exists() && !run.join("exported").exists());
 }
 
 #[test]

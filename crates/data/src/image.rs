@@ -19,15 +19,30 @@ static MAX_PIXELS: AtomicUsize = AtomicUsize::new(0);
 pub fn max_pixels() -> usize {
     match MAX_PIXELS.load(Ordering::Relaxed) {
         0 => {
-            let n = std::env::var("NETAUG_MAX_PIXELS")
+            let n = max_pixels_from_env()
                 .ok()
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .filter(|&n| n > 0)
+                .flatten()
                 .unwrap_or(DEFAULT_MAX_PIXELS);
             MAX_PIXELS.store(n, Ordering::Relaxed);
             n
         }
         n => n,
+    }
+}
+
+/// `NETAUG_MAX_PIXELS` as a limit: `None` when unset, an error naming it when it is not a
+/// whole number above 0 (a program checks this once at its start: a typo would otherwise
+/// leave the default in force without a word).
+pub fn max_pixels_from_env() -> Result<Option<usize>, String> {
+    let Some(v) = std::env::var_os("NETAUG_MAX_PIXELS") else {
+        return Ok(None);
+    };
+    let text = v.to_string_lossy();
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(format!(
+            "NETAUG_MAX_PIXELS={text:?}: a whole number of pixels above 0 (default {DEFAULT_MAX_PIXELS})"
+        )),
     }
 }
 

@@ -295,18 +295,68 @@ fn load_official(o: &Official, device: &Device) -> Result<Net, OpsError> {
     Ok(net)
 }
 
-/// Refuses an `out` that already exists (anything but an empty folder) unless `force`
-/// (and then it must be a folder): an export does not write over a checkpoint, a run or an
-/// earlier export unless asked to.
+/// Refuses an `out` that already exists (anything but an empty folder) unless `force`,
+/// and then it must be an earlier export (a folder holding `model.json` and nothing an
+/// export does not write): `--force` never replaces a checkpoint, a run or a user's folder.
 fn refuse_existing(out: &Path, force: bool) -> Result<(), OpsError> {
-    let empty_dir = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_none());
-    if out.exists() && !empty_dir && !(force && out.is_dir()) {
+    let flag = || format!("--out {}", out.display());
+    let Ok(entries) = std::fs::read_dir(out) else {
+        if out.exists() {
+            return Err(OpsError::input(
+                flag(),
+                "is a file; an export is a folder (or pass --format onnx with a .onnx name)",
+            ));
+        }
+        return Ok(());
+    };
+    let names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    if !force {
         return Err(OpsError::input(
-            format!("--out {}", out.display()),
-            "already exists; choose a new folder, or pass --force to replace it",
+            flag(),
+            "already exists; choose a new folder, or pass --force to replace an earlier export",
         ));
     }
-    Ok(())
+    let export_files = [
+        netaug_model::net::MODEL_JSON,
+        netaug_model::net::WEIGHTS_FILE,
+    ];
+    let mut foreign: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !export_files.contains(n))
+        .collect();
+    if foreign.is_empty() && names.iter().any(|n| n == netaug_model::net::MODEL_JSON) {
+        return Ok(());
+    }
+    foreign.sort_unstable();
+    let what = if foreign.is_empty() {
+        format!("holds no {}", netaug_model::net::MODEL_JSON)
+    } else {
+        let shown: Vec<&str> = foreign.iter().take(3).copied().collect();
+        let more = foreign.len().saturating_sub(3);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        format!(
+            "holds {}{more}, which an export does not write",
+            shown.join(", ")
+        )
+    };
+    Err(OpsError::input(
+        flag(),
+        format!(
+            "{what}: it is not an earlier export, and --force replaces only those; \
+             nothing was written, choose a new folder"
+        ),
+    ))
 }
 
 /// Refuses an `out` that is not a `.onnx` name, is a folder, or exists without `force`.

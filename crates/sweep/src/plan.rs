@@ -79,13 +79,26 @@ impl Plan {
             return Ok(());
         };
         let replicas = widest.cpu_replicas();
-        if replicas > 1 && jobs * replicas > cores {
+        // Saturating: a huge --jobs must not wrap around to a small product.
+        let wanted = jobs.saturating_mul(replicas);
+        if replicas > 1 && wanted > cores {
             return Err(SweepError::Plan(format!(
-                "--jobs {jobs} x {replicas} replicas (run {}) needs {} cores, this machine has \
-                 {cores}; lower --jobs or the replicas, or pass --oversubscribe",
+                "--jobs {jobs} x {replicas} replicas (run {}) needs {wanted} cores, this \
+                 machine has {cores}; lower --jobs or the replicas, or pass --oversubscribe",
                 widest.id,
-                jobs * replicas
             )));
+        }
+        Ok(())
+    }
+
+    /// Refuses a plan with a run on a device this binary was built without: every run
+    /// would start and fail (or a cluster would queue jobs for GPUs it cannot use).
+    pub fn check_devices(&self) -> Result<(), SweepError> {
+        for r in &self.runs {
+            for d in &r.devices {
+                netaug_trainer::backend::check_compiled(d)
+                    .map_err(|e| SweepError::Plan(format!("run {}: {e}", r.id)))?;
+            }
         }
         Ok(())
     }

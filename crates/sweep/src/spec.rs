@@ -194,6 +194,23 @@ impl SweepSpec {
             }
             out
         };
+        // Names go into folder names (results/<name>) and Slurm job names and scripts: no
+        // separators, spaces or newlines.
+        let plain = |n: &str| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+                && !n.starts_with('.')
+        };
+        if !plain(&raw.name) {
+            return Err(bad(
+                "name",
+                format!(
+                    "{:?}: use letters, digits, -, _ and . (not first)",
+                    raw.name
+                ),
+            ));
+        }
         for s in &stages {
             if s.name.is_empty()
                 || !s

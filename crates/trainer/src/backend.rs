@@ -73,6 +73,12 @@ impl std::str::FromStr for DeviceName {
             .into_iter()
             .find(|k| k.name() == kind)
             .ok_or_else(|| format!("unknown device `{name}` (known: {})", DEVICES.join(", ")))?;
+        if index.is_some() && !kind.is_gpu() {
+            return Err(format!(
+                "`{name}`: {} is a CPU backend and takes no GPU index",
+                kind.name()
+            ));
+        }
         Ok(Self { kind, index })
     }
 }
@@ -168,16 +174,33 @@ impl serde::Serialize for Devices {
 
 impl<'de> serde::Deserialize<'de> for Devices {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum OneOrMany {
-            One(String),
-            Many(Vec<String>),
+        /// One name or a list of names; anything else is refused saying what fits
+        /// (an untagged enum's error named neither).
+        struct Names;
+        impl<'de> serde::de::Visitor<'de> for Names {
+            type Value = Vec<String>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(
+                    f,
+                    "a device name ({}) or a list of them",
+                    DEVICES.join(", ")
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(vec![v.to_string()])
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(n) = seq.next_element::<String>()? {
+                    out.push(n);
+                }
+                Ok(out)
+            }
         }
-        let names = match OneOrMany::deserialize(d)? {
-            OneOrMany::One(n) => vec![n],
-            OneOrMany::Many(ns) => ns,
-        };
+        let names = d.deserialize_any(Names)?;
         let names = names
             .iter()
             .map(|n| n.parse())
@@ -201,20 +224,26 @@ pub fn compiled() -> Vec<&'static str> {
 #[error("device: {0}")]
 pub struct DeviceError(String);
 
+/// Refuses a device whose backend is not compiled into this binary.
+pub fn check_compiled(name: &DeviceName) -> Result<(), DeviceError> {
+    if name.kind.compiled() {
+        return Ok(());
+    }
+    Err(DeviceError(format!(
+        "`{name}` is not compiled into this binary (compiled: {}); rebuild with \
+             --features {} (see docs/backends.md)",
+        compiled().join(", "),
+        if name.kind == DeviceKind::Cuda {
+            "cuda"
+        } else {
+            "tch"
+        }
+    )))
+}
+
 /// The burn device of `name`; a backend not compiled into this binary is refused.
 pub fn device(name: &DeviceName) -> Result<Device, DeviceError> {
-    if !name.kind.compiled() {
-        return Err(DeviceError(format!(
-            "`{name}` is not compiled into this binary (compiled: {}); rebuild with \
-                 --features {} (see docs/backends.md)",
-            compiled().join(", "),
-            if name.kind == DeviceKind::Cuda {
-                "cuda"
-            } else {
-                "tch"
-            }
-        )));
-    }
+    check_compiled(name)?;
     let index = name.index.unwrap_or(0);
     if let Some(found) = gpus(name.kind)
         && index >= found
@@ -299,6 +328,11 @@ mod tests {
             ("[cuda, cuda:0]", "listed twice"),
             ("[cpu, cuda:1]", "of one backend"),
             ("[cpu, tpu]", "unknown device `tpu`"),
+            // A GPU index on a CPU backend used to be accepted and recorded.
+            ("cpu:7", "takes no GPU index"),
+            ("[tch-cpu:0, tch-cpu:1]", "takes no GPU index"),
+            // A mapping used to be refused as "untagged enum OneOrMany".
+            ("{name: cpu}", "a device name (cpu, "),
         ] {
             let e = parse(bad).unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");

@@ -66,8 +66,18 @@ impl Task for Classification {
         };
 
         let (pool, held) = data::train_and_val(&dataset, &config.data)?;
-        let train_samples = data::subset(&pool, config.data.train_subset);
-        let eval_samples = data::subset(&dataset.eval().samples, config.data.eval_subset);
+        let train_samples = data::asked_subset(
+            &pool,
+            config.data.train_subset,
+            "data.train_subset",
+            "training",
+        )?;
+        let eval_samples = data::asked_subset(
+            &dataset.eval().samples,
+            config.data.eval_subset,
+            "data.eval_subset",
+            "evaluation",
+        )?;
         let train_eval_samples = config
             .data
             .train_eval_images

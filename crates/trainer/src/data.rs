@@ -23,6 +23,17 @@ pub fn root(data: &DataConfig) -> Result<PathBuf, TrainError> {
         None if data.dataset == "fashion-mnist" => {
             Ok(PathBuf::from(netaug_data::dataset::FASHION_MNIST_ROOT))
         }
+        // An unknown name is the error to report, not the folder it would need.
+        None if !netaug_data::dataset::KNOWN.contains(&data.dataset.as_str()) => {
+            Err(TrainError::setting(
+                "data.dataset",
+                netaug_data::DataError::UnknownDataset {
+                    name: data.dataset.clone(),
+                    known: netaug_data::dataset::KNOWN,
+                }
+                .to_string(),
+            ))
+        }
         None => Err(TrainError::setting(
             "data.root",
             format!("required for dataset `{}`", data.dataset),
@@ -67,6 +78,27 @@ pub fn train_and_val(
             Ok((h.train, Some(h.val)))
         }
         None => Ok((samples.clone(), None)),
+    }
+}
+
+/// [`subset`] for a key that asks for `n` images of `samples`: more than there are is
+/// refused naming `key` (it was cut to what there is without a word).
+pub fn asked_subset<T: Clone>(
+    samples: &[T],
+    n: Option<usize>,
+    key: &str,
+    what: &str,
+) -> Result<Vec<T>, TrainError> {
+    match n {
+        Some(n) if n > samples.len() => Err(TrainError::setting(
+            key,
+            format!(
+                "{n} is more than the {} {what} images there are; lower it, or remove it \
+                 to use them all",
+                samples.len()
+            ),
+        )),
+        _ => Ok(subset(samples, n)),
     }
 }
 
@@ -130,6 +162,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unknown_dataset_without_a_root_is_named_as_unknown() {
+        let config = |dataset: &str| {
+            let text = format!(
+                "data: {{dataset: {dataset}, image_size: 32, batch_size: 64}}\n\
+                 model: {{name: tinymbv2}}\nrun: {{epochs: 3}}\n"
+            );
+            RunConfig::parse(&text, "t.yaml", &[]).unwrap().data
+        };
+        // It used to say "data.root: required for dataset `mnist`".
+        let e = root(&config("mnist")).unwrap_err().to_string();
+        assert!(
+            e.contains("data.dataset") && e.contains("unknown dataset `mnist`"),
+            "{e}"
+        );
+        let e = root(&config("pets")).unwrap_err().to_string();
+        assert!(e.contains("data.root: required"), "{e}");
+        assert!(root(&config("fashion-mnist")).is_ok());
+    }
+
+    #[test]
     fn validation_images_are_never_trained_on() {
         use netaug_data::{ImageRef, Sample, Split};
         let samples: Vec<Sample> = (0..1000)
@@ -165,6 +217,19 @@ run: {epochs: 1}",
         assert!(
             trained.iter().all(|s| !val.contains(&s.image.describe())),
             "a validation image is in the training subset"
+        );
+        // More than the pool is refused naming the key.
+        let e = asked_subset(&pool, Some(pool.len() + 1), "data.train_subset", "training");
+        let e = e.unwrap_err().to_string();
+        assert!(
+            e.contains("data.train_subset") && e.contains("is more than"),
+            "{e}"
+        );
+        assert_eq!(
+            asked_subset(&pool, Some(pool.len()), "k", "w")
+                .unwrap()
+                .len(),
+            pool.len()
         );
         // Without a validation split the whole training split is the pool.
         let mut plain = config.data.clone();

@@ -55,15 +55,19 @@ pub(crate) fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Resul
         };
         // Replicas change how a step is computed, not what the run is: another count, or
         // other devices of the same backend, may continue it (the global batch is the same).
+        // The same replicas may be written another way (`device: [cpu, cpu]` or
+        // `run.replicas: 2`).
         let (was, now) = (saved.replica_devices(), config.replica_devices());
-        if was != now && was[0].kind == now[0].kind {
-            tracing::warn!(
-                "resuming on {} replica(s) ({}); the run started on {} ({})",
-                now.len(),
-                config.device,
-                was.len(),
-                saved.device
-            );
+        if was[0].kind == now[0].kind {
+            if was != now {
+                tracing::warn!(
+                    "resuming on {} replica(s) ({}); the run started on {} ({})",
+                    now.len(),
+                    config.device,
+                    was.len(),
+                    saved.device
+                );
+            }
             saved.run.replicas = config.run.replicas;
             saved.device = config.device.clone();
         }
@@ -97,24 +101,38 @@ pub(crate) fn prepare_out(config: &RunConfig, out: &Path, resume: bool) -> Resul
 
 /// The name of an entry of `out` that a new run would not have put there: anything but
 /// its lock, the log a sweep opens for it before it starts, and what a run killed while
-/// writing its config left behind (removed here).
+/// writing its config left behind. Those leftovers are removed only once the folder is
+/// known to be the run's: a folder of another tool keeps every file.
 fn foreign_entry(out: &Path) -> Result<Option<String>, TrainError> {
     let Ok(entries) = std::fs::read_dir(out) else {
         return Ok(None);
     };
+    let mut leftovers = Vec::new();
     for entry in entries {
         let name = entry
             .map_err(|e| TrainError::write(out, e))?
             .file_name()
             .to_string_lossy()
             .into_owned();
-        if netaug_fs::is_leftover(&name) {
-            let _ = std::fs::remove_file(out.join(&name));
+        if is_config_leftover(&name) {
+            leftovers.push(name);
         } else if name != crate::lock::RUN_LOCK_FILE && name != RUN_LOG_FILE {
             return Ok(Some(name));
         }
     }
+    for name in leftovers {
+        let _ = std::fs::remove_file(out.join(name));
+    }
     Ok(None)
+}
+
+/// Whether `name` is a temporary sibling of the run's config (`.config.yaml.tmp-<pid>`
+/// and the like), the one file a new run writes before its config is in place.
+fn is_config_leftover(name: &str) -> bool {
+    netaug_fs::is_leftover(name)
+        && name
+            .strip_prefix('.')
+            .is_some_and(|rest| rest.starts_with(&format!("{CONFIG_FILE}.")))
 }
 
 /// The config a run in `out` started with, if there is one.
@@ -162,5 +180,45 @@ mod tests {
             foreign_entry(out.path()).unwrap().as_deref(),
             Some("notes.txt")
         );
+    }
+
+    #[test]
+    fn a_run_resumes_with_its_replicas_written_another_way() {
+        let config = |sets: &[&str]| {
+            let text = "data: {dataset: fashion-mnist, image_size: 32, batch_size: 64}\n\
+                        model: {name: tinymbv2}\nrun: {epochs: 3, seed: 1}\n";
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            RunConfig::parse(text, "t.yaml", &sets).unwrap()
+        };
+        let out = tempfile::tempdir().unwrap();
+        let run = out.path().join("run");
+        prepare_out(&config(&["device=[cpu, cpu]"]), &run, false).unwrap();
+        // It used to be refused: "it has `- cpu` where this config has `cpu`".
+        prepare_out(&config(&["run.replicas=2"]), &run, true).unwrap();
+        prepare_out(&config(&["device=[cpu, cpu]"]), &run, true).unwrap();
+        // Another run is still refused.
+        let e = prepare_out(&config(&["run.seed=2", "run.replicas=2"]), &run, true);
+        assert!(e.unwrap_err().to_string().contains("seed"));
+    }
+
+    #[test]
+    fn a_folder_of_another_tool_keeps_its_dot_old_and_dot_tmp_files() {
+        // Refused: its own .old file stays, as does a config leftover beside it.
+        let out = tempfile::tempdir().unwrap();
+        for name in ["notes.txt", ".notes.old", ".config.yaml.tmp-77"] {
+            std::fs::write(out.path().join(name), "mine").unwrap();
+        }
+        assert!(foreign_entry(out.path()).unwrap().is_some());
+        for name in ["notes.txt", ".notes.old", ".config.yaml.tmp-77"] {
+            assert!(out.path().join(name).exists(), "{name} was removed");
+        }
+        // A folder holding only another file's leftover is not the run's to take.
+        let only = tempfile::tempdir().unwrap();
+        std::fs::write(only.path().join(".bashrc.old"), "mine").unwrap();
+        assert_eq!(
+            foreign_entry(only.path()).unwrap().as_deref(),
+            Some(".bashrc.old")
+        );
+        assert!(only.path().join(".bashrc.old").exists());
     }
 }

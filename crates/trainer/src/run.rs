@@ -190,6 +190,14 @@ impl<T: Task> Run<T> {
         let trained = self.train_epoch(net, epoch, mode, observer);
         observer.finish_phase();
         let (mut net, totals) = trained?;
+        // The epoch's last update can make weights NaN while every loss it summed was
+        // finite: such a net is never evaluated, checkpointed or chosen as the best.
+        if let Some(bad) = netaug_model::net::non_finite_weights(&net) {
+            return Err(TrainError::Diverged(format!(
+                "{bad} weights are not finite after epoch {} (its last update)",
+                epoch + 1
+            )));
+        }
 
         net.set_active(Active::Min);
         // Re-calibration and evaluation run on a copy whose weights need no gradients: on

@@ -110,9 +110,7 @@ pub(crate) fn load_weights<M: Module>(module: M, dir: &Path) -> Result<M, ModelE
         .map_err(|e| ModelError::file(weights.clone(), e))?;
     // A damaged file can decode to NaN or infinite weights, which would only show as a
     // 10% top-1 or a `null` loss much later.
-    let mut check = Finite { bad: None };
-    module.visit(&mut check);
-    match check.bad {
+    match non_finite_weights(&module) {
         Some(count) => Err(ModelError::file(
             weights,
             format!(
@@ -122,6 +120,13 @@ pub(crate) fn load_weights<M: Module>(module: M, dir: &Path) -> Result<M, ModelE
         )),
         None => Ok(module),
     }
+}
+
+/// How many of `module`'s weights are NaN or infinite, `None` when all are finite.
+pub fn non_finite_weights<M: Module>(module: &M) -> Option<usize> {
+    let mut check = Finite { bad: None };
+    module.visit(&mut check);
+    check.bad
 }
 
 /// Counts the non-finite entries of a module's parameters.

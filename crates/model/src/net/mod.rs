@@ -14,7 +14,7 @@ mod supernet;
 pub use arch::{Active, ActiveArch};
 pub use factors::{AugFactors, expand_ratio};
 pub use forward::FeatureInfo;
-pub use io::{MODEL_JSON, WEIGHTS_FILE};
+pub use io::{MODEL_JSON, WEIGHTS_FILE, non_finite_weights};
 pub(crate) use io::{check_saved, load_weights, read_description, save_module};
 pub use supernet::Net;
 pub(crate) use supernet::calibrate_layers;

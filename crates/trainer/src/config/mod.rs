@@ -68,24 +68,38 @@ impl RunConfig {
             key: ".".into(),
             message: e.to_string(),
         })?;
+        let from_file = value.clone();
         for o in overrides {
             set(&mut value, o)?;
         }
-        let config: Self = serde_path_to_error::deserialize(value).map_err(|e| {
-            let (key, message) = (e.path().to_string(), e.inner().to_string());
-            ConfigError::Invalid {
-                file: blame(file, overrides, &key, &message),
-                key,
-                message,
+        let (key, message) = match Self::checked(value) {
+            Ok(config) => return Ok(config),
+            Err(e) => e,
+        };
+        let mut file = blame(file, overrides, &key, &message);
+        // No --set wrote the key, yet one can still be at fault (a setting that conflicts
+        // with another, a key turned into a section): when the file alone is valid, the
+        // first --set that makes it invalid is.
+        if !file.starts_with("--set ") && Self::checked(from_file.clone()).is_ok() {
+            let mut value = from_file;
+            for o in overrides {
+                set(&mut value, o)?;
+                if Self::checked(value.clone()).is_err() {
+                    file = format!("--set {o}");
+                    break;
+                }
             }
-        })?;
+        }
+        Err(ConfigError::Invalid { file, key, message })
+    }
+
+    /// The config `value` holds, validated; else the key at fault and why.
+    fn checked(value: Value) -> Result<Self, (String, String)> {
+        let config: Self = serde_path_to_error::deserialize(value)
+            .map_err(|e| (e.path().to_string(), e.inner().to_string()))?;
         config
             .validate()
-            .map_err(|(key, message)| ConfigError::Invalid {
-                file: blame(file, overrides, key, &message),
-                key: key.into(),
-                message,
-            })?;
+            .map_err(|(key, message)| (key.to_string(), message))?;
         Ok(config)
     }
 
@@ -258,6 +272,12 @@ netaug:
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("t.yaml: run.epochs:"), "{e}");
+        // Errors at a key no --set wrote, yet caused by one: a setting that conflicts with
+        // the file's, a key turned into a section (both used to blame the file).
+        let e = bad(&["run.epochs.x=1"]);
+        assert!(e.starts_with("--set run.epochs.x=1: run.epochs:"), "{e}");
+        let e = bad(&["run.seed=4", "run.replicas=2", "model.dropout=0.1"]);
+        assert!(e.starts_with("--set model.dropout=0.1: "), "{e}");
         // Huge epoch counts name their own key, not a wrapped sum.
         let e = bad(&["run.warmup_epochs=18446744073709551615"]);
         assert!(
