@@ -53,6 +53,9 @@ impl Output {
     }
 }
 
+/// Values of one task of [`zip_map`], at least (16 KiB of output).
+const TASK_VALUES: usize = 4096;
+
 /// `f(k)(a[i], b[i])` for every `i`, with `k` the index of the chunk of `chunk` values
 /// that holds `i`: chunks in parallel, each written straight into fresh memory (every
 /// value is written once, so nothing is zeroed first).
@@ -68,16 +71,27 @@ where
     assert_eq!(a.len(), b.len(), "zip_map of slices of different lengths");
     let mut buf = Box::<[f32]>::new_uninit_slice(a.len());
     let chunk = chunk.max(1);
-    buf.par_chunks_mut(chunk)
-        .zip(a.par_chunks(chunk).zip(b.par_chunks(chunk)))
+    // A task takes whole chunks, at least TASK_VALUES values: a batch norm's chunk is one
+    // plane, a single value on a 1x1 map, and a task per value cost more than its work.
+    let per_task = (TASK_VALUES / chunk).max(1);
+    buf.par_chunks_mut(chunk * per_task)
+        .zip(
+            a.par_chunks(chunk * per_task)
+                .zip(b.par_chunks(chunk * per_task)),
+        )
         .enumerate()
-        .for_each(|(k, (out, (a, b)))| {
-            let f = f(k);
+        .for_each(|(t, (out, (a, b)))| {
             wide(
                 #[inline(always)]
                 || {
-                    for (o, (&x, &y)) in out.iter_mut().zip(a.iter().zip(b)) {
-                        o.write(f(x, y));
+                    let chunks = out
+                        .chunks_mut(chunk)
+                        .zip(a.chunks(chunk).zip(b.chunks(chunk)));
+                    for (j, (out, (a, b))) in chunks.enumerate() {
+                        let f = f(t * per_task + j);
+                        for (o, (&x, &y)) in out.iter_mut().zip(a.iter().zip(b)) {
+                            o.write(f(x, y));
+                        }
                     }
                 },
             )
@@ -107,6 +121,16 @@ mod tests {
         let (a, b): (Vec<f32>, Vec<f32>) = (0..7).map(|i| (i as f32, 10.0 * i as f32)).unzip();
         let v = zip_map(&a, &b, 3, |k| move |x, y| x + y + 100.0 * k as f32);
         assert_eq!(v, [0.0, 11.0, 22.0, 133.0, 144.0, 155.0, 266.0]);
+        // Chunks of one value, many per task, and a length that leaves a short last task:
+        // each value still gets its own chunk's function.
+        let n = 3 * TASK_VALUES + 7;
+        let a: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        let v = zip_map(&a, &a, 1, |k| move |x, _| x - k as f32);
+        assert!(v.iter().all(|&d| d == 0.0));
+        let v = zip_map(&a, &a, 5, |k| {
+            move |x, _| (x as usize / 5 == k) as u8 as f32
+        });
+        assert!(v.iter().all(|&d| d == 1.0));
         assert!(zip_map(&[], &[], 0, |_| |x: f32, _| x).is_empty());
     }
 
