@@ -38,6 +38,7 @@ EOF
 PASS=0
 FAIL=0
 N=0
+LAST=0
 
 # check WANT DESCRIPTION -- ARGS...: runs netaug ARGS, wants exit code WANT.
 check() {
@@ -46,11 +47,23 @@ check() {
     N=$((N + 1))
     "$NETAUG" "$@" >"out.$N" 2>"err.$N" </dev/null
     local got=$?
+    LAST=$N
     if [ "$got" -ne "$want" ] || grep -q "panicked at\|RUST_BACKTRACE" "err.$N"; then
         FAIL=$((FAIL + 1))
         echo "FAIL [$N] $what: exit $got, wanted $want: $(tail -c 300 "err.$N" | tr '\n' ' ')"
     else
         PASS=$((PASS + 1))
+    fi
+}
+
+# says TEXT DESCRIPTION: the last case's stderr names TEXT (the key or the --set at fault).
+says() {
+    N=$((N + 1))
+    if grep -qF -- "$1" "err.$LAST"; then
+        PASS=$((PASS + 1))
+    else
+        FAIL=$((FAIL + 1))
+        echo "FAIL [$N] $2 does not say \"$1\": $(tail -c 300 "err.$LAST" | tr '\n' ' ')"
     fi
 }
 
@@ -93,7 +106,25 @@ for set in \
 done
 check 2 "--set conflicting with another --set names that --set" -- \
     train fmb.yaml --out conflict --set run.replicas=2 --set model.dropout=0.1
-expect "the conflict is blamed on a --set" grep -q -- "--set" "err.$N"
+says "--set model.dropout=0.1" "the conflict"
+# The messages of the errors that used to name the wrong key, or none.
+check 2 "a key turned into a section" -- train fmb.yaml --out k1 --set run.epochs.x=1
+says "--set run.epochs.x=1: run.epochs" "a key turned into a section"
+check 2 "an unknown dataset without a root" -- train fmb.yaml --out k2 \
+    --set 'data={dataset: mnist, image_size: 16, batch_size: 16}'
+says "data.dataset: unknown dataset" "an unknown dataset without a root"
+check 2 "device as a mapping" -- train fmb.yaml --out k3 --set 'device={name: cpu}'
+says "device: " "device as a mapping"
+says "a device name" "device as a mapping"
+check 2 "a training subset larger than the pool" -- train fmb.yaml --out k4 --set data.train_subset=5000
+says "data.train_subset: 5000 is more than the 32" "a training subset larger than the pool"
+check 2 "0 training images" -- train fmb.yaml --out k5 --set data.train_subset=0
+says "data.train_subset" "0 training images"
+check 2 "100,000 loader threads" -- train fmb.yaml --out k6 --set data.workers=100000
+says "data.workers" "100,000 loader threads"
+check 2 "a supernet 100,000 times as wide" -- train fmb.yaml --out k7 \
+    --set 'netaug={aug_expand_list: [1.0, 100000], aug_width_mult_list: [1.0, 1.8]}'
+says "netaug.aug_expand_list" "a supernet 100,000 times as wide"
 
 # --- config files ---
 printf '\xef\xbb\xbf' >bom.yaml && cat fmb.yaml >>bom.yaml
