@@ -106,7 +106,11 @@ mod tests {
             let want = m::adaptive_avg_pool2d(x.clone(), [1, 1]).into_data();
             let got = global_avg_pool(x).into_data();
             let bits = |d: TensorData| -> Vec<u32> {
-                d.to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect()
+                d.try_to_vec::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect()
             };
             assert_eq!(bits(got), bits(want), "{h}x{w}");
         }
