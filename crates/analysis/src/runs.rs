@@ -51,17 +51,6 @@ pub fn run_dirs(dir: &Path) -> Result<Vec<PathBuf>, AnalysisError> {
     Ok(dirs)
 }
 
-/// The lock file a training process holds on its run folder.
-const RUN_LOCK_FILE: &str = ".run.lock";
-
-/// Whether a process holds the run folder's lock (the run is training now).
-fn is_running(dir: &Path) -> bool {
-    let Ok(file) = std::fs::File::open(dir.join(RUN_LOCK_FILE)) else {
-        return false;
-    };
-    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
-}
-
 /// The summary of a run that started and ended without writing one (killed by SIGKILL, a
 /// lost node): a failed run of its config's dataset, model, method and seed.
 fn killed_summary(config: &Flat) -> Value {
@@ -126,7 +115,7 @@ fn read_runs(dirs: Vec<PathBuf>) -> Result<(Vec<ReadRun>, Vec<String>), Analysis
         let v: Value = if path.is_file() {
             let text = std::fs::read_to_string(&path).map_err(|e| AnalysisError::file(&path, e))?;
             serde_json::from_str(&text).map_err(|e| AnalysisError::file(&path, e))?
-        } else if is_running(&d) {
+        } else if netaug_fs::is_locked(&d.join(netaug_fs::RUN_LOCK_FILE)) {
             notes.push(format!("{}: still training, left out", d.display()));
             continue;
         } else {
@@ -212,7 +201,9 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
         s.resolution.push(int("resolution"));
         s.epochs.push(int("epochs"));
         s.train_images.push(train_images(v, config));
-        s.seed.push(v["seed"].as_u64().unwrap_or_default());
+        // Seeds are u64 (a seed past i64::MAX is a seed, not 0).
+        let seed = v["seed"].as_u64().unwrap_or_default();
+        s.seed.push(seed);
         s.params.push(int("params"));
         s.macs.push(int("macs"));
         s.best_val_top1.push(num("best_val_top1"));
@@ -238,7 +229,7 @@ pub fn load(dir: &Path) -> Result<Runs, AnalysisError> {
             model: &str_of("model"),
             setting: &id.setting,
             method: &id.method,
-            seed: v["seed"].as_u64().unwrap_or_default(),
+            seed,
             status: &str_of("status"),
         };
         let lines = json_lines(&d.join("metrics.jsonl"))?;
@@ -550,7 +541,7 @@ mod tests {
         );
         // Training now: it holds its lock.
         let live = run(dir.path(), "d-s2", 2, "", None);
-        let lock = std::fs::File::create(live.join(RUN_LOCK_FILE)).unwrap();
+        let lock = std::fs::File::create(live.join(netaug_fs::RUN_LOCK_FILE)).unwrap();
         lock.lock().unwrap();
         // A seed past i64::MAX.
         run(dir.path(), "e-big", u64::MAX, "", Some("done"));

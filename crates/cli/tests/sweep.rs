@@ -111,12 +111,7 @@ fn a_folder_with_runs_of_a_changed_sweep_is_refused() {
     // A run folder left by an earlier version of the sweep (another learning rate).
     let stale = out.join("runs/no-netaug-lr0.2-s0-0123abcd");
     std::fs::create_dir_all(&stale).unwrap();
-    let o = netaug()
-        .args(["sweep", "--out"])
-        .arg(&out)
-        .arg(&sweep)
-        .output()
-        .unwrap();
+    let o = run_sweep(&sweep, &out, &[]);
     let err = assert_exit(&o, 2, "a sweep over a changed sweep's runs");
     assert!(
         err.contains("no-netaug-lr0.2-s0-0123abcd") && err.contains("--force"),
@@ -131,13 +126,7 @@ fn a_folder_with_runs_of_a_changed_sweep_is_refused() {
 fn a_killed_sweep_restarts_without_redoing_finished_runs() {
     let (dir, sweep) = setup("sweep-kill");
     let reference = dir.join("reference");
-    let out = netaug()
-        .arg("sweep")
-        .arg(&sweep)
-        .arg("--out")
-        .arg(&reference)
-        .output()
-        .unwrap();
+    let out = run_sweep(&sweep, &reference, &[]);
     assert_ok(&out, "uninterrupted sweep");
     let expected = summaries(&reference);
     assert_eq!(expected.len(), 4);
@@ -173,13 +162,7 @@ fn a_killed_sweep_restarts_without_redoing_finished_runs() {
     };
     let before: Vec<_> = first.iter().map(|(id, _)| stamp(id)).collect();
 
-    let out = netaug()
-        .arg("sweep")
-        .arg(&sweep)
-        .arg("--out")
-        .arg(&killed)
-        .output()
-        .unwrap();
+    let out = run_sweep(&sweep, &killed, &[]);
     assert_ok(&out, "restarted sweep");
     for ((id, _), t) in first.iter().zip(before) {
         assert_eq!(stamp(id), t, "{id} was redone");
@@ -257,6 +240,18 @@ fn slurm_scripts_without_submitting_and_bad_requests_refused() {
 }
 
 /// `netaug sweep --dry-run` of `sweep` into `out`.
+/// `netaug sweep SWEEP --out OUT ARGS...`, run to its end.
+fn run_sweep(sweep: &Path, out: &Path, args: &[&str]) -> std::process::Output {
+    netaug()
+        .arg("sweep")
+        .arg(sweep)
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn dry_run(out: &Path, sweep: &Path) -> std::process::Output {
     netaug()
         .args(["sweep", "--dry-run", "--out"])
@@ -400,13 +395,7 @@ halving: {{rungs: [1], keep: 1/3, mode: {mode}, floor: 0}}
 
 /// `netaug sweep SWEEP --out OUT`, to its end.
 fn sweep_to_end(sweep: &Path, out: &Path) -> String {
-    let o = netaug()
-        .arg("sweep")
-        .arg(sweep)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
+    let o = run_sweep(sweep, out, &[]);
     assert_ok(&o, "halving sweep");
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -557,19 +546,13 @@ fn a_bad_halving_section_is_refused_naming_its_key() {
 #[test]
 fn bad_requests_are_refused_with_exit_2_naming_what_is_wrong() {
     let (dir, sweep) = setup("sweep-bad-requests");
-    let sweep_with = |out: &Path, args: &[&str]| {
-        netaug()
-            .arg("sweep")
-            .arg(&sweep)
-            .arg("--out")
-            .arg(out)
-            .args(args)
-            .output()
-            .unwrap()
-    };
     // --grace below Slurm's 30 s look at time limits.
     for grace in ["0", "29"] {
-        let o = sweep_with(&dir.join("g"), &["--executor", "slurm", "--grace", grace]);
+        let o = run_sweep(
+            &sweep,
+            &dir.join("g"),
+            &["--executor", "slurm", "--grace", grace],
+        );
         let err = assert_exit(&o, 2, "--grace below 30");
         assert!(err.contains("--grace"), "{err}");
     }
@@ -577,14 +560,14 @@ fn bad_requests_are_refused_with_exit_2_naming_what_is_wrong() {
     // --out a file: a clear line, exit 2 (was exit 1, "afile/.sweep.lock: File exists").
     let file = dir.join("afile");
     std::fs::write(&file, "notes").unwrap();
-    let err = assert_exit(&sweep_with(&file, &[]), 2, "--out a file");
+    let err = assert_exit(&run_sweep(&sweep, &file, &[]), 2, "--out a file");
     assert!(err.contains("is a file"), "{err}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "notes");
     // --run-index on a folder no sweep has prepared.
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let err = assert_exit(
-        &sweep_with(&empty, &["--run-index", "0"]),
+        &run_sweep(&sweep, &empty, &["--run-index", "0"]),
         2,
         "no plan.json",
     );
@@ -617,14 +600,7 @@ fn bad_requests_are_refused_with_exit_2_naming_what_is_wrong() {
     std::fs::write(&cuda, text.replace("grid:", "  device: cuda\ngrid:")).unwrap();
     for args in [&[][..], &["--executor", "slurm"]] {
         let out = dir.join("cuda-out");
-        let o = netaug()
-            .arg("sweep")
-            .arg(&cuda)
-            .arg("--out")
-            .arg(&out)
-            .args(args)
-            .output()
-            .unwrap();
+        let o = run_sweep(&cuda, &out, args);
         let err = assert_exit(&o, 2, "a device not compiled in");
         assert!(
             err.contains("device") && err.contains("not compiled"),
@@ -650,7 +626,8 @@ fn bad_requests_are_refused_with_exit_2_naming_what_is_wrong() {
         assert!(err.contains("name"), "{err}");
     }
     assert!(!dir.join("results").exists() && !dir.parent().unwrap().join("escaped").exists());
-    let o = sweep_with(
+    let o = run_sweep(
+        &sweep,
         &dir.join("s"),
         &[
             "--executor",

@@ -33,6 +33,18 @@ impl FileError {
     }
 }
 
+/// The lock file a training process holds on its run folder for as long as it runs.
+pub const RUN_LOCK_FILE: &str = ".run.lock";
+
+/// Whether a process holds the kernel's advisory lock on the file `path` (a missing file
+/// is not held): a run folder whose lock is held is training now.
+pub fn is_locked(path: &Path) -> bool {
+    let Ok(file) = fs::File::open(path) else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
+}
+
 /// `.<file name of path>.<tag>` beside `path`: where a file or folder is written before
 /// its rename, or where the one it replaces waits to be removed.
 pub fn sibling(path: &Path, tag: &str) -> PathBuf {
@@ -128,6 +140,18 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn a_lock_reads_as_held_while_a_handle_holds_it() {
+        let path = scratch("lock").join(RUN_LOCK_FILE);
+        assert!(!is_locked(&path), "a missing file is not held");
+        let file = fs::File::create(&path).unwrap();
+        assert!(!is_locked(&path));
+        file.lock().unwrap();
+        assert!(is_locked(&path));
+        drop(file);
+        assert!(!is_locked(&path));
     }
 
     #[test]

@@ -194,15 +194,9 @@ impl SweepSpec {
             }
             out
         };
-        // Names go into folder names (results/<name>) and Slurm job names and scripts: no
-        // separators, spaces or newlines.
-        let plain = |n: &str| {
-            !n.is_empty()
-                && n.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-                && !n.starts_with('.')
-        };
-        if !plain(&raw.name) {
+        // Names go into folder names (results/<name>, run ids) and Slurm job names and
+        // scripts: no separators, spaces or newlines.
+        if !plain_name(&raw.name, &['-', '_', '.']) || raw.name.starts_with('.') {
             return Err(bad(
                 "name",
                 format!(
@@ -212,12 +206,7 @@ impl SweepSpec {
             ));
         }
         for s in &stages {
-            if s.name.is_empty()
-                || !s
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
+            if !plain_name(&s.name, &['-', '_']) {
                 return Err(bad(
                     "stages",
                     format!("stage name `{}`: use letters, digits, - and _", s.name),
@@ -229,6 +218,14 @@ impl SweepSpec {
             stages,
         })
     }
+}
+
+/// Whether `name` is not empty and holds only ASCII letters, digits and `extra`.
+fn plain_name(name: &str, extra: &[char]) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
 }
 
 fn stage(

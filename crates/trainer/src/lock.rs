@@ -9,7 +9,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// The lock file of a run folder.
-pub const RUN_LOCK_FILE: &str = ".run.lock";
+pub use netaug_fs::RUN_LOCK_FILE;
 
 /// A held lock; released when dropped (or when the process ends).
 #[derive(Debug)]
