@@ -12,7 +12,7 @@ TORCH_VERSION ?= 2.11.0
 TORCHVISION_VERSION ?= 0.26.0
 NETAUG_TCH := target-tch/release/netaug
 
-.PHONY: help setup build build-tch test test-tch fixtures fmt hostile lint profile-table onnx-eval tflite-int8 sweep clean
+.PHONY: help setup build build-mpi mpi-deps build-tch test test-tch fixtures fmt hostile lint profile-table onnx-eval tflite-int8 sweep clean
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -27,6 +27,16 @@ setup: ## Install what the project needs: rustfmt, clippy, Debian's dataset-fash
 
 build: setup ## Build the netaug binary (release, default pure-Rust backend).
 	$(CARGO) build --release --locked -p netaug-cli
+
+# Open MPI and libclang (rsmpi generates its bindings with it), for `--features mpi`.
+MPI_PKGS := openmpi-bin libopenmpi-dev libclang-dev
+mpi-deps:
+	@command -v mpirun >/dev/null && test -n "$$(ls /usr/lib/llvm-*/lib/libclang*.so* 2>/dev/null)" || \
+		{ $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(MPI_PKGS); }
+
+build-mpi: setup mpi-deps ## Build netaug with MPI (one run over several processes, mpirun/srun; docs/training.md).
+	$(CARGO) build --release --locked -p netaug-cli --features mpi
 
 $(TORCH_VENV)/bin/python:
 	python3 -m venv $(TORCH_VENV)
@@ -68,14 +78,17 @@ $(TB_VENV)/bin/python:
 	python3 -m venv $(TB_VENV)
 	$(TB_VENV)/bin/pip install -q tensorboard==$(TB_VERSION)
 
-test: setup $(TB_VENV)/bin/python ## Format check, clippy (-D warnings), code shape and every test: what CI runs.
+# The tests build the CLI with MPI, so that the multi-process tests run under mpirun.
+TEST_FEATURES := --features netaug-cli/mpi
+test: setup mpi-deps $(TB_VENV)/bin/python ## Format check, clippy (-D warnings), code shape and every test: what CI runs.
 	@command -v slurmctld >/dev/null || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SLURM_PKGS); } || \
 		echo "warning: could not install $(SLURM_PKGS); the Slurm test fails under CI=true and is skipped elsewhere" >&2
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets $(TEST_FEATURES) -- -D warnings
+	$(CARGO) clippy --locked -p netaug-cli -- -D warnings
 	python3 tools/code_shape.py
-	NETAUG_TB_PYTHON=$(abspath $(TB_VENV))/bin/python $(CARGO) test --locked --workspace
+	NETAUG_TB_PYTHON=$(abspath $(TB_VENV))/bin/python $(CARGO) test --locked --workspace $(TEST_FEATURES)
 	bash tools/hostile.sh target/debug/netaug
 
 hostile: build ## A hostile user's pass over the CLI (tools/hostile.sh): bad input, user-owned folders, damaged results.

@@ -25,6 +25,7 @@ mod detect;
 mod deteval;
 mod profile;
 mod progress;
+mod ranks;
 mod report;
 mod signals;
 mod sweep;
@@ -216,15 +217,19 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            errln!("error: {}", one_line(&err));
-            if let Some(netaug_trainer::TrainError::Interrupted(signal)) = err.downcast_ref() {
-                ExitCode::from(signals::exit_code(*signal))
-            } else if err.downcast_ref::<UsageError>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Err(err) => ExitCode::from(report_error(&err)),
+    }
+}
+
+/// Prints `err` as one `error:` line and returns the exit code it ends the process with:
+/// 128 + the signal for a stopped run, 2 for the user's input, else 1.
+fn report_error(err: &anyhow::Error) -> u8 {
+    errln!("error: {}", one_line(err));
+    if let Some(netaug_trainer::TrainError::Interrupted(signal)) = err.downcast_ref() {
+        signals::exit_code(*signal)
+    } else if err.downcast_ref::<UsageError>().is_some() {
+        2
+    } else {
+        1
     }
 }

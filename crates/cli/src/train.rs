@@ -104,13 +104,28 @@ pub enum ExportFormat {
 pub fn train(args: TrainArgs) -> Result<()> {
     let config =
         RunConfig::load(&args.config, &args.set).map_err(|e| classify(TrainError::from(e)))?;
+    let (world, ranks) = crate::ranks::join()?;
     crate::signals::stop_runs_on_signals()?;
     let options = TrainOptions {
         resume: args.resume,
         pause_at: args.pause_at.map(|n| n as usize),
+        world: world.clone(),
     };
-    let summary = netaug_trainer::train(&config, &args.out, &options, &mut Bars::new(args.quiet))
-        .map_err(classify)?;
+    // Rank 0 alone shows progress and the result; the other ranks train silently.
+    let mut bars = Bars::new(args.quiet || !world.leads());
+    let result = netaug_trainer::train(&config, &args.out, &options, &mut bars);
+    let summary = match (result, &ranks) {
+        (Ok(summary), _) => summary,
+        (Err(e), Some(ranks)) if !world.stops_together(&e) => {
+            // The other ranks would wait on this one for ever: end them all.
+            let code = crate::report_error(&classify(e).context(format!("rank {}", world.rank())));
+            ranks.abort(code)
+        }
+        (Err(e), _) => return Err(classify(e)),
+    };
+    if !world.leads() {
+        return Ok(());
+    }
     let paused = match summary.status {
         netaug_trainer::Status::Paused => {
             format!(

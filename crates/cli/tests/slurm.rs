@@ -9,59 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::cluster::{Cluster, slurm_installed};
 use common::{assert_exit, assert_ok, sweep_file, temp};
 use netaug_data::fixtures;
-
-/// The cluster of one test; stopped on drop, also when the test fails.
-struct Cluster {
-    dir: PathBuf,
-    conf: String,
-}
-
-impl Cluster {
-    fn script() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slurm/cluster.sh")
-    }
-
-    fn start(dir: &Path) -> Self {
-        let out = Command::new("bash")
-            .arg(Self::script())
-            .arg("start")
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert_ok(&out, "starting the Slurm cluster");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let conf = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("SLURM_CONF="))
-            .expect("cluster.sh prints SLURM_CONF")
-            .to_string();
-        Self {
-            dir: dir.to_path_buf(),
-            conf,
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(Self::script())
-            .arg("stop")
-            .arg(&self.dir)
-            .status();
-    }
-}
-
-fn slurm_installed() -> bool {
-    ["slurmctld", "slurmd", "munged", "sbatch"].iter().all(|b| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {b}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
 
 #[test]
 fn job_arrays_run_a_two_level_sweep_and_cancel_what_a_failure_blocks() {

@@ -21,5 +21,5 @@ pub mod transform;
 pub use dataset::{Dataset, ImageRef, OpenOptions, Sample, Split, open};
 pub use error::DataError;
 pub use holdout::{Holdout, holdout};
-pub use loader::{Batch, Loader, LoaderConfig, Normalize, Transform};
+pub use loader::{Batch, BatchPart, Loader, LoaderConfig, Normalize, Transform};
 pub use transform::{EvalTransform, Policy, TrainTransform};

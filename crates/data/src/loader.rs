@@ -84,6 +84,31 @@ pub struct LoaderConfig {
     pub skip_corrupt: bool,
     /// Mixup with this Beta(alpha, alpha) (training).
     pub mixup_alpha: Option<f64>,
+    /// Load only these parts of every batch (a rank's shares of a run over processes).
+    pub part: Option<BatchPart>,
+}
+
+/// Consecutive parts of every batch: the batch cut into `of` parts as [`Batch::split`]
+/// cuts it, of which parts `first..first + count` are kept. One rank's shares of a run
+/// spread over processes: the ranks together load each batch once, and each image gets
+/// the augmentation it gets in one process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchPart {
+    /// The first part kept.
+    pub first: usize,
+    /// How many consecutive parts are kept.
+    pub count: usize,
+    /// The parts a batch is cut into.
+    pub of: usize,
+}
+
+impl BatchPart {
+    /// The positions, in a batch of `n` images, of the parts kept.
+    pub fn range(&self, n: usize) -> std::ops::Range<usize> {
+        let of = self.of.max(1);
+        let start = |k: usize| k * (n / of) + k.min(n % of);
+        start(self.first)..start(self.first + self.count)
+    }
 }
 
 impl LoaderConfig {
@@ -100,6 +125,7 @@ impl LoaderConfig {
             prefetch: 4,
             skip_corrupt: false,
             mixup_alpha: None,
+            part: None,
         }
     }
 
@@ -123,6 +149,16 @@ impl LoaderConfig {
             return Err(DataError::BadOption(format!(
                 "rank {} is not below world size {}",
                 self.rank, self.world_size
+            )));
+        }
+        if let Some(p) = self.part
+            && (p.count == 0 || p.first + p.count > p.of)
+        {
+            return Err(DataError::BadOption(format!(
+                "parts {}..{} of a batch cut into {}",
+                p.first,
+                p.first + p.count,
+                p.of
             )));
         }
         if n < self.world_size {
@@ -179,12 +215,18 @@ impl LoaderConfig {
             .collect()
     }
 
-    /// `order` in batches; with `drop_last`, without a short last one.
+    /// `order` in batches; with `drop_last`, without a short last one; with `part`, each
+    /// batch cut to the part's images.
     pub(crate) fn chunks(&self, order: &[usize]) -> Vec<Vec<usize>> {
         let bs = self.batch_size;
         let mut chunks: Vec<Vec<usize>> = order.chunks(bs).map(<[usize]>::to_vec).collect();
         if self.drop_last && chunks.last().is_some_and(|c| c.len() < bs) {
             chunks.pop();
+        }
+        if let Some(part) = self.part {
+            for chunk in &mut chunks {
+                *chunk = chunk[part.range(chunk.len())].to_vec();
+            }
         }
         chunks
     }
@@ -276,6 +318,17 @@ impl Loader {
             pool,
             skipped: Arc::default(),
         })
+    }
+
+    /// From now on, loads only `part` of every batch.
+    pub fn set_part(&mut self, part: BatchPart) -> Result<(), DataError> {
+        let cfg = LoaderConfig {
+            part: Some(part),
+            ..self.cfg.clone()
+        };
+        cfg.check(self.samples.len())?;
+        self.cfg = cfg;
+        Ok(())
     }
 
     /// Images of this shard per epoch.
@@ -489,7 +542,7 @@ impl<T> Drop for EpochIter<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::Batch;
+    use super::{Batch, BatchPart, LoaderConfig};
 
     /// A batch of `n` one-pixel, two-channel images whose values name the image.
     fn batch(n: usize) -> Batch {
@@ -513,6 +566,63 @@ mod tests {
         assert_eq!(images, batch(7).images);
         assert_eq!(parts[1].indices, [103, 104]);
         assert!(parts.iter().all(|b| b.images.len() == b.shape[0] * 2));
+    }
+
+    #[test]
+    fn a_part_holds_the_images_of_the_same_parts_of_a_split() {
+        for (n, of) in [(7, 3), (8, 4), (10, 4), (128, 8)] {
+            let parts = batch(n).split(of);
+            for first in 0..of {
+                for count in 1..=of - first {
+                    let range = BatchPart { first, count, of }.range(n);
+                    let kept: Vec<u32> = parts[first..first + count]
+                        .iter()
+                        .flat_map(|b| b.labels.clone())
+                        .collect();
+                    assert_eq!(
+                        kept,
+                        batch(n).labels[range].to_vec(),
+                        "{n} {of} {first} {count}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ranks_loading_their_parts_load_each_batch_of_one_loader_once() {
+        let of = 3;
+        let whole = LoaderConfig::train(10, 4);
+        let order = whole.order(95, 2);
+        let all = whole.chunks(&order);
+        let ranks: Vec<Vec<Vec<usize>>> = (0..of)
+            .map(|first| {
+                let cfg = LoaderConfig {
+                    part: Some(BatchPart {
+                        first,
+                        count: 1,
+                        of,
+                    }),
+                    ..LoaderConfig::train(10, 4)
+                };
+                cfg.check(95).unwrap();
+                cfg.chunks(&cfg.order(95, 2))
+            })
+            .collect();
+        assert_eq!(all.len(), 9);
+        for (b, batch) in all.iter().enumerate() {
+            let joined: Vec<usize> = ranks.iter().flat_map(|r| r[b].clone()).collect();
+            assert_eq!(&joined, batch);
+        }
+        let bad = LoaderConfig {
+            part: Some(BatchPart {
+                first: 2,
+                count: 2,
+                of: 3,
+            }),
+            ..LoaderConfig::train(10, 4)
+        };
+        assert!(bad.check(95).is_err());
     }
 
     #[test]

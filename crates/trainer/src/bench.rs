@@ -130,7 +130,10 @@ pub fn train_throughput(b: &TrainBench) -> Result<BenchResult, TrainError> {
                 })
             };
             let stepped = match &replicas {
-                Some(r) => r.step(&mut net, &shares, &work)?,
+                Some(r) => {
+                    let images = shares.iter().map(|(_, n)| n).sum();
+                    r.step(&mut net, &shares, images, &work)?
+                }
                 None => crate::replicas::alone(&mut net, &shares[0], &work)?,
             };
             net = opt.step(0.01, net, stepped.grads);

@@ -3,7 +3,7 @@
 //! teacher, and top-1 / top-5 evaluation.
 
 use burn::tensor::{Device, Tensor};
-use netaug_data::{DataError, Loader, LoaderConfig, Normalize, Transform};
+use netaug_data::{BatchPart, DataError, Loader, LoaderConfig, Normalize, Transform};
 use netaug_model::{Active, Mode, Net, zoo};
 
 use crate::checkpoint;
@@ -167,6 +167,10 @@ impl Task for Classification {
             ));
         }
         Ok(batch.split(parts))
+    }
+
+    fn shard(&mut self, part: BatchPart) -> Result<(), TrainError> {
+        Ok(self.train.set_part(part)?)
     }
 
     fn input(&self, batch: Self::Batch, device: &Device) -> (Input, usize) {

@@ -50,6 +50,15 @@ pub enum TrainError {
     /// Another process writes the run folder.
     #[error(transparent)]
     Locked(#[from] crate::lock::LockError),
+    /// Rank 0 of a run over several processes refused or failed before training; the
+    /// other ranks stop with its message.
+    #[error("rank 0: {message}")]
+    Leader {
+        /// Rank 0's error.
+        message: String,
+        /// Whether it was the user's input at fault.
+        input: bool,
+    },
 }
 
 impl TrainError {
@@ -74,6 +83,9 @@ impl TrainError {
     /// Whether the user's input is at fault (a bad config, key, path or file), as opposed
     /// to the run failing.
     pub fn is_input(&self) -> bool {
+        if let Self::Leader { input, .. } = self {
+            return *input;
+        }
         !matches!(
             self,
             Self::Diverged(_) | Self::Locked(_) | Self::Write(_) | Self::Interrupted(_)

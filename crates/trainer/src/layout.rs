@@ -33,6 +33,8 @@ pub struct TrainOptions {
     /// schedule of all the run's epochs; `None`, or a number at or past the run's
     /// epochs, trains to the end.
     pub pause_at: Option<usize>,
+    /// The processes the run is spread over (one unless started under MPI).
+    pub world: crate::world::World,
 }
 
 /// Creates the run folder; refuses to overwrite a run unless resuming it with the same

@@ -41,6 +41,15 @@ pub(crate) fn open_run<M: EpochLine>(
     resume: bool,
 ) -> Result<Option<ResumePoint<M>>, TrainError> {
     prepare_out(config, out, resume)?;
+    resume_point(out, resume)
+}
+
+/// Where a resumed run continues, read without writing anything (what a rank other than
+/// 0 reads, once rank 0 has opened the folder).
+pub(crate) fn resume_point<M: EpochLine>(
+    out: &Path,
+    resume: bool,
+) -> Result<Option<ResumePoint<M>>, TrainError> {
     if !resume {
         return Ok(None);
     }
@@ -85,8 +94,8 @@ pub(crate) struct Ledger {
     pub state: TrainState,
     /// Since when wall time is not yet in `state`.
     started: Instant,
-    /// `steps.jsonl` and `tb/`.
-    scalars: Scalars,
+    /// `steps.jsonl` and `tb/`; `None` on a rank that writes nothing.
+    scalars: Option<Scalars>,
 }
 
 impl Ledger {
@@ -104,13 +113,32 @@ impl Ledger {
             out,
             state,
             started,
-            scalars,
+            scalars: Some(scalars),
         })
+    }
+
+    /// A ledger that keeps the position and clock but writes nothing: a rank other than
+    /// 0 of a run over several processes.
+    pub fn silent(out: PathBuf, state: TrainState, started: Instant) -> Self {
+        Self {
+            out,
+            state,
+            started,
+            scalars: None,
+        }
+    }
+
+    /// Whether this ledger writes the run folder.
+    pub fn writes(&self) -> bool {
+        self.scalars.is_some()
     }
 
     /// Records a step line (`steps.jsonl` and TensorBoard).
     pub fn log_step(&mut self, line: &StepMetrics) -> Result<(), TrainError> {
-        self.scalars.step(line)
+        match &mut self.scalars {
+            Some(s) => s.step(line),
+            None => Ok(()),
+        }
     }
 
     /// Moves the wall time since the last call into the state.
@@ -149,9 +177,14 @@ impl Ledger {
         net: &impl Supernet,
         optimizer: &ModuleOptimizer,
     ) -> Result<(), TrainError> {
+        let Some(scalars) = &mut self.scalars else {
+            self.state.epochs_done = epoch + 1;
+            self.tick();
+            return Ok(());
+        };
         write_metrics(&self.out.join(METRICS_FILE), metrics)?;
         if let Some(line) = metrics.last() {
-            self.scalars.epoch(line)?;
+            scalars.epoch(line)?;
         }
         let is_best = self.state.best_epoch == 0 || selection.improves(value, self.state.best);
         if is_best {
@@ -180,6 +213,9 @@ impl Ledger {
 
     /// Writes the exported target net into `exported/`.
     pub fn export(&mut self, exported: &impl Supernet) -> Result<(), TrainError> {
+        if !self.writes() {
+            return Ok(());
+        }
         checkpoint::write_dir(&self.out, EXPORTED, |tmp| {
             exported.save(tmp).map_err(|e| TrainError::write(tmp, e))
         })?;
@@ -189,6 +225,9 @@ impl Ledger {
 
     /// Writes `summary.json`.
     pub fn write_summary(&self, summary: &Summary) -> Result<(), TrainError> {
+        if !self.writes() {
+            return Ok(());
+        }
         let json = serde_json::to_string_pretty(summary).expect("summaries serialize");
         write_atomic(&self.out.join(SUMMARY_FILE), json.as_bytes())
     }

@@ -29,6 +29,7 @@ pub mod step;
 mod task;
 mod train;
 pub mod transfer;
+pub mod world;
 
 pub use config::{ConfigError, RunConfig};
 pub use error::TrainError;
@@ -37,3 +38,4 @@ pub use metrics::{EpochMetrics, Status, Summary};
 pub use observer::{Observer, Quiet, Running};
 pub use scalars::StepMetrics;
 pub use train::train;
+pub use world::{Collective, World};

@@ -94,12 +94,14 @@ impl Replicas {
     }
 
     /// One step over the replicas: `shares[k]` (an input and its images) goes to replica
-    /// k, `work` gives a replica's loss on its share; replica 0 is `net`. Called from the
-    /// thread of [`Replicas::run`].
+    /// k, `work` gives a replica's loss on its share; replica 0 is `net`. Each share's
+    /// gradient weighs its images' part of `images`, the whole batch's (over every rank of
+    /// a run over processes). Called from the thread of [`Replicas::run`].
     pub fn step<N, I, W>(
         &self,
         net: &mut N,
         shares: &[(I, usize)],
+        images: usize,
         work: &W,
     ) -> Result<Stepped, TrainError>
     where
@@ -107,7 +109,6 @@ impl Replicas {
         I: Sync,
         W: Fn(&mut N, &I) -> Result<StepLoss<Option<Tensor<1, Int>>>, ModelError> + Sync,
     {
-        let images: usize = shares.iter().map(|(_, n)| n).sum();
         let main = &self.devices[0];
         let mut copies: Vec<N> = self.devices[1..shares.len()]
             .iter()
@@ -417,7 +418,7 @@ mod tests {
         for step_seed in [11, 12, 13] {
             let seen = std::sync::Mutex::new(Vec::new());
             replicas
-                .step(&mut net, &parts, &|n: &mut Net, p: &Pair| {
+                .step(&mut net, &parts, 8, &|n: &mut Net, p: &Pair| {
                     frozen_step(n, p, step_seed, Some(&seen))
                 })
                 .unwrap();
@@ -440,7 +441,12 @@ mod tests {
         let (mut net, images, targets) = setup(device);
         let whole = Replicas::on(device, 1, 1).unwrap();
         let reference = whole
-            .step(&mut net, &shares(&images, &targets, &[8]), &frozen_netaug)
+            .step(
+                &mut net,
+                &shares(&images, &targets, &[8]),
+                8,
+                &frozen_netaug,
+            )
             .unwrap();
         for sizes in [&[4, 4][..], &[3, 3, 2]] {
             let on: Vec<Device> = (0..sizes.len())
@@ -452,7 +458,7 @@ mod tests {
                 .zip(replicas.devices())
                 .map(|(((x, t), n), d)| ((x.to_device(d), t.to_device(d)), n))
                 .collect();
-            let split = replicas.step(&mut net, &parts, &frozen_netaug).unwrap();
+            let split = replicas.step(&mut net, &parts, 8, &frozen_netaug).unwrap();
             let (rel, params) = compare(&net, &reference.grads, &split.grads);
             assert!(params > 20, "{params} parameters with gradients");
             assert!(rel < 1e-5, "{sizes:?}: relative difference {rel}");
@@ -460,9 +466,63 @@ mod tests {
             assert!((loss(&reference) - loss(&split)).abs() < 1e-4 * loss(&reference));
 
             // The same step again gives the same bits: the sum's order is fixed.
-            let again = replicas.step(&mut net, &parts, &frozen_netaug).unwrap();
+            let again = replicas.step(&mut net, &parts, 8, &frozen_netaug).unwrap();
             assert_eq!(compare(&net, &split.grads, &again.grads).0, 0.0);
         }
+    }
+
+    #[test]
+    fn ranks_sum_to_the_gradient_of_the_whole_batch_and_all_hold_the_same() {
+        // Two processes of 4 images each (here two threads that exchange as ranks do)
+        // give the gradient of one process of 8, batch norm frozen.
+        let device = Device::flex().autodiff();
+        let (mut net, images, targets) = setup(&device);
+        let whole = Replicas::on(&device, 1, 1).unwrap();
+        let reference = whole
+            .step(
+                &mut net,
+                &shares(&images, &targets, &[8]),
+                8,
+                &frozen_netaug,
+            )
+            .unwrap();
+        let parts = shares(&images, &targets, &[4, 4]);
+        let summed: Vec<Stepped> = std::thread::scope(|s| {
+            let handles: Vec<_> = crate::world::threads::ranks(2)
+                .into_iter()
+                .zip(parts)
+                .map(|(rank, part)| {
+                    let (mut net, device) = (net.clone(), device.clone());
+                    s.spawn(move || {
+                        let world = crate::world::World::new(std::sync::Arc::new(rank));
+                        let one = Replicas::on(&device, 1, 1).unwrap();
+                        let mut st = one.step(&mut net, &[part], 8, &frozen_netaug).unwrap();
+                        let stop = world
+                            .sum_step(
+                                &net,
+                                &device.clone().inner(),
+                                &mut st.grads,
+                                &mut st.loss_sum,
+                                &mut st.hits,
+                                false,
+                            )
+                            .unwrap();
+                        assert!(!stop);
+                        st
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for ranked in &summed {
+            let (rel, params) = compare(&net, &reference.grads, &ranked.grads);
+            assert!(params > 20, "{params} parameters with gradients");
+            assert!(rel < 1e-5, "relative difference {rel}");
+            let loss = |s: &Stepped| s.loss_sum.clone().into_scalar::<f64>();
+            assert!((loss(&reference) - loss(ranked)).abs() < 1e-4 * loss(&reference));
+        }
+        // Every rank steps the very same gradient.
+        assert_eq!(compare(&net, &summed[0].grads, &summed[1].grads).0, 0.0);
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! evaluation of the target net after each epoch, checkpoints, metrics and the exported
 //! tiny net. What differs between classification and detection is the [`Task`].
 //!
+//! A run over several processes ([`World`]) runs this loop on every rank: each takes its
+//! share of every batch, the ranks' gradients are summed before the one optimizer step
+//! they all take, and rank 0 alone evaluates and writes.
+//!
 //! Resuming gives the same run as never stopping: every step seeds the device's and the
 //! sampler's generators from (seed, step), the loader's batches depend only on (seed,
 //! epoch), and a checkpoint holds the weights, BN statistics and optimizer state.
@@ -19,7 +23,7 @@ use crate::checkpoint;
 use crate::config::RunConfig;
 use crate::error::TrainError;
 use crate::layout::TrainOptions;
-use crate::ledger::{Ledger, calibrate_phase, loss_so_far, open_run};
+use crate::ledger::{Ledger, calibrate_phase, loss_so_far, open_run, resume_point};
 use crate::metrics::{Status, Summary};
 use crate::observer::{Observer, Running};
 use crate::replicas::{self, Replicas};
@@ -28,6 +32,7 @@ use crate::scalars::StepWindow;
 use crate::schedule::CosineWithWarmup;
 use crate::step::{Select, StepLoss, netaug_loss};
 use crate::task::{EpochTotals, Task, model_name};
+use crate::world::{Start, World};
 use crate::{backend, optim};
 
 /// Trains a run of task `T` (the folder locked, a finished run already handled).
@@ -38,6 +43,9 @@ pub(crate) fn train<T: Task>(
     observer: &mut dyn Observer,
 ) -> Result<Summary, TrainError> {
     let (mut run, net) = Run::<T>::prepare(config, out, options)?;
+    if run.world.leads() {
+        run.world.start(Start::Train);
+    }
     let result = match run.replicas.clone() {
         Some(replicas) => replicas.run(|| run.execute(net, observer)),
         None => run.execute(net, observer),
@@ -67,6 +75,8 @@ struct Run<T: Task> {
     replicas: Option<std::sync::Arc<Replicas>>,
     /// The epoch to pause at (`TrainOptions::pause_at`).
     pause_at: Option<usize>,
+    /// The processes the run is spread over.
+    world: World,
 }
 
 impl<T: Task> Run<T> {
@@ -96,10 +106,35 @@ impl<T: Task> Run<T> {
             ));
         }
         let model = model_name(config)?;
+        let world = options.world.clone();
+        if world.size() > 1 {
+            let shares = world.size() * devices.len();
+            if !config.data.batch_size.is_multiple_of(shares) {
+                return Err(TrainError::setting(
+                    "data.batch_size",
+                    format!(
+                        "{} images do not split evenly over {} ranks x {} replica(s)",
+                        config.data.batch_size,
+                        world.size(),
+                        devices.len()
+                    ),
+                ));
+            }
+            task.shard(netaug_data::BatchPart {
+                first: world.rank() * devices.len(),
+                count: devices.len(),
+                of: shares,
+            })?;
+        }
         let mut optimizer = optim::optimizer(config.run.weight_decay);
         let mut state = Default::default();
         let mut metrics = Vec::new();
-        if let Some(r) = open_run(config, out, options.resume)? {
+        let resumed = if world.leads() {
+            open_run(config, out, options.resume)?
+        } else {
+            resume_point(out, options.resume)?
+        };
+        if let Some(r) = resumed {
             net = T::Net::load(&r.dir, &device)?;
             optimizer = checkpoint::load_optimizer(&r.dir, optimizer)?;
             (state, metrics) = (r.state, r.metrics);
@@ -108,9 +143,15 @@ impl<T: Task> Run<T> {
         net.set_active(Active::Min);
         let profile = net.profile(config.data.image_size);
         let schedule = CosineWithWarmup::for_run(config, task.steps());
-        let ledger = Ledger::open(out.to_path_buf(), config, state, &metrics, started)?;
+        let ledger = if world.leads() {
+            Ledger::open(out.to_path_buf(), config, state, &metrics, started)?
+        } else {
+            Ledger::silent(out.to_path_buf(), state, started)
+        };
+        // Over several ranks a step always goes through the replicas' sum, which weighs
+        // each share by its part of the global batch.
         let replicas = match devices.len() {
-            1 => None,
+            1 if world.size() == 1 => None,
             n => {
                 // The cores this run may use (RAYON_NUM_THREADS, or all) shared evenly.
                 let threads = (rayon::current_num_threads() / n).max(1);
@@ -134,6 +175,7 @@ impl<T: Task> Run<T> {
             model,
             replicas,
             pause_at: options.pause_at,
+            world,
         };
         Ok((run, net))
     }
@@ -156,14 +198,16 @@ impl<T: Task> Run<T> {
             self.ledger.write_summary(&summary)?;
             return Ok(summary);
         }
-        let exported = match self.ledger.export_source(self.config.run.export_from) {
-            Some(dir) => T::Net::load(&dir, &self.device)?.export(),
-            None => {
-                net.set_active(Active::Min);
-                net.export()
-            }
-        };
-        self.ledger.export(&exported)?;
+        if self.ledger.writes() {
+            let exported = match self.ledger.export_source(self.config.run.export_from) {
+                Some(dir) => T::Net::load(&dir, &self.device)?.export(),
+                None => {
+                    net.set_active(Active::Min);
+                    net.export()
+                }
+            };
+            self.ledger.export(&exported)?;
+        }
         let summary = self.summary(Status::Done, None);
         self.ledger.write_summary(&summary)?;
         Ok(summary)
@@ -200,6 +244,19 @@ impl<T: Task> Run<T> {
         }
 
         net.set_active(Active::Min);
+        if !self.world.leads() {
+            // Rank 0 evaluates and writes; this rank only keeps its position.
+            self.ledger.record_training(totals.images, totals.seconds);
+            self.ledger.end_epoch(
+                epoch,
+                &self.metrics,
+                0.0,
+                T::SELECTION,
+                &net,
+                &self.optimizer,
+            )?;
+            return Ok(net);
+        }
         // Re-calibration and evaluation run on a copy whose weights need no gradients: on
         // the trained net every forward pass was recorded in the autodiff graph, which
         // then held every calibration batch's activations (8.5 GB resident for a NetAug
@@ -247,6 +304,8 @@ impl<T: Task> Run<T> {
         let mut images = 0usize;
         let start = Instant::now();
         let mut window = StepWindow::new(start);
+        // Time in the ranks' gradient sum (waiting for the slowest rank included).
+        let mut summing = std::time::Duration::ZERO;
         for (i, batch) in self.task.batches(epoch).enumerate() {
             let batch = batch?;
             let step_seed = mix(self.config.run.seed, self.ledger.state.step as u64);
@@ -268,10 +327,22 @@ impl<T: Task> Run<T> {
                         .zip(replicas.devices())
                         .map(|(b, d)| task.input(b, d))
                         .collect();
-                    let n = shares.iter().map(|(_, n)| n).sum();
-                    (replicas.step(&mut net, &shares, &work)?, n)
+                    let mine = shares.iter().map(|(_, n)| n).sum();
+                    let n = self.world.images(mine).iter().sum();
+                    (replicas.step(&mut net, &shares, n, &work)?, n)
                 }
             };
+            let mut stepped = stepped;
+            let summed = Instant::now();
+            let stop = self.world.sum_step(
+                &net,
+                &inner,
+                &mut stepped.grads,
+                &mut stepped.loss_sum,
+                &mut stepped.hits,
+                crate::interrupt::requested().is_some(),
+            )?;
+            summing += summed.elapsed();
             net = self.optimizer.step(lr, net, stepped.grads);
             loss_sum = loss_sum + stepped.loss_sum;
             if let Some(h) = stepped.hits {
@@ -298,9 +369,20 @@ impl<T: Task> Run<T> {
                 None
             };
             observer.advance(i + 1, running);
-            if let Some(signal) = crate::interrupt::requested() {
+            // Every rank stops after the same step: a stop asked of any rank is in the sum.
+            if stop {
+                let signal = crate::interrupt::requested().unwrap_or(SIGTERM);
                 return Err(TrainError::Interrupted(signal));
             }
+        }
+        if self.world.size() > 1 {
+            tracing::info!(
+                "epoch {}: the gradient sum over {} ranks took {:.3} ms a step ({:.1}% of the steps' time)",
+                epoch + 1,
+                self.world.size(),
+                summing.as_secs_f64() * 1e3 / steps.max(1) as f64,
+                100.0 * summing.as_secs_f64() / start.elapsed().as_secs_f64().max(1e-9)
+            );
         }
         let denom = images.max(1) as f64;
         let totals = EpochTotals {
@@ -372,3 +454,7 @@ fn augmented_loss<T: Task>(
         aug,
     )
 }
+
+/// SIGTERM's number: what stops a rank that was not signalled itself when another rank
+/// was.
+const SIGTERM: i32 = 15;

@@ -5,7 +5,7 @@
 //! schedule, checkpoints and resume are the same for both.
 
 use burn::tensor::{Device, Int, Tensor};
-use netaug_data::DataError;
+use netaug_data::{BatchPart, DataError};
 use netaug_model::{AugFactors, InitKind, Supernet};
 
 use crate::config::RunConfig;
@@ -73,6 +73,15 @@ pub(crate) trait Task: Sized + Send + Sync {
         Err(TrainError::setting(
             "run.replicas",
             "this task trains on one replica",
+        ))
+    }
+    /// From now on, [`Task::batches`] gives only `part` of every training batch (one
+    /// rank's shares of a run over processes); refused by a task that trains in one.
+    fn shard(&mut self, part: BatchPart) -> Result<(), TrainError> {
+        let _ = part;
+        Err(TrainError::setting(
+            "detection",
+            "a detection run trains in one process; start it without mpirun or srun",
         ))
     }
     /// `batch` on `device`, and its number of images.

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub mod cluster;
+
 /// The `netaug` binary of this build.
 #[allow(dead_code)] // not every test file runs it through assert_cmd
 pub fn netaug() -> Command {
