@@ -67,6 +67,15 @@ pub struct Args {
     /// Slurm: how often one task is requeued that way, at most.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub requeue_limit: usize,
+    /// Train each run over N MPI ranks (a netaug built with `--features mpi`): locally
+    /// under `mpirun -np N`, on Slurm as a job of N tasks started by `srun --mpi=pmix`.
+    #[arg(long, value_name = "N", default_value_t = 1,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub ranks: u64,
+    /// Slurm, with --ranks: the nodes each run's ranks spread over, evenly.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "ranks",
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub nodes: u64,
     /// Train only the run with this index in OUT/plan.json, in the foreground (what each
     /// Slurm array task runs, with $SLURM_ARRAY_TASK_ID).
     #[arg(long, conflicts_with_all = ["dry_run", "jobs", "set", "submit", "max_running"])]
@@ -109,7 +118,7 @@ pub fn run(args: Args) -> Result<()> {
             );
             return Err(UsageError(why.into()).into());
         }
-        return run_index(&spec.name, &out, index, args.retries);
+        return run_index(&spec.name, &out, index, args.retries, launch(&args)?);
     }
     if args.halving_round {
         // No lock: the `netaug sweep --wait` that submitted the first round may hold it
@@ -130,6 +139,10 @@ pub fn run(args: Args) -> Result<()> {
     if args.executor == Executor::Local && (args.submit || !args.sbatch.is_empty()) {
         return Err(UsageError("--submit and --sbatch need --executor slurm".into()).into());
     }
+    if args.executor == Executor::Local && args.nodes > 1 {
+        return Err(UsageError("--nodes needs --executor slurm".into()).into());
+    }
+    let launch = launch(&args)?;
     // Each value becomes one `#SBATCH` line of a shell script: a line break would add a
     // line of its own to every job.
     if let Some(bad) = args.sbatch.iter().find(|o| o.contains(['\n', '\r'])) {
@@ -145,8 +158,20 @@ pub fn run(args: Args) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let max_running = args.max_running.map(|n| n as usize);
     let jobs = max_running.or(args.jobs).unwrap_or(1).max(1);
+    let ranks = args.ranks as usize;
     if args.executor == Executor::Local && !args.oversubscribe {
         plan.check_cores(jobs, cores).map_err(classify)?;
+        if ranks > 1 && jobs.saturating_mul(ranks) > cores {
+            let why = format!(
+                "--jobs {jobs} x --ranks {ranks} needs {} cores, this machine has {cores}; \
+                 lower --jobs or --ranks, or pass --oversubscribe",
+                jobs.saturating_mul(ranks)
+            );
+            return Err(UsageError(why.into()).into());
+        }
+    }
+    if args.executor == Executor::Slurm {
+        slurm_options(&args)?.check().map_err(classify)?;
     }
     let _lock = Lock::acquire(&out).map_err(classify)?;
     let text = std::fs::read_to_string(&args.sweep)?;
@@ -157,9 +182,11 @@ pub fn run(args: Args) -> Result<()> {
             let options = LocalOptions {
                 jobs,
                 binary: std::env::current_exe()?,
-                // Each CPU run gets its share of the cores, so N runs do not oversubscribe them.
-                threads_per_run: (cores / jobs).max(1),
+                // Each CPU run (each rank) gets its share of the cores, so N runs do not
+                // oversubscribe them.
+                threads_per_run: (cores / jobs.saturating_mul(ranks)).max(1),
                 retries: args.retries,
+                launch,
             };
             let (name, n, dir) = (&plan.name, plan.runs.len(), out.display());
             errln!("sweep {name}: {n} runs into {dir}, {jobs} at a time");
@@ -202,7 +229,13 @@ pub fn run(args: Args) -> Result<()> {
 
 /// One run of a prepared sweep in the foreground (a Slurm array task). SIGTERM or SIGINT
 /// stops the run after its step; this process then exits as the run did (143, 130).
-fn run_index(name: &str, out: &Path, index: usize, retries: usize) -> Result<()> {
+fn run_index(
+    name: &str,
+    out: &Path,
+    index: usize,
+    retries: usize,
+    launch: Vec<String>,
+) -> Result<()> {
     crate::signals::stop_runs_on_signals()?;
     let options = LocalOptions {
         jobs: 1,
@@ -210,6 +243,7 @@ fn run_index(name: &str, out: &Path, index: usize, retries: usize) -> Result<()>
         // Left alone: the job script sets RAYON_NUM_THREADS from Slurm's CPU count.
         threads_per_run: 0,
         retries,
+        launch,
     };
     let (id, state) = local::run_prepared(name, out, index, &options).map_err(classify)?;
     if let Some(signal) = netaug_trainer::interrupt::requested() {
@@ -234,6 +268,26 @@ fn slurm_options(args: &Args) -> Result<SlurmOptions> {
         requeue_limit: args.requeue_limit,
         retries: args.retries,
         max_running: args.max_running.map(|n| n as usize),
+        ranks: args.ranks as usize,
+        nodes: args.nodes as usize,
+    })
+}
+
+/// The command that starts a run's ranks (`--ranks`): `mpirun -np N` here, `srun
+/// --mpi=pmix` in a Slurm task (whose job holds the ranks); none for one process.
+fn launch(args: &Args) -> Result<Vec<String>> {
+    if args.ranks == 1 {
+        return Ok(Vec::new());
+    }
+    if !cfg!(feature = "mpi") {
+        let why = "--ranks: this netaug was built without MPI; build it with \
+                   `make build-mpi` (cargo feature mpi)";
+        return Err(UsageError(why.into()).into());
+    }
+    Ok(if args.run_index.is_some() {
+        vec!["srun".into(), "--mpi=pmix".into()]
+    } else {
+        vec!["mpirun".into(), "-np".into(), args.ranks.to_string()]
     })
 }
 

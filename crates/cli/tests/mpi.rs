@@ -2,7 +2,8 @@
 //! bits of one process with two replicas, twice alike; paused, it resumes on two ranks and
 //! on one process; a bad split is refused on every rank; a rank killed with SIGKILL ends
 //! the run with nothing torn, and `--resume` finishes it; a 2-task Slurm job (`srun
-//! --mpi=pmix`) trains the run mpirun trains.
+//! --mpi=pmix`) trains the run mpirun trains; `netaug sweep --ranks 2` trains its runs
+//! that way, locally and as Slurm job arrays.
 #![cfg(feature = "mpi")]
 
 mod common;
@@ -12,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, slurm_installed};
-use common::{assert_exit, assert_ok, run_config, temp};
+use common::{assert_exit, assert_ok, run_config, sweep_file, temp};
 use netaug_data::fixtures;
 use serde_json::Value;
 
@@ -343,4 +344,103 @@ fn a_two_task_slurm_job_trains_the_run_mpirun_trains() {
         lines(&run, "metrics.jsonl"),
         lines(&reference, "metrics.jsonl")
     );
+
+    // A sweep whose runs train on 2 ranks: a job of 2 tasks per run, started by srun.
+    let file = sweep_file(&dir, &data, "ranks", (1, "0.05"), "[0, 1]");
+    let out = sweep(
+        &file,
+        &dir.join("swept"),
+        &["--executor", "slurm", "--submit", "--wait"],
+    )
+    .env("SLURM_CONF", &cluster.conf)
+    .current_dir(&dir)
+    .output()
+    .unwrap();
+    assert_ok(&out, "sweep --executor slurm --ranks 2");
+    let script = std::fs::read_to_string(dir.join("swept/slurm/level-0.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --ntasks-per-node=2\n"), "{script}");
+    for run in runs_of(&dir.join("swept")) {
+        assert_eq!(status(&run), "done");
+        assert_eq!(
+            lines(&run, "metrics.jsonl"),
+            replicas_of(&run, &dir),
+            "{}",
+            run.display()
+        );
+    }
+}
+
+/// `netaug sweep FILE --out OUT --ranks 2 EXTRA...`.
+fn sweep(file: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_netaug"));
+    c.arg("sweep")
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .args(["--ranks", "2"])
+        .args(extra)
+        // What mpirun needs as root (containers); srun ignores it.
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none");
+    c
+}
+
+/// The run folders of a sweep's results folder.
+fn runs_of(out: &Path) -> Vec<std::path::PathBuf> {
+    let mut runs: Vec<_> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    runs.sort();
+    assert!(!runs.is_empty(), "{}", out.display());
+    runs
+}
+
+/// The metrics of a sweep run's config trained by one process on 2 replicas.
+fn replicas_of(run: &Path, dir: &Path) -> Vec<Value> {
+    let name = run.file_name().unwrap().to_string_lossy().into_owned();
+    let reference = dir.join(format!("replicas-{name}"));
+    let out = alone(
+        2,
+        &run.join("config.yaml"),
+        &reference,
+        &["--set", "run.replicas=2"],
+    );
+    assert_ok(&out, "one process, 2 replicas");
+    lines(&reference, "metrics.jsonl")
+}
+
+#[test]
+fn a_local_sweep_trains_each_run_over_two_ranks() {
+    if !ready() {
+        return;
+    }
+    let dir = temp("mpi-sweep");
+    let data = dir.join("fm");
+    fixtures::fashion_mnist(&data, 64, 24, false).unwrap();
+    let file = sweep_file(&dir, &data, "ranks", (1, "0.05"), "[0, 1]");
+    let out = dir.join("swept");
+    let done = sweep(&file, &out, &["--jobs", "1"]).output().unwrap();
+    assert_ok(&done, "sweep --ranks 2");
+    let text = String::from_utf8_lossy(&done.stdout);
+    assert!(text.contains("2 done, 0 failed"), "{text}");
+    for run in runs_of(&out) {
+        assert_eq!(status(&run), "done");
+        assert_eq!(
+            lines(&run, "metrics.jsonl"),
+            replicas_of(&run, &dir),
+            "{}",
+            run.display()
+        );
+    }
+    // Two runs at once of 2 ranks each would need 4 cores of this machine's 2.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 4 {
+        let refused = sweep(&file, &dir.join("wide"), &["--jobs", "2"])
+            .output()
+            .unwrap();
+        let err = assert_exit(&refused, 2, "--jobs 2 x --ranks 2");
+        assert!(err.contains("--ranks 2"), "{err}");
+    }
 }

@@ -75,6 +75,9 @@ pub struct LocalOptions {
     /// How often a run is started again after a failure that is not its own (see
     /// [`retryable`]): a diverged run or bad input is not retried.
     pub retries: usize,
+    /// The command that starts a run's processes, before the binary (`mpirun -np 2`,
+    /// `srun --mpi=pmix`: a run over MPI ranks); empty: the binary alone.
+    pub launch: Vec<String>,
 }
 
 /// Runs every unfinished run of `plan` in `out`; returns each run's final state.
@@ -458,7 +461,14 @@ fn spawn(
     let log2 = log
         .try_clone()
         .map_err(|e| SweepError::file(&log_path, e))?;
-    let mut cmd = Command::new(&options.binary);
+    let mut cmd = match options.launch.split_first() {
+        Some((launcher, args)) => {
+            let mut c = Command::new(launcher);
+            c.args(args).arg(&options.binary);
+            c
+        }
+        None => Command::new(&options.binary),
+    };
     cmd.arg("train")
         .arg(workdir::config_path(out, &run.id))
         .arg("--out")
@@ -472,8 +482,12 @@ fn spawn(
         cmd.env("RAYON_NUM_THREADS", options.threads_per_run.to_string());
     }
     die_with_parent(&mut cmd);
+    let program = options
+        .launch
+        .first()
+        .map_or(options.binary.clone(), PathBuf::from);
     cmd.spawn()
-        .map_err(|e| SweepError::file(&options.binary, format!("cannot start: {e}")))
+        .map_err(|e| SweepError::file(&program, format!("cannot start: {e}")))
 }
 
 /// The child gets SIGKILL when the sweep dies, so a killed sweep leaves no run behind

@@ -36,6 +36,23 @@ pub struct SlurmOptions {
     pub retries: usize,
     /// Tasks of one array running at once, at most (`--array=...%N`).
     pub max_running: Option<usize>,
+    /// MPI ranks each run trains on, spread evenly over `nodes` nodes (1: one process).
+    pub ranks: usize,
+    /// Nodes each run's ranks spread over.
+    pub nodes: usize,
+}
+
+impl SlurmOptions {
+    /// Refuses ranks that do not spread evenly over the nodes.
+    pub fn check(&self) -> Result<(), SweepError> {
+        if self.nodes == 0 || self.ranks == 0 || !self.ranks.is_multiple_of(self.nodes) {
+            return Err(SweepError::Plan(format!(
+                "--ranks {} does not spread evenly over --nodes {}",
+                self.ranks, self.nodes
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The job-array script of one dependency level.
@@ -139,11 +156,25 @@ fn script(
     if gpus > 0 && !asked {
         s += &format!("#SBATCH --gres=gpu:{gpus}\n");
     }
+    // A run over MPI ranks: the job holds them all; the task's `netaug sweep` starts the
+    // run's ranks with srun inside it.
+    if o.ranks > 1 {
+        s += &format!(
+            "#SBATCH --nodes={}\n#SBATCH --ntasks-per-node={}\n",
+            o.nodes,
+            o.ranks / o.nodes.max(1)
+        );
+    }
     s += "set -uo pipefail\n\
           # A CPU run uses the cores Slurm gave it, no more.\n\
           if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export RAYON_NUM_THREADS=$SLURM_CPUS_PER_TASK; fi\n";
+    let ranks = if o.ranks > 1 {
+        format!(" --ranks {}", o.ranks)
+    } else {
+        String::new()
+    };
     s += &format!(
-        "{} sweep {} --out {} --run-index \"$SLURM_ARRAY_TASK_ID\" --retries {} &\n",
+        "{} sweep {} --out {} --run-index \"$SLURM_ARRAY_TASK_ID\" --retries {}{ranks} &\n",
         quote(&o.binary.display().to_string()),
         quote(&out.join(workdir::SWEEP_FILE).display().to_string()),
         quote(&out.display().to_string()),
@@ -380,6 +411,9 @@ fn driver_script(plan: &Plan, out: &Path, number: usize, o: &SlurmOptions) -> St
     ];
     if let Some(n) = o.max_running {
         args.push(format!("--max-running {n}"));
+    }
+    if o.ranks > 1 {
+        args.push(format!("--ranks {} --nodes {}", o.ranks, o.nodes));
     }
     args.extend(o.sbatch.iter().map(|x| quote(&format!("--sbatch={x}"))));
     s += &format!("set -uo pipefail\nexec {}\n", args.join(" "));
@@ -628,6 +662,8 @@ mod tests {
             requeue_limit: 4,
             retries: 2,
             max_running: Some(8),
+            ranks: 1,
+            nodes: 1,
         };
         std::fs::create_dir_all(out.join(SLURM_DIR)).unwrap();
         std::fs::write(out.join(SLURM_DIR).join("level-7.sbatch"), "stale").unwrap();
@@ -692,6 +728,8 @@ mod tests {
             requeue_limit: 3,
             retries: 0,
             max_running: None,
+            ranks: 1,
+            nodes: 1,
         };
         let scripts = write_scripts(&plan, &out, &options).unwrap();
         let text = |k: usize| std::fs::read_to_string(&scripts[k].path).unwrap();
@@ -702,6 +740,23 @@ mod tests {
         let scripts = write_scripts(&plan, &out, &options).unwrap();
         let level0 = std::fs::read_to_string(&scripts[0].path).unwrap();
         assert_eq!(level0.matches("--gres").count(), 1, "{level0}");
+
+        // A run over 4 MPI ranks on 2 nodes: the job holds them, the task passes them on.
+        options.ranks = 4;
+        options.nodes = 2;
+        options.check().unwrap();
+        let scripts = write_scripts(&plan, &out, &options).unwrap();
+        let level0 = std::fs::read_to_string(&scripts[0].path).unwrap();
+        assert!(
+            level0.contains("#SBATCH --nodes=2\n#SBATCH --ntasks-per-node=2\n"),
+            "{level0}"
+        );
+        assert!(level0.contains(" --ranks 4 &\n"), "{level0}");
+        options.ranks = 3;
+        assert!(
+            options.check().is_err(),
+            "3 ranks do not spread over 2 nodes"
+        );
         let _ = std::fs::remove_dir_all(&out);
     }
 
