@@ -136,19 +136,8 @@ pub fn run(args: Args) -> Result<()> {
         submit_round(&plan, &out, &args, true)?;
         return Ok(());
     }
-    if args.executor == Executor::Local && (args.submit || !args.sbatch.is_empty()) {
-        return Err(UsageError("--submit and --sbatch need --executor slurm".into()).into());
-    }
-    if args.executor == Executor::Local && args.nodes > 1 {
-        return Err(UsageError("--nodes needs --executor slurm".into()).into());
-    }
+    check_executor_options(&args)?;
     let launch = launch(&args)?;
-    // Each value becomes one `#SBATCH` line of a shell script: a line break would add a
-    // line of its own to every job.
-    if let Some(bad) = args.sbatch.iter().find(|o| o.contains(['\n', '\r'])) {
-        let why = format!("--sbatch {bad:?}: one option per --sbatch, without line breaks");
-        return Err(UsageError(why.into()).into());
-    }
     let plan = netaug_sweep::plan(&spec, &out, &args.set).map_err(classify)?;
     if args.dry_run {
         return outln!("{}", plan.table());
@@ -159,20 +148,7 @@ pub fn run(args: Args) -> Result<()> {
     let max_running = args.max_running.map(|n| n as usize);
     let jobs = max_running.or(args.jobs).unwrap_or(1).max(1);
     let ranks = args.ranks as usize;
-    if args.executor == Executor::Local && !args.oversubscribe {
-        plan.check_cores(jobs, cores).map_err(classify)?;
-        if ranks > 1 && jobs.saturating_mul(ranks) > cores {
-            let why = format!(
-                "--jobs {jobs} x --ranks {ranks} needs {} cores, this machine has {cores}; \
-                 lower --jobs or --ranks, or pass --oversubscribe",
-                jobs.saturating_mul(ranks)
-            );
-            return Err(UsageError(why.into()).into());
-        }
-    }
-    if args.executor == Executor::Slurm {
-        slurm_options(&args)?.check().map_err(classify)?;
-    }
+    check_cores(&args, &plan, jobs, cores)?;
     let _lock = Lock::acquire(&out).map_err(classify)?;
     let text = std::fs::read_to_string(&args.sweep)?;
     workdir::prepare(&out, &text, &plan, args.force).map_err(classify)?;
@@ -225,6 +201,46 @@ pub fn run(args: Args) -> Result<()> {
         Some(why) => anyhow::bail!(why),
         None => Ok(()),
     }
+}
+
+/// Refuses options of one executor given to the other, and `--sbatch` values that would
+/// break the job script.
+fn check_executor_options(args: &Args) -> Result<()> {
+    if args.executor == Executor::Local && (args.submit || !args.sbatch.is_empty()) {
+        return Err(UsageError("--submit and --sbatch need --executor slurm".into()).into());
+    }
+    if args.executor == Executor::Local && args.nodes > 1 {
+        return Err(UsageError("--nodes needs --executor slurm".into()).into());
+    }
+    // Each value becomes one `#SBATCH` line of a shell script: a line break would add a
+    // line of its own to every job.
+    if let Some(bad) = args.sbatch.iter().find(|o| o.contains(['\n', '\r'])) {
+        let why = format!("--sbatch {bad:?}: one option per --sbatch, without line breaks");
+        return Err(UsageError(why.into()).into());
+    }
+    if args.executor == Executor::Slurm {
+        slurm_options(args)?.check().map_err(classify)?;
+    }
+    Ok(())
+}
+
+/// Locally, unless --oversubscribe: `jobs` runs at once, with their replicas or ranks,
+/// must fit the `cores`.
+fn check_cores(args: &Args, plan: &Plan, jobs: usize, cores: usize) -> Result<()> {
+    if args.executor != Executor::Local || args.oversubscribe {
+        return Ok(());
+    }
+    plan.check_cores(jobs, cores).map_err(classify)?;
+    let ranks = args.ranks as usize;
+    if ranks > 1 && jobs.saturating_mul(ranks) > cores {
+        let why = format!(
+            "--jobs {jobs} x --ranks {ranks} needs {} cores, this machine has {cores}; \
+             lower --jobs or --ranks, or pass --oversubscribe",
+            jobs.saturating_mul(ranks)
+        );
+        return Err(UsageError(why.into()).into());
+    }
+    Ok(())
 }
 
 /// One run of a prepared sweep in the foreground (a Slurm array task). SIGTERM or SIGINT
